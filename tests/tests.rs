@@ -1,0 +1,3 @@
+//! The end-to-end suite, built as one test binary. Each module is one area.
+
+mod common;
