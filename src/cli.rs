@@ -11,8 +11,15 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// should it be split (coupons vs traffic, Channels vs Moments, who pays what)? Every figure comes
 /// with its Monte Carlo confidence interval.
 #[derive(Debug, Parser)]
-#[command(name = "d11sim", version, propagate_version = true, arg_required_else_help = true)]
-#[command(after_help = "Examples:\n  d11sim run                              # the built-in national 2023 scenario\n  d11sim run scenarios/quick.toml         # a small scenario, in a second\n  d11sim validate scenarios/*.toml\n  d11sim scenario --default > my.toml")]
+#[command(
+    name = "d11sim",
+    version,
+    propagate_version = true,
+    arg_required_else_help = true
+)]
+#[command(
+    after_help = "Examples:\n  d11sim run                              # the built-in national 2023 scenario\n  d11sim run scenarios/quick.toml         # a small scenario, in a second\n  d11sim validate scenarios/*.toml\n  d11sim scenario --default > my.toml"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -6,9 +6,10 @@
 
 pub mod cli;
 pub mod cmd;
+pub mod engine;
 pub mod error;
+pub mod results;
 pub mod scenario;
 pub mod time;
 
 pub use error::{Error, Result};
-

@@ -34,11 +34,20 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let mp = (5 * doy + 2) / 153;
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if month <= 2 { yoe + era * 400 + 1 } else { yoe + era * 400 }, month, day)
+    (
+        if month <= 2 {
+            yoe + era * 400 + 1
+        } else {
+            yoe + era * 400
+        },
+        month,
+        day,
+    )
 }
 
 fn days_in_month(year: i64, month: i64) -> i64 {
-    days_from_civil(year + i64::from(month == 12), month % 12 + 1, 1) - days_from_civil(year, month, 1)
+    days_from_civil(year + i64::from(month == 12), month % 12 + 1, 1)
+        - days_from_civil(year, month, 1)
 }
 
 /// Parses `"YYYY-MM-DD HH:MM"` (24-hour clock; `24:00` is not a time of day here).
@@ -77,7 +86,10 @@ pub fn format(t: Minutes) -> String {
     let days = t.div_euclid(MINUTES_PER_DAY);
     let minute_of_day = t.rem_euclid(MINUTES_PER_DAY);
     let (y, m, d) = civil_from_days(days);
-    let (hh, mm) = (minute_of_day / MINUTES_PER_HOUR, minute_of_day % MINUTES_PER_HOUR);
+    let (hh, mm) = (
+        minute_of_day / MINUTES_PER_HOUR,
+        minute_of_day % MINUTES_PER_HOUR,
+    );
     format!("{y:04}-{m:02}-{d:02} {hh:02}:{mm:02}")
 }
 
@@ -97,7 +109,12 @@ mod tests {
 
     #[test]
     fn round_trips_festival_dates() {
-        for text in ["2023-10-24 20:00", "2023-11-12 00:00", "2024-02-29 23:59", "1999-12-31 00:01"] {
+        for text in [
+            "2023-10-24 20:00",
+            "2023-11-12 00:00",
+            "2024-02-29 23:59",
+            "1999-12-31 00:01",
+        ] {
             assert_eq!(format(parse(text).expect("valid")), text);
         }
     }
@@ -111,7 +128,14 @@ mod tests {
 
     #[test]
     fn rejects_malformed_times() {
-        for text in ["2023-02-29 10:00", "2023-13-01 00:00", "2023-11-11 24:00", "2023-11-11", "11/11/2023 10:00", "2023-11-11 7:00"] {
+        for text in [
+            "2023-02-29 10:00",
+            "2023-13-01 00:00",
+            "2023-11-11 24:00",
+            "2023-11-11",
+            "11/11/2023 10:00",
+            "2023-11-11 7:00",
+        ] {
             assert_eq!(parse(text), None, "{text}");
         }
     }

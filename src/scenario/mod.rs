@@ -293,6 +293,9 @@ impl Scenario {
 
     /// The same scenario with every program removed: the counterfactual baseline (MODEL.md).
     pub fn baseline(&self) -> Scenario {
-        Scenario { programs: Vec::new(), ..self.clone() }
+        Scenario {
+            programs: Vec::new(),
+            ..self.clone()
+        }
     }
 }

@@ -25,13 +25,21 @@ pub(crate) struct Doc<'i> {
 
 impl<'i> Doc<'i> {
     pub fn new(src: &'i str, origin: &str) -> Self {
-        Doc { origin: origin.to_string(), src, problems: RefCell::new(Vec::new()) }
+        Doc {
+            origin: origin.to_string(),
+            src,
+            problems: RefCell::new(Vec::new()),
+        }
     }
 
     /// 1-based line of a byte offset.
     pub fn line(&self, offset: usize) -> usize {
         let end = offset.min(self.src.len());
-        self.src.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1
+        self.src.as_bytes()[..end]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1
     }
 
     pub fn report(&self, offset: usize, key: &str, message: impl Into<String>) {
@@ -109,7 +117,9 @@ fn describe(value: &DeValue<'_>) -> String {
 
 fn as_f64(value: &DeValue<'_>) -> Option<f64> {
     match value {
-        DeValue::Integer(i) => i64::from_str_radix(i.as_str(), i.radix()).ok().map(|v| v as f64),
+        DeValue::Integer(i) => i64::from_str_radix(i.as_str(), i.radix())
+            .ok()
+            .map(|v| v as f64),
         DeValue::Float(f) => f.as_str().replace('_', "").parse().ok(),
         _ => None,
     }
@@ -117,16 +127,28 @@ fn as_f64(value: &DeValue<'_>) -> Option<f64> {
 
 impl<'a, 'i> Section<'a, 'i> {
     pub fn root(doc: &'a Doc<'i>, table: &'a Spanned<DeTable<'i>>) -> Self {
-        Section { doc, table: table.get_ref(), path: String::new(), offset: table.span().start }
+        Section {
+            doc,
+            table: table.get_ref(),
+            path: String::new(),
+            offset: table.span().start,
+        }
     }
 
     /// The dotted path of a key of this table.
     pub fn key_path(&self, key: &str) -> String {
-        if self.path.is_empty() { key.to_string() } else { format!("{}.{key}", self.path) }
+        if self.path.is_empty() {
+            key.to_string()
+        } else {
+            format!("{}.{key}", self.path)
+        }
     }
 
     pub fn get(&self, key: &str) -> Option<&'a Spanned<DeValue<'i>>> {
-        self.table.iter().find(|(k, _)| k.get_ref() == key).map(|(_, v)| v)
+        self.table
+            .iter()
+            .find(|(k, _)| k.get_ref() == key)
+            .map(|(_, v)| v)
     }
 
     pub fn has(&self, key: &str) -> bool {
@@ -135,7 +157,10 @@ impl<'a, 'i> Section<'a, 'i> {
 
     /// The keys of this table, in file order, with their offsets.
     pub fn keys(&self) -> Vec<(String, usize)> {
-        self.table.iter().map(|(k, _)| (k.get_ref().to_string(), k.span().start)).collect()
+        self.table
+            .iter()
+            .map(|(k, _)| (k.get_ref().to_string(), k.span().start))
+            .collect()
     }
 
     pub fn report(&self, key: &str, offset: usize, message: impl Into<String>) {
@@ -143,11 +168,18 @@ impl<'a, 'i> Section<'a, 'i> {
     }
 
     fn missing(&self, key: &str, expected: &str) {
-        self.doc.report(self.offset, &self.key_path(key), format!("missing ({expected})"));
+        self.doc.report(
+            self.offset,
+            &self.key_path(key),
+            format!("missing ({expected})"),
+        );
     }
 
     fn wrong_type(&self, key: &str, value: &Spanned<DeValue<'_>>, expected: &str) {
-        let message = format!("{} is of the wrong type ({expected})", describe(value.get_ref()));
+        let message = format!(
+            "{} is of the wrong type ({expected})",
+            describe(value.get_ref())
+        );
         self.report(key, value.span().start, message);
     }
 
@@ -169,7 +201,11 @@ impl<'a, 'i> Section<'a, 'i> {
             return default.unwrap_or(0.0);
         };
         if let Some(expected) = range.check(x) {
-            self.report(key, value.span().start, format!("{x} is out of range ({expected})"));
+            self.report(
+                key,
+                value.span().start,
+                format!("{x} is out of range ({expected})"),
+            );
             return default.unwrap_or(0.0);
         }
         x
@@ -195,7 +231,11 @@ impl<'a, 'i> Section<'a, 'i> {
         match u64::try_from(n) {
             Ok(n) if n >= min => n,
             _ => {
-                self.report(key, value.span().start, format!("{n} is out of range ({expected})"));
+                self.report(
+                    key,
+                    value.span().start,
+                    format!("{n} is out of range ({expected})"),
+                );
                 default.unwrap_or(min)
             }
         }
@@ -247,7 +287,11 @@ impl<'a, 'i> Section<'a, 'i> {
         };
         let parsed = time::parse(s);
         if parsed.is_none() {
-            self.report(key, value.span().start, format!("\"{s}\" is not a valid time ({EXPECTED})"));
+            self.report(
+                key,
+                value.span().start,
+                format!("\"{s}\" is not a valid time ({EXPECTED})"),
+            );
         }
         parsed
     }
@@ -306,7 +350,9 @@ impl<'a, 'i> Section<'a, 'i> {
     /// An array of tables `[[path.key]]`; each element's path is `path.key.<name>` when it has a
     /// string `name`, else `path.key[i]`.
     pub fn tables(&self, key: &str) -> Vec<Section<'a, 'i>> {
-        let Some(value) = self.get(key) else { return Vec::new() };
+        let Some(value) = self.get(key) else {
+            return Vec::new();
+        };
         let DeValue::Array(items) = value.get_ref() else {
             self.wrong_type(key, value, "an array of tables [[...]]");
             return Vec::new();
@@ -317,15 +363,23 @@ impl<'a, 'i> Section<'a, 'i> {
                 self.wrong_type(key, item, "an array of tables [[...]]");
                 continue;
             };
-            let name = t.iter().find(|(k, _)| k.get_ref() == "name").and_then(|(_, v)| match v.get_ref() {
-                DeValue::String(s) if !s.is_empty() => Some(s.to_string()),
-                _ => None,
-            });
+            let name = t
+                .iter()
+                .find(|(k, _)| k.get_ref() == "name")
+                .and_then(|(_, v)| match v.get_ref() {
+                    DeValue::String(s) if !s.is_empty() => Some(s.to_string()),
+                    _ => None,
+                });
             let path = match name {
                 Some(n) => format!("{}.{n}", self.key_path(key)),
                 None => format!("{}[{i}]", self.key_path(key)),
             };
-            out.push(Section { doc: self.doc, table: t, path, offset: item.span().start });
+            out.push(Section {
+                doc: self.doc,
+                table: t,
+                path,
+                offset: item.span().start,
+            });
         }
         out
     }

@@ -23,13 +23,27 @@ const DEFAULT_SEED: u64 = 1;
 const DEFAULT_COMPETITOR: &str = "douyin";
 
 const TOP_KEYS: &[&str] = &[
-    "scenario", "population", "segment", "placement", "frequency", "destination", "friction", "funder",
-    "program", "calendar", "event", "macro", "competitor",
+    "scenario",
+    "population",
+    "segment",
+    "placement",
+    "frequency",
+    "destination",
+    "friction",
+    "funder",
+    "program",
+    "calendar",
+    "event",
+    "macro",
+    "competitor",
 ];
 
 /// Reads and checks a scenario file; `Error::Invalid` lists every problem.
 pub fn load_file(path: &Path) -> Result<(Scenario, String)> {
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Read { path: path.to_path_buf(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let scenario = load_str(&text, &path.display().to_string())?;
     Ok((scenario, text))
 }
@@ -40,7 +54,11 @@ pub fn load_str(text: &str, origin: &str) -> Result<Scenario> {
     let (root, syntax_errors) = DeTable::parse_recoverable(text);
     for e in &syntax_errors {
         let offset = e.span().map_or(0, |s| s.start);
-        doc.report(offset, "(syntax)", format!("{} (valid TOML)", e.message().trim()));
+        doc.report(
+            offset,
+            "(syntax)",
+            format!("{} (valid TOML)", e.message().trim()),
+        );
     }
     if !syntax_errors.is_empty() {
         return Err(Error::Invalid(doc.into_problems()));
@@ -58,18 +76,35 @@ pub fn load_str(text: &str, origin: &str) -> Result<Scenario> {
 struct Names(Vec<String>);
 
 impl Names {
-    fn index(&self, s: &Section, key: &str, name: &str, offset: usize, what: &str) -> Option<usize> {
+    fn index(
+        &self,
+        s: &Section,
+        key: &str,
+        name: &str,
+        offset: usize,
+        what: &str,
+    ) -> Option<usize> {
         let found = self.0.iter().position(|n| n == name);
         if found.is_none() {
-            let known = if self.0.is_empty() { "none defined".to_string() } else { self.0.join(", ") };
-            s.report(key, offset, format!("unknown {what} \"{name}\" (one of: {known})"));
+            let known = if self.0.is_empty() {
+                "none defined".to_string()
+            } else {
+                self.0.join(", ")
+            };
+            s.report(
+                key,
+                offset,
+                format!("unknown {what} \"{name}\" (one of: {known})"),
+            );
         }
         found
     }
 
     /// A mask over the names from an optional list key (absent or empty: all).
     fn mask(&self, s: &Section, key: &str, what: &str) -> Vec<bool> {
-        let Some(list) = s.strings(key) else { return vec![true; self.0.len()] };
+        let Some(list) = s.strings(key) else {
+            return vec![true; self.0.len()];
+        };
         if list.is_empty() {
             return vec![true; self.0.len()];
         }
@@ -89,7 +124,11 @@ fn names_of(items: &[Section], what: &str) -> Names {
     for s in items {
         let name = s.text("name", None);
         if !name.is_empty() && names.contains(&name) {
-            s.report("name", s.offset_of("name"), format!("duplicate {what} name \"{name}\" (names are unique)"));
+            s.report(
+                "name",
+                s.offset_of("name"),
+                format!("duplicate {what} name \"{name}\" (names are unique)"),
+            );
         }
         names.push(name);
     }
@@ -98,7 +137,11 @@ fn names_of(items: &[Section], what: &str) -> Names {
 
 fn check_sum(s: &Section, key: &str, total: f64, what: &str) {
     if (total - 1.0).abs() > SHARE_TOLERANCE {
-        s.report(key, s.offset_of(key), format!("{what} sum to {total} (they must sum to 1 within 1e-9)"));
+        s.report(
+            key,
+            s.offset_of(key),
+            format!("{what} sum to {total} (they must sum to 1 within 1e-9)"),
+        );
     }
 }
 
@@ -118,7 +161,11 @@ fn build(top: &Section) -> Scenario {
             p.integer("users", 1, None)
         }
         None => {
-            top.report("population", top.offset, "missing section [population] (with users ≥ 1)");
+            top.report(
+                "population",
+                top.offset,
+                "missing section [population] (with users ≥ 1)",
+            );
             1
         }
     };
@@ -133,11 +180,21 @@ fn build(top: &Section) -> Scenario {
     let segments = read_segments(top, &segment_items, &placement_names);
     let program_items = top.tables("program");
     names_of(&program_items, "program");
-    let refs = Refs { funders: &funder_names, placements: &placement_names, segments: &segment_names };
-    let programs = program_items.iter().map(|p| read_program(p, &refs, &festival)).collect();
+    let refs = Refs {
+        funders: &funder_names,
+        placements: &placement_names,
+        segments: &segment_names,
+    };
+    let programs = program_items
+        .iter()
+        .map(|p| read_program(p, &refs, &festival))
+        .collect();
     let event_items = top.tables("event");
     names_of(&event_items, "event");
-    let events = event_items.iter().map(|e| read_event(e, &placement_names)).collect();
+    let events = event_items
+        .iter()
+        .map(|e| read_event(e, &placement_names))
+        .collect();
     let (shop, live_room) = read_destinations(top);
     Scenario {
         name: meta.0,
@@ -167,27 +224,59 @@ type Meta = (String, String, u64, u32);
 
 fn read_meta(top: &Section, head: Option<&Section>) -> (Meta, Festival) {
     let Some(s) = head else {
-        top.report("scenario", top.offset, "missing section [scenario] (with name, start, end)");
-        return (Default::default(), Festival { start: 0, end: 0, tick_minutes: 60 });
+        top.report(
+            "scenario",
+            top.offset,
+            "missing section [scenario] (with name, start, end)",
+        );
+        return (
+            Default::default(),
+            Festival {
+                start: 0,
+                end: 0,
+                tick_minutes: 60,
+            },
+        );
     };
-    s.finish(&["name", "description", "seed", "replications", "start", "end", "tick_minutes"]);
+    s.finish(&[
+        "name",
+        "description",
+        "seed",
+        "replications",
+        "start",
+        "end",
+        "tick_minutes",
+    ]);
     let name = s.text("name", None);
     let valid_name = |c: char| c.is_ascii_alphanumeric() || "_-.".contains(c);
-    if s.has("name") && (name.is_empty() || !name.chars().all(valid_name) || name.starts_with('.')) {
-        s.report("name", s.offset_of("name"), format!("\"{name}\" cannot name a results folder (letters, digits, _, - and . only)"));
+    if s.has("name") && (name.is_empty() || !name.chars().all(valid_name) || name.starts_with('.'))
+    {
+        s.report(
+            "name",
+            s.offset_of("name"),
+            format!("\"{name}\" cannot name a results folder (letters, digits, _, - and . only)"),
+        );
     }
     let description = s.text("description", Some(""));
     let seed = s.integer("seed", 0, Some(DEFAULT_SEED));
     let replications = s.integer("replications", 1, Some(DEFAULT_REPLICATIONS));
     let replications = u32::try_from(replications).unwrap_or_else(|_| {
-        s.report("replications", s.offset_of("replications"), format!("{replications} is too large (at most {})", u32::MAX));
+        s.report(
+            "replications",
+            s.offset_of("replications"),
+            format!("{replications} is too large (at most {})", u32::MAX),
+        );
         1
     });
     let tick = s.integer("tick_minutes", 1, Some(DEFAULT_TICK_MINUTES)) as i64;
     let tick = if MINUTES_PER_HOUR % tick == 0 {
         tick
     } else {
-        s.report("tick_minutes", s.offset_of("tick_minutes"), format!("{tick} does not divide 60 (15, 20, 30 or 60, …)"));
+        s.report(
+            "tick_minutes",
+            s.offset_of("tick_minutes"),
+            format!("{tick} does not divide 60 (15, 20, 30 or 60, …)"),
+        );
         MINUTES_PER_HOUR
     };
     let start = s.time("start", true);
@@ -196,23 +285,49 @@ fn read_meta(top: &Section, head: Option<&Section>) -> (Meta, Festival) {
         if let Some(t) = t
             && time::minute_of_day(t) % tick != 0
         {
-            s.report(key, s.offset_of(key), format!("{} is not on a tick boundary (a multiple of {tick} minutes after the hour)", time::format(t)));
+            s.report(
+                key,
+                s.offset_of(key),
+                format!(
+                    "{} is not on a tick boundary (a multiple of {tick} minutes after the hour)",
+                    time::format(t)
+                ),
+            );
         }
     }
     let (start, end) = match (start, end) {
         (Some(a), Some(b)) if b <= a => {
-            s.report("end", s.offset_of("end"), format!("{} is not after start {} (end after start)", time::format(b), time::format(a)));
+            s.report(
+                "end",
+                s.offset_of("end"),
+                format!(
+                    "{} is not after start {} (end after start)",
+                    time::format(b),
+                    time::format(a)
+                ),
+            );
             (a, a + tick)
         }
         (Some(a), Some(b)) => (a, b),
         (a, _) => (a.unwrap_or(0), a.unwrap_or(0) + tick),
     };
-    ((name, description, seed, replications), Festival { start, end, tick_minutes: tick })
+    (
+        (name, description, seed, replications),
+        Festival {
+            start,
+            end,
+            tick_minutes: tick,
+        },
+    )
 }
 
 fn read_funders(top: &Section, items: &[Section]) -> Vec<Funder> {
     if items.is_empty() {
-        top.report("funder", top.offset, "no [[funder]] defined (at least one, e.g. alibaba)");
+        top.report(
+            "funder",
+            top.offset,
+            "no [[funder]] defined (at least one, e.g. alibaba)",
+        );
     }
     items
         .iter()
@@ -221,7 +336,9 @@ fn read_funders(top: &Section, items: &[Section]) -> Vec<Funder> {
             Funder {
                 name: s.text("name", None),
                 take_rate: s.number("take_rate", Range::Probability, None),
-                cap: s.has("cap").then(|| yuan_to_units(s.number("cap", Range::NonNegative, Some(0.0)))),
+                cap: s
+                    .has("cap")
+                    .then(|| yuan_to_units(s.number("cap", Range::NonNegative, Some(0.0)))),
                 traffic_cost_ratio: s.number("traffic_cost_ratio", Range::NonNegative, Some(0.0)),
             }
         })
@@ -230,21 +347,38 @@ fn read_funders(top: &Section, items: &[Section]) -> Vec<Funder> {
 
 fn read_placements(top: &Section, items: &[Section], funders: &Names) -> Vec<Placement> {
     if items.is_empty() {
-        top.report("placement", top.offset, "no [[placement]] defined (at least one, e.g. channels)");
+        top.report(
+            "placement",
+            top.offset,
+            "no [[placement]] defined (at least one, e.g. channels)",
+        );
     }
     items
         .iter()
         .map(|s| {
-            s.finish(&["name", "impressions_per_user_day", "ctr", "cpm", "to_live_room", "owner"]);
+            s.finish(&[
+                "name",
+                "impressions_per_user_day",
+                "ctr",
+                "cpm",
+                "to_live_room",
+                "owner",
+            ]);
             let owner_name = s.text("owner", None);
             let owner = if s.has("owner") {
-                funders.index(s, "owner", &owner_name, s.offset_of("owner"), "funder").unwrap_or(0)
+                funders
+                    .index(s, "owner", &owner_name, s.offset_of("owner"), "funder")
+                    .unwrap_or(0)
             } else {
                 0
             };
             Placement {
                 name: s.text("name", None),
-                impressions_per_user_day: s.number("impressions_per_user_day", Range::NonNegative, None),
+                impressions_per_user_day: s.number(
+                    "impressions_per_user_day",
+                    Range::NonNegative,
+                    None,
+                ),
                 ctr: s.number("ctr", Range::Probability, None),
                 cpm_yuan: s.number("cpm", Range::NonNegative, None),
                 to_live_room: s.number("to_live_room", Range::Probability, Some(0.0)),
@@ -256,13 +390,21 @@ fn read_placements(top: &Section, items: &[Section], funders: &Names) -> Vec<Pla
 
 fn read_segments(top: &Section, items: &[Section], placements: &Names) -> Vec<Segment> {
     if items.is_empty() {
-        top.report("segment", top.offset, "no [[segment]] defined (at least one)");
+        top.report(
+            "segment",
+            top.offset,
+            "no [[segment]] defined (at least one)",
+        );
     }
     let segments: Vec<Segment> = items.iter().map(|s| read_segment(s, placements)).collect();
     if !items.is_empty() {
         let total: f64 = segments.iter().map(|s| s.share).sum();
         if (total - 1.0).abs() > SHARE_TOLERANCE {
-            items[0].report("share", items[0].offset_of("share"), format!("segment shares sum to {total} (they must sum to 1 within 1e-9)"));
+            items[0].report(
+                "share",
+                items[0].offset_of("share"),
+                format!("segment shares sum to {total} (they must sum to 1 within 1e-9)"),
+            );
         }
     }
     segments
@@ -270,8 +412,17 @@ fn read_segments(top: &Section, items: &[Section], placements: &Names) -> Vec<Se
 
 fn read_segment(s: &Section, placements: &Names) -> Segment {
     s.finish(&[
-        "name", "share", "taobao_app", "alipay", "base_conversion", "price_sensitivity", "basket_median",
-        "basket_sigma", "ctr_multiplier", "competitor_leakage", "reach",
+        "name",
+        "share",
+        "taobao_app",
+        "alipay",
+        "base_conversion",
+        "price_sensitivity",
+        "basket_median",
+        "basket_sigma",
+        "ctr_multiplier",
+        "competitor_leakage",
+        "reach",
     ]);
     let mut reach = vec![1.0; placements.0.len()];
     if let Some(table) = s.table("reach") {
@@ -298,35 +449,65 @@ fn read_segment(s: &Section, placements: &Names) -> Segment {
 
 fn read_frequency(top: &Section) -> Frequency {
     let Some(s) = top.table("frequency") else {
-        top.report("frequency", top.offset, "missing section [frequency] (with cap, a positive integer)");
-        return Frequency { cap: 1, fatigue: 1.0 };
+        top.report(
+            "frequency",
+            top.offset,
+            "missing section [frequency] (with cap, a positive integer)",
+        );
+        return Frequency {
+            cap: 1,
+            fatigue: 1.0,
+        };
     };
     s.finish(&["cap", "fatigue"]);
     let cap = s.integer("cap", 1, None);
     let cap = u32::try_from(cap).unwrap_or_else(|_| {
-        s.report("cap", s.offset_of("cap"), format!("{cap} is too large (at most {})", u32::MAX));
+        s.report(
+            "cap",
+            s.offset_of("cap"),
+            format!("{cap} is too large (at most {})", u32::MAX),
+        );
         1
     });
-    Frequency { cap, fatigue: s.number("fatigue", Range::NonNegative, Some(1.0)) }
+    Frequency {
+        cap,
+        fatigue: s.number("fatigue", Range::NonNegative, Some(1.0)),
+    }
 }
 
 fn read_destinations(top: &Section) -> (Destination, LiveRoom) {
-    let mut shop = Destination { conversion_multiplier: 1.0 };
-    let mut live = LiveRoom { conversion_multiplier: 1.0, schedule: Vec::new(), capacity_per_tick: None };
-    let Some(d) = top.table("destination") else { return (shop, live) };
+    let mut shop = Destination {
+        conversion_multiplier: 1.0,
+    };
+    let mut live = LiveRoom {
+        conversion_multiplier: 1.0,
+        schedule: Vec::new(),
+        capacity_per_tick: None,
+    };
+    let Some(d) = top.table("destination") else {
+        return (shop, live);
+    };
     d.finish(&["shop", "live_room"]);
     if let Some(s) = d.table("shop") {
         s.finish(&["conversion_multiplier"]);
-        shop.conversion_multiplier = s.number("conversion_multiplier", Range::NonNegative, Some(1.0));
+        shop.conversion_multiplier =
+            s.number("conversion_multiplier", Range::NonNegative, Some(1.0));
     }
     if let Some(s) = d.table("live_room") {
         s.finish(&["conversion_multiplier", "schedule", "capacity_per_tick"]);
-        live.conversion_multiplier = s.number("conversion_multiplier", Range::NonNegative, Some(1.0));
-        live.capacity_per_tick = s.has("capacity_per_tick").then(|| s.integer("capacity_per_tick", 0, Some(0)));
+        live.conversion_multiplier =
+            s.number("conversion_multiplier", Range::NonNegative, Some(1.0));
+        live.capacity_per_tick = s
+            .has("capacity_per_tick")
+            .then(|| s.integer("capacity_per_tick", 0, Some(0)));
         for (text, offset) in s.strings("schedule").unwrap_or_default() {
             match parse_interval(&text) {
                 Some(interval) => live.schedule.push(interval),
-                None => s.report("schedule", offset, format!("\"{text}\" does not parse (\"HH:MM-HH:MM\", e.g. \"19:00-02:00\")")),
+                None => s.report(
+                    "schedule",
+                    offset,
+                    format!("\"{text}\" does not parse (\"HH:MM-HH:MM\", e.g. \"19:00-02:00\")"),
+                ),
             }
         }
     }
@@ -343,10 +524,26 @@ fn parse_interval(text: &str) -> Option<(i64, i64)> {
 
 fn read_friction(top: &Section) -> Friction {
     let Some(s) = top.table("friction") else {
-        top.report("friction", top.offset, "missing section [friction] (with jump_with_app, jump_h5, alipay_setup)");
-        return Friction { jump_with_app: 1.0, jump_h5: 1.0, h5_conversion: 1.0, alipay_setup: 0.0, payment_interop: false };
+        top.report(
+            "friction",
+            top.offset,
+            "missing section [friction] (with jump_with_app, jump_h5, alipay_setup)",
+        );
+        return Friction {
+            jump_with_app: 1.0,
+            jump_h5: 1.0,
+            h5_conversion: 1.0,
+            alipay_setup: 0.0,
+            payment_interop: false,
+        };
     };
-    s.finish(&["jump_with_app", "jump_h5", "h5_conversion", "alipay_setup", "payment_interop"]);
+    s.finish(&[
+        "jump_with_app",
+        "jump_h5",
+        "h5_conversion",
+        "alipay_setup",
+        "payment_interop",
+    ]);
     Friction {
         jump_with_app: s.number("jump_with_app", Range::Probability, None),
         jump_h5: s.number("jump_h5", Range::Probability, None),
@@ -363,10 +560,31 @@ struct Refs<'n> {
 }
 
 const PROGRAM_KEYS: &[&str] = &[
-    "name", "kind", "budget", "funded_by", "pacing", "start", "end", "segments", "placements", "threshold",
-    "discount", "per_user_limit", "topup_from", "topup", "placement", "max_boost",
+    "name",
+    "kind",
+    "budget",
+    "funded_by",
+    "pacing",
+    "start",
+    "end",
+    "segments",
+    "placements",
+    "threshold",
+    "discount",
+    "per_user_limit",
+    "topup_from",
+    "topup",
+    "placement",
+    "max_boost",
 ];
-const COUPON_ONLY: &[&str] = &["placements", "threshold", "discount", "per_user_limit", "topup_from", "topup"];
+const COUPON_ONLY: &[&str] = &[
+    "placements",
+    "threshold",
+    "discount",
+    "per_user_limit",
+    "topup_from",
+    "topup",
+];
 const TRAFFIC_ONLY: &[&str] = &["placement", "max_boost"];
 
 fn read_program(s: &Section, refs: &Refs, festival: &Festival) -> Program {
@@ -378,9 +596,16 @@ fn read_program(s: &Section, refs: &Refs, festival: &Festival) -> Program {
         "traffic" => ProgramKind::Traffic(read_traffic(s, refs.placements)),
         other => {
             if s.has("kind") {
-                s.report("kind", s.offset_of("kind"), format!("\"{other}\" is not a program kind (\"coupon\" or \"traffic\")"));
+                s.report(
+                    "kind",
+                    s.offset_of("kind"),
+                    format!("\"{other}\" is not a program kind (\"coupon\" or \"traffic\")"),
+                );
             }
-            ProgramKind::Traffic(TrafficBuy { placement: 0, max_boost: 0.0 })
+            ProgramKind::Traffic(TrafficBuy {
+                placement: 0,
+                max_boost: 0.0,
+            })
         }
     };
     let (misplaced, right) = match kind {
@@ -389,7 +614,11 @@ fn read_program(s: &Section, refs: &Refs, festival: &Festival) -> Program {
     };
     if s.has("kind") && ["coupon", "traffic"].contains(&kind_text.as_str()) {
         for key in misplaced.iter().filter(|k| s.has(k)) {
-            s.report(key, s.offset_of(key), format!("applies to {right} programs only (this one is kind = \"{kind_text}\")"));
+            s.report(
+                key,
+                s.offset_of(key),
+                format!("applies to {right} programs only (this one is kind = \"{kind_text}\")"),
+            );
         }
     }
     let pacing = match s.text("pacing", Some("asap")).as_str() {
@@ -397,7 +626,11 @@ fn read_program(s: &Section, refs: &Refs, festival: &Festival) -> Program {
         "even" => Pacing::Even,
         "traffic" => Pacing::Traffic,
         other => {
-            s.report("pacing", s.offset_of("pacing"), format!("\"{other}\" is not a pacing (\"asap\", \"even\" or \"traffic\")"));
+            s.report(
+                "pacing",
+                s.offset_of("pacing"),
+                format!("\"{other}\" is not a pacing (\"asap\", \"even\" or \"traffic\")"),
+            );
             Pacing::Asap
         }
     };
@@ -418,14 +651,33 @@ fn program_window(s: &Section, festival: &Festival) -> (Minutes, Minutes) {
     let start = s.time("start", false).unwrap_or(festival.start);
     let end = s.time("end", false).unwrap_or(festival.end);
     let inside = |t: Minutes| (festival.start..=festival.end).contains(&t);
-    let span = format!("{} to {}", time::format(festival.start), time::format(festival.end));
+    let span = format!(
+        "{} to {}",
+        time::format(festival.start),
+        time::format(festival.end)
+    );
     for (key, t) in [("start", start), ("end", end)] {
         if s.has(key) && !inside(t) {
-            s.report(key, s.offset_of(key), format!("{} is outside the festival (program windows lie within {span})", time::format(t)));
+            s.report(
+                key,
+                s.offset_of(key),
+                format!(
+                    "{} is outside the festival (program windows lie within {span})",
+                    time::format(t)
+                ),
+            );
         }
     }
     if end <= start {
-        s.report("end", s.offset_of("end"), format!("window is reversed or empty: {} is not after {} (end after start)", time::format(end), time::format(start)));
+        s.report(
+            "end",
+            s.offset_of("end"),
+            format!(
+                "window is reversed or empty: {} is not after {} (end after start)",
+                time::format(end),
+                time::format(start)
+            ),
+        );
     }
     (start, end)
 }
@@ -433,7 +685,11 @@ fn program_window(s: &Section, festival: &Festival) -> (Minutes, Minutes) {
 fn read_funded_by(s: &Section, funders: &Names) -> Vec<(usize, f64)> {
     let Some(table) = s.table("funded_by") else {
         if !s.has("funded_by") {
-            s.report("funded_by", s.offset, "missing (a table funder → share, shares summing to 1)");
+            s.report(
+                "funded_by",
+                s.offset,
+                "missing (a table funder → share, shares summing to 1)",
+            );
         }
         return Vec::new();
     };
@@ -447,7 +703,11 @@ fn read_funded_by(s: &Section, funders: &Names) -> Vec<(usize, f64)> {
         }
     }
     if table.keys().is_empty() {
-        s.report("funded_by", s.offset_of("funded_by"), "is empty (at least one funder with a share)");
+        s.report(
+            "funded_by",
+            s.offset_of("funded_by"),
+            "is empty (at least one funder with a share)",
+        );
     } else {
         check_sum(s, "funded_by", total, "funding shares");
     }
@@ -457,8 +717,18 @@ fn read_funded_by(s: &Section, funders: &Names) -> Vec<(usize, f64)> {
 fn read_coupon(s: &Section, placements: &Names) -> Coupon {
     let threshold_yuan = s.number("threshold", Range::NonNegative, None);
     let discount_yuan = s.number("discount", Range::Positive, None);
-    if s.has("threshold") && s.has("discount") && discount_yuan >= threshold_yuan && discount_yuan > 0.0 {
-        s.report("discount", s.offset_of("discount"), format!("{discount_yuan} is not below threshold {threshold_yuan} (discount < threshold)"));
+    if s.has("threshold")
+        && s.has("discount")
+        && discount_yuan >= threshold_yuan
+        && discount_yuan > 0.0
+    {
+        s.report(
+            "discount",
+            s.offset_of("discount"),
+            format!(
+                "{discount_yuan} is not below threshold {threshold_yuan} (discount < threshold)"
+            ),
+        );
     }
     let limit = s.integer("per_user_limit", 1, Some(1));
     Coupon {
@@ -474,11 +744,16 @@ fn read_coupon(s: &Section, placements: &Names) -> Coupon {
 fn read_traffic(s: &Section, placements: &Names) -> TrafficBuy {
     let name = s.text("placement", None);
     let placement = if s.has("placement") {
-        placements.index(s, "placement", &name, s.offset_of("placement"), "placement").unwrap_or(0)
+        placements
+            .index(s, "placement", &name, s.offset_of("placement"), "placement")
+            .unwrap_or(0)
     } else {
         0
     };
-    TrafficBuy { placement, max_boost: s.number("max_boost", Range::NonNegative, None) }
+    TrafficBuy {
+        placement,
+        max_boost: s.number("max_boost", Range::NonNegative, None),
+    }
 }
 
 /// A calendar or event window: both times required, end after start.
@@ -487,7 +762,15 @@ fn dated_window(s: &Section) -> (Minutes, Minutes) {
     let end = s.time("end", true);
     match (start, end) {
         (Some(a), Some(b)) if b <= a => {
-            s.report("end", s.offset_of("end"), format!("window is reversed or empty: {} is not after {} (end after start)", time::format(b), time::format(a)));
+            s.report(
+                "end",
+                s.offset_of("end"),
+                format!(
+                    "window is reversed or empty: {} is not after {} (end after start)",
+                    time::format(b),
+                    time::format(a)
+                ),
+            );
             (a, a)
         }
         (Some(a), Some(b)) => (a, b),
@@ -496,7 +779,16 @@ fn dated_window(s: &Section) -> (Minutes, Minutes) {
 }
 
 fn read_event(s: &Section, placements: &Names) -> Event {
-    s.finish(&["name", "start", "end", "placements", "destinations", "impressions", "ctr", "conversion"]);
+    s.finish(&[
+        "name",
+        "start",
+        "end",
+        "placements",
+        "destinations",
+        "impressions",
+        "ctr",
+        "conversion",
+    ]);
     let (start, end) = dated_window(s);
     let mut destinations = [true; 2];
     if let Some(list) = s.strings("destinations").filter(|l| !l.is_empty()) {
@@ -504,7 +796,11 @@ fn read_event(s: &Section, placements: &Names) -> Event {
         for (name, offset) in list {
             match DestinationKind::ALL.iter().position(|d| d.name() == name) {
                 Some(i) => destinations[i] = true,
-                None => s.report("destinations", offset, format!("unknown destination \"{name}\" (shop or live_room)")),
+                None => s.report(
+                    "destinations",
+                    offset,
+                    format!("unknown destination \"{name}\" (shop or live_room)"),
+                ),
             }
         }
     }
@@ -521,18 +817,38 @@ fn read_event(s: &Section, placements: &Names) -> Event {
 }
 
 fn read_calendar(top: &Section) -> Calendar {
-    let mut calendar = Calendar { intraday: vec![1.0; HOURS_PER_DAY], windows: Vec::new() };
-    let Some(s) = top.table("calendar") else { return calendar };
+    let mut calendar = Calendar {
+        intraday: vec![1.0; HOURS_PER_DAY],
+        windows: Vec::new(),
+    };
+    let Some(s) = top.table("calendar") else {
+        return calendar;
+    };
     s.finish(&["intraday", "window"]);
     if let Some(weights) = s.numbers("intraday") {
         let bad = weights.iter().find(|(w, _)| !(w.is_finite() && *w >= 0.0));
         let sum: f64 = weights.iter().map(|(w, _)| w).sum();
         if weights.len() != HOURS_PER_DAY {
-            s.report("intraday", s.offset_of("intraday"), format!("has {} weights (24 non-negative weights, hour 00 first)", weights.len()));
+            s.report(
+                "intraday",
+                s.offset_of("intraday"),
+                format!(
+                    "has {} weights (24 non-negative weights, hour 00 first)",
+                    weights.len()
+                ),
+            );
         } else if let Some((w, offset)) = bad {
-            s.report("intraday", *offset, format!("weight {w} is negative or not finite (24 non-negative weights)"));
+            s.report(
+                "intraday",
+                *offset,
+                format!("weight {w} is negative or not finite (24 non-negative weights)"),
+            );
         } else if sum <= 0.0 {
-            s.report("intraday", s.offset_of("intraday"), "weights sum to 0 (a positive sum)");
+            s.report(
+                "intraday",
+                s.offset_of("intraday"),
+                "weights sum to 0 (a positive sum)",
+            );
         } else {
             calendar.intraday = weights.iter().map(|(w, _)| *w).collect();
         }
@@ -551,18 +867,31 @@ fn read_calendar(top: &Section) -> Calendar {
 }
 
 fn read_macro(top: &Section) -> Macro {
-    let mut m = Macro { consumer_confidence: 1.0, sensitivity_multiplier: 1.0, price_index: 1.0 };
+    let mut m = Macro {
+        consumer_confidence: 1.0,
+        sensitivity_multiplier: 1.0,
+        price_index: 1.0,
+    };
     if let Some(s) = top.table("macro") {
-        s.finish(&["consumer_confidence", "sensitivity_multiplier", "price_index"]);
+        s.finish(&[
+            "consumer_confidence",
+            "sensitivity_multiplier",
+            "price_index",
+        ]);
         m.consumer_confidence = s.number("consumer_confidence", Range::NonNegative, Some(1.0));
-        m.sensitivity_multiplier = s.number("sensitivity_multiplier", Range::NonNegative, Some(1.0));
+        m.sensitivity_multiplier =
+            s.number("sensitivity_multiplier", Range::NonNegative, Some(1.0));
         m.price_index = s.number("price_index", Range::Positive, Some(1.0));
     }
     m
 }
 
 fn read_competitor(top: &Section) -> Competitor {
-    let mut c = Competitor { name: DEFAULT_COMPETITOR.to_string(), pressure: 1.0, coupon_retention: 0.0 };
+    let mut c = Competitor {
+        name: DEFAULT_COMPETITOR.to_string(),
+        pressure: 1.0,
+        coupon_retention: 0.0,
+    };
     if let Some(s) = top.table("competitor") {
         s.finish(&["name", "pressure", "coupon_retention"]);
         c.name = s.text("name", Some(DEFAULT_COMPETITOR));

@@ -1,0 +1,533 @@
+//! The `agents` engine: MODEL.md's per-user story, literally, user by user. It is the oracle of the
+//! test suite, so it is written to be checked by reading against the spec, not to be fast.
+//!
+//! Streams are keyed by (replication, tick, user, stage, index): a user's organic exposure in a
+//! tick, its boosted offers per program, and each of its sessions have their own streams, so the
+//! baseline (no programs) meets the same draws wherever its state agrees with the scenario's.
+
+use rand::{Rng, RngExt};
+use rand_distr::{Distribution, Poisson, StandardNormal};
+
+use super::ledger::Ledger;
+use super::rng::{Stage, Stream, stream};
+use super::story::{self, Offer};
+use super::{Count, Funnel, Outcome, Plan};
+use crate::scenario::{DestinationKind, Scenario, Units};
+
+/// Most users the engine accepts: its per-user state must fit comfortably in memory.
+pub const MAX_USERS: u64 = 50_000_000;
+/// Most user-ticks per replication it accepts (about ten minutes per replication at its speed).
+pub const MAX_USER_TICKS: u64 = 20_000_000_000;
+
+/// Refuses, with a pointer to the default engine, a scenario too large to simulate user by user.
+pub fn check_size(scenario: &Scenario) -> crate::Result<()> {
+    let user_ticks = scenario.users.saturating_mul(scenario.ticks() as u64);
+    if scenario.users > MAX_USERS || user_ticks > MAX_USER_TICKS {
+        return Err(crate::Error::Run(format!(
+            "the agents engine simulates users one by one and cannot finish {} users × {} ticks in reasonable \
+             memory and time (limits: {MAX_USERS} users, {MAX_USER_TICKS} user-ticks per replication); \
+             use the default engine, --engine cohorts, which is exact and does not grow with users",
+            scenario.users,
+            scenario.ticks()
+        )));
+    }
+    Ok(())
+}
+
+/// Segment sizes: `users × share` rounded by largest remainder, ties to the segment listed first.
+pub fn segment_sizes(scenario: &Scenario) -> Vec<u64> {
+    let users = scenario.users as f64;
+    let raw: Vec<f64> = scenario.segments.iter().map(|s| users * s.share).collect();
+    let mut sizes: Vec<u64> = raw.iter().map(|x| x.floor() as u64).collect();
+    let left = scenario.users.saturating_sub(sizes.iter().sum()) as usize;
+    let mut order: Vec<usize> = (0..sizes.len()).collect();
+    order.sort_by(|&a, &b| {
+        (raw[b] - raw[b].floor())
+            .total_cmp(&(raw[a] - raw[a].floor()))
+            .then(a.cmp(&b))
+    });
+    for &i in order.iter().cycle().take(left) {
+        sizes[i] += 1;
+    }
+    sizes
+}
+
+/// Per-user state (MODEL.md: segment, app, Alipay, served today, redemptions per coupon program).
+struct Users {
+    segment: Vec<u32>,
+    app: Vec<bool>,
+    alipay: Vec<bool>,
+    served_today: Vec<u32>,
+    /// `redeemed[user × coupons + k]`: redemptions of the k-th coupon program.
+    redeemed: Vec<u32>,
+    coupons: usize,
+}
+
+impl Users {
+    fn draw(plan: &Plan, seed: u64, replication: u64) -> Users {
+        let s = plan.scenario;
+        let coupons = s.programs.iter().filter(|p| p.coupon().is_some()).count();
+        let n = s.users as usize;
+        let mut users = Users {
+            segment: Vec::with_capacity(n),
+            app: Vec::with_capacity(n),
+            alipay: Vec::with_capacity(n),
+            served_today: vec![0; n],
+            redeemed: vec![0; n * coupons],
+            coupons,
+        };
+        for (g, &size) in segment_sizes(s).iter().enumerate() {
+            let seg = &s.segments[g];
+            for _ in 0..size {
+                let u = users.segment.len() as u64;
+                let mut r = stream(seed, replication, 0, u, Stage::Population, 0);
+                users.segment.push(g as u32);
+                users.app.push(r.random::<f64>() < seg.taobao_app);
+                users.alipay.push(r.random::<f64>() < seg.alipay);
+            }
+        }
+        users
+    }
+}
+
+/// One click waiting for phase 3.
+struct Session {
+    arrival: u64,
+    user: u32,
+    index: u32,
+    placement: usize,
+    rng: Stream,
+}
+
+/// An impression label: its placement and, for a boosted one, its traffic program.
+#[derive(Clone, Copy)]
+struct Label {
+    placement: usize,
+    program: Option<usize>,
+}
+
+/// Simulates one replication of the plan's scenario.
+pub fn simulate(plan: &Plan, seed: u64, replication: u64) -> Outcome {
+    let mut sim = Sim::new(plan, seed, replication);
+    for t in 0..plan.ticks {
+        sim.tick(t);
+    }
+    sim.out
+}
+
+struct Sim<'p, 's> {
+    plan: &'p Plan<'s>,
+    seed: u64,
+    rep: u64,
+    users: Users,
+    ledger: Ledger,
+    out: Outcome,
+    funnel: Funnel,
+    /// Kept boosted impressions of this tick per traffic program: (user, count), users ascending.
+    kept: Vec<Vec<(u32, u32)>>,
+    /// Charges reserved in phase 1 of this tick per program, and paid so far.
+    reserved: Vec<u64>,
+    paid: Vec<u64>,
+}
+
+impl<'p, 's> Sim<'p, 's> {
+    fn new(plan: &'p Plan<'s>, seed: u64, rep: u64) -> Self {
+        let n_programs = plan.scenario.programs.len();
+        Sim {
+            plan,
+            seed,
+            rep,
+            users: Users::draw(plan, seed, rep),
+            ledger: Ledger::new(plan),
+            out: Outcome::new(plan.scenario),
+            funnel: Funnel::of(plan.scenario),
+            kept: vec![Vec::new(); n_programs],
+            reserved: vec![0; n_programs],
+            paid: vec![0; n_programs],
+        }
+    }
+
+    /// Counts one event in the tick totals and in the funnel cell.
+    fn tally(
+        &mut self,
+        t: usize,
+        count: Count,
+        placement: usize,
+        segment: usize,
+        destination: usize,
+    ) {
+        self.out.add(t, count, 1);
+        self.out.funnel[self.funnel.index(placement, segment, destination, count)] += 1;
+    }
+
+    fn tick(&mut self, t: usize) {
+        if self.plan.day_reset[t] {
+            self.users.served_today.iter_mut().for_each(|s| *s = 0);
+        }
+        self.reserve_boosts(t);
+        let sessions = self.expose(t);
+        for j in 0..self.reserved.len() {
+            let unused = self.reserved[j] - self.paid[j];
+            self.ledger.reserve(self.plan, j, unused, false);
+        }
+        self.resolve_sessions(t, sessions);
+        self.close_tick(t);
+    }
+
+    /// Phase 1: each traffic program in listed order reserves what it can pay, A; users in its
+    /// segments are offered Poisson(max_boost × λ) boosted impressions; a uniformly random
+    /// min(M, A) of the M offered are kept (selection sampling, ball by ball).
+    fn reserve_boosts(&mut self, t: usize) {
+        let s = self.plan.scenario;
+        for j in 0..s.programs.len() {
+            self.kept[j].clear();
+            self.reserved[j] = 0;
+            self.paid[j] = 0;
+            let Some(buy) = s.programs[j].traffic() else {
+                continue;
+            };
+            if !self.plan.in_window[j][t] {
+                continue;
+            }
+            let a = self.ledger.affordable(self.plan, j, t);
+            let mut offered: Vec<(u32, u64)> = Vec::new();
+            for u in 0..self.users.segment.len() {
+                let g = self.users.segment[u] as usize;
+                let mean = buy.max_boost * self.plan.lambda[t][g][buy.placement];
+                if !s.programs[j].segments[g] || mean <= 0.0 {
+                    continue;
+                }
+                let mut r = stream(
+                    self.seed,
+                    self.rep,
+                    t as u64,
+                    u as u64,
+                    Stage::BoostOffer,
+                    j as u64,
+                );
+                let m = poisson(mean, &mut r);
+                if m > 0 {
+                    offered.push((u as u32, m));
+                }
+            }
+            let total: u64 = offered.iter().map(|o| o.1).sum();
+            let keep = total.min(a);
+            let mut r = stream(self.seed, self.rep, t as u64, 0, Stage::BoostKeep, j as u64);
+            let (mut balls_left, mut keep_left) = (total, keep);
+            for (u, m) in offered {
+                let mut kept = 0u32;
+                for _ in 0..m {
+                    if r.random_range(0..balls_left) < keep_left {
+                        kept += 1;
+                        keep_left -= 1;
+                    }
+                    balls_left -= 1;
+                }
+                if kept > 0 {
+                    self.kept[j].push((u, kept));
+                }
+            }
+            self.reserved[j] = keep;
+            self.ledger.reserve(self.plan, j, keep, true);
+        }
+    }
+
+    /// Phase 2: every user's offered impressions in one uniformly random order, the first
+    /// min(offered, cap − served_today) served, each clicked with the fatigued CTR.
+    fn expose(&mut self, t: usize) -> Vec<Session> {
+        let s = self.plan.scenario;
+        let poissons: Vec<Vec<Option<Poisson<f64>>>> = self.plan.lambda[t]
+            .iter()
+            .map(|row| {
+                row.iter()
+                    .map(|&l| (l > 0.0).then(|| Poisson::new(l).expect("finite positive mean")))
+                    .collect()
+            })
+            .collect();
+        let mut cursors = vec![0usize; s.programs.len()];
+        let mut labels: Vec<Label> = Vec::new();
+        let mut sessions = Vec::new();
+        for u in 0..self.users.segment.len() {
+            let g = self.users.segment[u] as usize;
+            let mut r = stream(self.seed, self.rep, t as u64, u as u64, Stage::Exposure, 0);
+            labels.clear();
+            for (p, dist) in poissons[g].iter().enumerate() {
+                let k = dist.map_or(0, |d| d.sample(&mut r) as u64);
+                labels.extend((0..k).map(|_| Label {
+                    placement: p,
+                    program: None,
+                }));
+            }
+            for (j, cursor) in cursors.iter_mut().enumerate() {
+                if let Some(&(user, kept)) = self.kept[j].get(*cursor)
+                    && user as usize == u
+                {
+                    *cursor += 1;
+                    let placement = s.programs[j].traffic().expect("traffic program").placement;
+                    labels.extend((0..kept).map(|_| Label {
+                        placement,
+                        program: Some(j),
+                    }));
+                }
+            }
+            if labels.is_empty() {
+                continue;
+            }
+            self.serve_user(t, u, &labels, &mut r, &mut sessions);
+        }
+        sessions
+    }
+
+    fn serve_user(
+        &mut self,
+        t: usize,
+        u: usize,
+        labels: &[Label],
+        r: &mut Stream,
+        sessions: &mut Vec<Session>,
+    ) {
+        let s = self.plan.scenario;
+        let g = self.users.segment[u] as usize;
+        for l in labels {
+            self.tally(t, Count::ImpressionsOffered, l.placement, g, 0);
+        }
+        let room = s.frequency.cap.saturating_sub(self.users.served_today[u]) as usize;
+        let served = labels.len().min(room);
+        let mut order: Vec<Label> = labels.to_vec();
+        for i in 0..served {
+            let pick = r.random_range(i..order.len());
+            order.swap(i, pick);
+        }
+        for label in order.into_iter().take(served) {
+            let k = self.users.served_today[u];
+            self.users.served_today[u] += 1;
+            self.tally(t, Count::Impressions, label.placement, g, 0);
+            if let Some(j) = label.program {
+                self.pay_boosted(t, j, label.placement, g);
+            }
+            let p = label.placement;
+            let ctr = s.placements[p].ctr
+                * s.segments[g].ctr_multiplier
+                * self.plan.ctr_multiplier[t][p]
+                * s.frequency.fatigue.powi(k as i32);
+            if r.random::<f64>() < ctr.min(1.0) {
+                self.tally(t, Count::Clicks, p, g, 0);
+                self.tally(t, Count::Sessions, p, g, 0);
+                let index = sessions
+                    .iter()
+                    .rev()
+                    .take_while(|x: &&Session| x.user as usize == u)
+                    .count() as u32;
+                let mut rng = stream(
+                    self.seed,
+                    self.rep,
+                    t as u64,
+                    u as u64,
+                    Stage::Session,
+                    u64::from(index),
+                );
+                sessions.push(Session {
+                    arrival: rng.next_u64(),
+                    user: u as u32,
+                    index,
+                    placement: p,
+                    rng,
+                });
+            }
+        }
+    }
+
+    /// A served boosted impression: the program pays its cost out of its reservation.
+    fn pay_boosted(&mut self, t: usize, j: usize, placement: usize, segment: usize) {
+        let cost = self.plan.charge[j];
+        self.tally(t, Count::BoostedImpressions, placement, segment, 0);
+        self.ledger.reserve(self.plan, j, 1, false);
+        self.ledger.charge(self.plan, j, 1);
+        self.paid[j] += 1;
+        self.out.per_tick[t].traffic_spend += u128::from(cost);
+        self.out.totals.traffic_spend += u128::from(cost);
+        let owner = self.plan.scenario.placements[placement].owner;
+        self.out.owned_traffic_value[owner] += u128::from(cost);
+    }
+
+    /// Phase 3: the tick's sessions in one uniformly random arrival order (sorted by independent
+    /// uniform 64-bit keys), each resolved through steps 3–10 before the next.
+    fn resolve_sessions(&mut self, t: usize, mut sessions: Vec<Session>) {
+        sessions.sort_by_key(|x| (x.arrival, x.user, x.index));
+        let mut admitted = 0u64;
+        let mut eligible = Vec::new();
+        for mut session in sessions {
+            self.resolve(t, &mut session, &mut admitted, &mut eligible);
+        }
+    }
+
+    fn resolve(
+        &mut self,
+        t: usize,
+        x: &mut Session,
+        admitted: &mut u64,
+        eligible: &mut Vec<usize>,
+    ) {
+        let s = self.plan.scenario;
+        let (u, p) = (x.user as usize, x.placement);
+        let g = self.users.segment[u] as usize;
+        let seg = &s.segments[g];
+        // Every session draws the same seven numbers in the same order, whatever its path, so that
+        // coupled runs compare like with like.
+        let r = &mut x.rng;
+        let (u_jump, u_live): (f64, f64) = (r.random(), r.random());
+        let z: f64 = StandardNormal.sample(r);
+        let (u_topup, u_leak, u_decide, u_setup): (f64, f64, f64, f64) =
+            (r.random(), r.random(), r.random(), r.random());
+        // Step 3: jump.
+        let app = self.users.app[u];
+        if u_jump
+            >= if app {
+                s.friction.jump_with_app
+            } else {
+                s.friction.jump_h5
+            }
+        {
+            self.tally(t, Count::JumpFailures, p, g, 0);
+            return;
+        }
+        self.tally(t, Count::Landed, p, g, 0);
+        // Step 4: landing.
+        let mut live = false;
+        if u_live < s.placements[p].to_live_room {
+            if !self.plan.live_open[t] {
+                self.tally(t, Count::LiveRoomClosed, p, g, 1);
+            } else if s.live_room.capacity_per_tick.is_none_or(|c| *admitted < c) {
+                *admitted += 1;
+                live = true;
+                self.tally(t, Count::LiveRoomSessions, p, g, 2);
+            } else {
+                self.tally(t, Count::LiveRoomOverflow, p, g, 1);
+            }
+        }
+        let dcol = if live { 2 } else { 1 };
+        // Step 5: basket.
+        let mut basket =
+            seg.basket_median_yuan * s.macro_.price_index * (seg.basket_sigma * z).exp();
+        // Step 6: coupon.
+        let k0 = u * self.users.coupons;
+        let redeemed = &self.users.redeemed[k0..k0 + self.users.coupons];
+        story::eligible_coupons(self.plan, &self.ledger, t, g, p, redeemed, eligible);
+        let (mut coupon, mut d) = (None, 0.0);
+        match story::best_offer(s, eligible, basket) {
+            Offer::Reached(j) => {
+                coupon = Some(j);
+                d = s.programs[j].coupon().expect("coupon").discount_yuan() / basket;
+            }
+            Offer::TopUp(j) if u_topup < s.programs[j].coupon().expect("coupon").topup => {
+                let c = s.programs[j].coupon().expect("coupon");
+                basket = c.threshold_yuan;
+                coupon = Some(j);
+                d = c.discount_yuan() / c.threshold_yuan;
+            }
+            _ => {}
+        }
+        // Step 7: competitor.
+        if u_leak < story::leak_probability(s, g, d) {
+            self.tally(t, Count::LeakedToCompetitor, p, g, dcol);
+            return;
+        }
+        // Step 8: decision.
+        let q = story::base_order_probability(self.plan, t, g, p, !app, live);
+        if u_decide >= story::attempt_probability(s, g, q, d) {
+            return;
+        }
+        self.tally(t, Count::OrderAttempts, p, g, dcol);
+        // Step 9: payment.
+        if !(self.users.alipay[u] || s.friction.payment_interop) {
+            if u_setup < s.friction.alipay_setup {
+                self.users.alipay[u] = true;
+                self.tally(t, Count::AlipaySetups, p, g, dcol);
+            } else {
+                self.tally(t, Count::PaymentFailures, p, g, dcol);
+                return;
+            }
+        }
+        // Step 10: order.
+        self.book_order(t, u, p, g, dcol, basket, coupon);
+    }
+
+    fn book_order(
+        &mut self,
+        t: usize,
+        u: usize,
+        p: usize,
+        g: usize,
+        dcol: usize,
+        basket: f64,
+        coupon: Option<usize>,
+    ) {
+        self.tally(t, Count::Orders, p, g, dcol);
+        let by_destination = if dcol == 2 {
+            Count::OrdersLiveRoom
+        } else {
+            Count::OrdersShop
+        };
+        self.tally(t, by_destination, p, g, dcol);
+        let value = u128::from(crate::scenario::yuan_to_units(basket));
+        self.out.per_tick[t].gmv += value;
+        self.out.totals.gmv += value;
+        self.out.funnel_gmv[self.funnel.gmv_index(p, g, dcol)] += value;
+        if let Some(j) = coupon {
+            self.tally(t, Count::CouponOrders, p, g, dcol);
+            self.ledger.charge(self.plan, j, 1);
+            let d = u128::from(self.plan.charge[j]);
+            self.out.per_tick[t].discount += d;
+            self.out.totals.discount += d;
+            let k = self.plan.scenario.programs[..j]
+                .iter()
+                .filter(|q| q.coupon().is_some())
+                .count();
+            self.users.redeemed[u * self.users.coupons + k] += 1;
+        }
+    }
+
+    /// End of tick: exhaustion times and the remaining budgets.
+    fn close_tick(&mut self, t: usize) {
+        for j in 0..self.plan.scenario.programs.len() {
+            if self.out.exhausted_tick[j].is_none() && self.ledger.exhausted(self.plan, j) {
+                self.out.exhausted_tick[j] = Some(t);
+            }
+        }
+        let remaining: Vec<Units> = self
+            .plan
+            .scenario
+            .programs
+            .iter()
+            .zip(&self.ledger.program_spent)
+            .map(|(p, &spent)| p.budget - spent)
+            .collect();
+        self.out.remaining.push(remaining);
+        if t + 1 == self.plan.ticks {
+            self.out.program_spend = self
+                .ledger
+                .program_spent
+                .iter()
+                .map(|&x| u128::from(x))
+                .collect();
+            self.out.funder_spend = self.ledger.funder_spent.clone();
+        }
+    }
+}
+
+/// A Poisson count (rand_distr's exact sampler); 0 for a zero mean.
+fn poisson(mean: f64, r: &mut Stream) -> u64 {
+    if mean <= 0.0 {
+        return 0;
+    }
+    Poisson::new(mean).expect("finite positive mean").sample(r) as u64
+}
+
+/// Which destination a funnel column is: used by reports.
+pub fn destination_of_column(column: usize) -> Option<DestinationKind> {
+    match column {
+        1 => Some(DestinationKind::Shop),
+        2 => Some(DestinationKind::LiveRoom),
+        _ => None,
+    }
+}

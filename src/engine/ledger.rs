@@ -1,0 +1,90 @@
+//! Budgets in integer units: what each program and funder has spent and reserved, and whether a
+//! charge fits (MODEL.md, *Budgets, pacing and the first-come rule*). Never overrun by one unit.
+
+use super::Plan;
+use crate::scenario::Units;
+
+#[derive(Clone, Debug)]
+pub struct Ledger {
+    pub program_spent: Vec<Units>,
+    pub funder_spent: Vec<u128>,
+    /// Traffic programs' reservations during a tick's phases 1–2 (released after phase 2).
+    pub funder_reserved: Vec<u128>,
+    caps: Vec<Option<Units>>,
+}
+
+impl Ledger {
+    pub fn new(plan: &Plan) -> Self {
+        let s = plan.scenario;
+        Ledger {
+            program_spent: vec![0; s.programs.len()],
+            funder_spent: vec![0; s.funders.len()],
+            funder_reserved: vec![0; s.funders.len()],
+            caps: s.funders.iter().map(|f| f.cap).collect(),
+        }
+    }
+
+    /// What a funder can still commit (`None`: no cap).
+    fn funder_room(&self, f: usize) -> Option<u128> {
+        self.caps[f]
+            .map(|c| u128::from(c).saturating_sub(self.funder_spent[f] + self.funder_reserved[f]))
+    }
+
+    /// What program `j` may still spend in tick `t` under pacing: C(t) − spent.
+    pub fn allowance_room(&self, plan: &Plan, j: usize, t: usize) -> Units {
+        if !plan.in_window[j][t] {
+            return 0;
+        }
+        plan.allowance[j][t].saturating_sub(self.program_spent[j])
+    }
+
+    /// How many whole charges of program `j` its allowance and its funders' caps can pay in tick
+    /// `t` (`u64::MAX` for a free charge).
+    pub fn affordable(&self, plan: &Plan, j: usize, t: usize) -> u64 {
+        if !plan.in_window[j][t] {
+            return 0;
+        }
+        let charge = plan.charge[j];
+        let mut n = if charge == 0 {
+            u64::MAX
+        } else {
+            self.allowance_room(plan, j, t) / charge
+        };
+        for &(f, part) in &plan.parts[j] {
+            if let (Some(room), true) = (self.funder_room(f), part > 0) {
+                n = n.min(u64::try_from(room / u128::from(part)).unwrap_or(u64::MAX));
+            }
+        }
+        n
+    }
+
+    /// Whether one charge of program `j` fits in tick `t`.
+    pub fn can_charge(&self, plan: &Plan, j: usize, t: usize) -> bool {
+        self.affordable(plan, j, t) >= 1
+    }
+
+    /// Books `n` charges of program `j` (the caller checked they fit).
+    pub fn charge(&mut self, plan: &Plan, j: usize, n: u64) {
+        self.program_spent[j] += plan.charge[j] * n;
+        for &(f, part) in &plan.parts[j] {
+            self.funder_spent[f] += u128::from(part) * u128::from(n);
+        }
+    }
+
+    /// Reserves (`sign` = true) or releases `n` charges of program `j` on its funders' caps.
+    pub fn reserve(&mut self, plan: &Plan, j: usize, n: u64, reserve: bool) {
+        for &(f, part) in &plan.parts[j] {
+            let amount = u128::from(part) * u128::from(n);
+            if reserve {
+                self.funder_reserved[f] += amount;
+            } else {
+                self.funder_reserved[f] -= amount;
+            }
+        }
+    }
+
+    /// Whether program `j` can no longer pay one charge out of its whole budget.
+    pub fn exhausted(&self, plan: &Plan, j: usize) -> bool {
+        plan.scenario.programs[j].budget - self.program_spent[j] < plan.charge[j]
+    }
+}
