@@ -230,23 +230,19 @@ impl Engine {
         }
     }
 
+    /// One replication of one scenario (no baseline).
+    pub fn simulate(self, plan: &Plan, seed: u64, replication: u64) -> Outcome {
+        match self {
+            Engine::Agents => agents::simulate(plan, seed, replication),
+        }
+    }
+
     /// One replication of a scenario and of its baseline, on common random numbers.
-    pub fn paired(
-        self,
-        scenario: &Scenario,
-        baseline: &Scenario,
-        seed: u64,
-        replication: u64,
-    ) -> Paired {
-        let simulate = match self {
-            Engine::Agents => agents::simulate,
-        };
-        let plan = Plan::new(scenario);
-        let base_plan = Plan::new(baseline);
+    pub fn paired(self, scenario: &Scenario, baseline: &Scenario, seed: u64, replication: u64) -> Paired {
         Paired {
             replication,
-            scenario: simulate(&plan, seed, replication),
-            baseline: simulate(&base_plan, seed, replication),
+            scenario: self.simulate(&Plan::new(scenario), seed, replication),
+            baseline: self.simulate(&Plan::new(baseline), seed, replication),
         }
     }
 }
