@@ -55,7 +55,8 @@ pub fn parse(text: &str) -> Option<Minutes> {
     let (date, clock) = text.trim().split_once(' ')?;
     let mut parts = date.split('-');
     let (y, m, d) = (parts.next()?, parts.next()?, parts.next()?);
-    if parts.next().is_some() || y.len() != 4 || m.len() != 2 || d.len() != 2 {
+    let digits = |x: &str, n: usize| x.len() == n && x.bytes().all(|b| b.is_ascii_digit());
+    if parts.next().is_some() || !digits(y, 4) || !digits(m, 2) || !digits(d, 2) {
         return None;
     }
     let (year, month, day): (i64, i64, i64) = (y.parse().ok()?, m.parse().ok()?, d.parse().ok()?);
@@ -72,7 +73,8 @@ pub fn parse(text: &str) -> Option<Minutes> {
 /// Parses `"HH:MM"` into minutes after midnight; accepts `24:00` (= 1440) for interval ends.
 pub fn parse_clock(text: &str) -> Option<i64> {
     let (h, m) = text.split_once(':')?;
-    if h.len() != 2 || m.len() != 2 {
+    let digits = |x: &str| x.len() == 2 && x.bytes().all(|b| b.is_ascii_digit());
+    if !digits(h) || !digits(m) {
         return None;
     }
     let (hour, minute): (i64, i64) = (h.parse().ok()?, m.parse().ok()?);
@@ -145,5 +147,7 @@ mod tests {
         assert_eq!(parse_clock("24:00"), Some(MINUTES_PER_DAY));
         assert_eq!(parse_clock("24:01"), None);
         assert_eq!(parse_clock("19:30"), Some(1170));
+        assert_eq!(parse_clock("-1:00"), None);
+        assert_eq!(parse_clock("20:+1"), None);
     }
 }

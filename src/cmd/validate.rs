@@ -14,8 +14,11 @@ pub fn run(files: &[PathBuf]) -> crate::Result<()> {
             Ok(_) => println!("{}: ok", path.display()),
             Err(Error::Invalid(mut found)) => problems.append(&mut found),
             Err(e) => {
-                eprintln!("{e}");
-                unreadable.get_or_insert(e);
+                if unreadable.is_some() {
+                    eprintln!("error: {e}");
+                } else {
+                    unreadable = Some(e);
+                }
             }
         }
     }

@@ -6,13 +6,13 @@
 //! baseline (no programs) meets the same draws wherever its state agrees with the scenario's.
 
 use rand::{Rng, RngExt};
-use rand_distr::{Distribution, Poisson, StandardNormal};
+use rand_distr::{Distribution, Poisson};
 
 use super::ledger::Ledger;
 use super::rng::{Stage, Stream, stream};
-use super::story::{self, Offer};
+use super::story::{self, SessionDraws, Shopper, Tally, TickSessions};
 use super::{Count, Funnel, Outcome, Plan};
-use crate::scenario::{DestinationKind, Scenario, Units};
+use crate::scenario::{Scenario, Units};
 
 /// Most users the engine accepts: its per-user state must fit comfortably in memory.
 pub const MAX_USERS: u64 = 50_000_000;
@@ -303,7 +303,9 @@ impl<'p, 's> Sim<'p, 's> {
             self.users.served_today[u] += 1;
             self.tally(t, Count::Impressions, label.placement, g, 0);
             if let Some(j) = label.program {
-                self.pay_boosted(t, j, label.placement, g);
+                let mut tally = Tally { out: &mut self.out, funnel: self.funnel, t, placement: label.placement, segment: g };
+                story::pay_boosted(self.plan, &mut self.ledger, j, &mut tally);
+                self.paid[j] += 1;
             }
             let p = label.placement;
             let ctr = s.placements[p].ctr
@@ -337,153 +339,23 @@ impl<'p, 's> Sim<'p, 's> {
         }
     }
 
-    /// A served boosted impression: the program pays its cost out of its reservation.
-    fn pay_boosted(&mut self, t: usize, j: usize, placement: usize, segment: usize) {
-        let cost = self.plan.charge[j];
-        self.tally(t, Count::BoostedImpressions, placement, segment, 0);
-        self.ledger.reserve(self.plan, j, 1, false);
-        self.ledger.charge(self.plan, j, 1);
-        self.paid[j] += 1;
-        self.out.per_tick[t].traffic_spend += u128::from(cost);
-        self.out.totals.traffic_spend += u128::from(cost);
-        let owner = self.plan.scenario.placements[placement].owner;
-        self.out.owned_traffic_value[owner] += u128::from(cost);
-    }
-
     /// Phase 3: the tick's sessions in one uniformly random arrival order (sorted by independent
     /// uniform 64-bit keys), each resolved through steps 3–10 before the next.
     fn resolve_sessions(&mut self, t: usize, mut sessions: Vec<Session>) {
         sessions.sort_by_key(|x| (x.arrival, x.user, x.index));
-        let mut admitted = 0u64;
-        let mut eligible = Vec::new();
-        for mut session in sessions {
-            self.resolve(t, &mut session, &mut admitted, &mut eligible);
-        }
-    }
-
-    fn resolve(
-        &mut self,
-        t: usize,
-        x: &mut Session,
-        admitted: &mut u64,
-        eligible: &mut Vec<usize>,
-    ) {
-        let s = self.plan.scenario;
-        let (u, p) = (x.user as usize, x.placement);
-        let g = self.users.segment[u] as usize;
-        let seg = &s.segments[g];
-        // Every session draws the same seven numbers in the same order, whatever its path, so that
-        // coupled runs compare like with like.
-        let r = &mut x.rng;
-        let (u_jump, u_live): (f64, f64) = (r.random(), r.random());
-        let z: f64 = StandardNormal.sample(r);
-        let (u_topup, u_leak, u_decide, u_setup): (f64, f64, f64, f64) =
-            (r.random(), r.random(), r.random(), r.random());
-        // Step 3: jump.
-        let app = self.users.app[u];
-        if u_jump
-            >= if app {
-                s.friction.jump_with_app
-            } else {
-                s.friction.jump_h5
-            }
-        {
-            self.tally(t, Count::JumpFailures, p, g, 0);
-            return;
-        }
-        self.tally(t, Count::Landed, p, g, 0);
-        // Step 4: landing.
-        let mut live = false;
-        if u_live < s.placements[p].to_live_room {
-            if !self.plan.live_open[t] {
-                self.tally(t, Count::LiveRoomClosed, p, g, 1);
-            } else if s.live_room.capacity_per_tick.is_none_or(|c| *admitted < c) {
-                *admitted += 1;
-                live = true;
-                self.tally(t, Count::LiveRoomSessions, p, g, 2);
-            } else {
-                self.tally(t, Count::LiveRoomOverflow, p, g, 1);
-            }
-        }
-        let dcol = if live { 2 } else { 1 };
-        // Step 5: basket.
-        let mut basket =
-            seg.basket_median_yuan * s.macro_.price_index * (seg.basket_sigma * z).exp();
-        // Step 6: coupon.
-        let k0 = u * self.users.coupons;
-        let redeemed = &self.users.redeemed[k0..k0 + self.users.coupons];
-        story::eligible_coupons(self.plan, &self.ledger, t, g, p, redeemed, eligible);
-        let (mut coupon, mut d) = (None, 0.0);
-        match story::best_offer(s, eligible, basket) {
-            Offer::Reached(j) => {
-                coupon = Some(j);
-                d = s.programs[j].coupon().expect("coupon").discount_yuan() / basket;
-            }
-            Offer::TopUp(j) if u_topup < s.programs[j].coupon().expect("coupon").topup => {
-                let c = s.programs[j].coupon().expect("coupon");
-                basket = c.threshold_yuan;
-                coupon = Some(j);
-                d = c.discount_yuan() / c.threshold_yuan;
-            }
-            _ => {}
-        }
-        // Step 7: competitor.
-        if u_leak < story::leak_probability(s, g, d) {
-            self.tally(t, Count::LeakedToCompetitor, p, g, dcol);
-            return;
-        }
-        // Step 8: decision.
-        let q = story::base_order_probability(self.plan, t, g, p, !app, live);
-        if u_decide >= story::attempt_probability(s, g, q, d) {
-            return;
-        }
-        self.tally(t, Count::OrderAttempts, p, g, dcol);
-        // Step 9: payment.
-        if !(self.users.alipay[u] || s.friction.payment_interop) {
-            if u_setup < s.friction.alipay_setup {
-                self.users.alipay[u] = true;
-                self.tally(t, Count::AlipaySetups, p, g, dcol);
-            } else {
-                self.tally(t, Count::PaymentFailures, p, g, dcol);
-                return;
-            }
-        }
-        // Step 10: order.
-        self.book_order(t, u, p, g, dcol, basket, coupon);
-    }
-
-    fn book_order(
-        &mut self,
-        t: usize,
-        u: usize,
-        p: usize,
-        g: usize,
-        dcol: usize,
-        basket: f64,
-        coupon: Option<usize>,
-    ) {
-        self.tally(t, Count::Orders, p, g, dcol);
-        let by_destination = if dcol == 2 {
-            Count::OrdersLiveRoom
-        } else {
-            Count::OrdersShop
-        };
-        self.tally(t, by_destination, p, g, dcol);
-        let value = u128::from(crate::scenario::yuan_to_units(basket));
-        self.out.per_tick[t].gmv += value;
-        self.out.totals.gmv += value;
-        self.out.funnel_gmv[self.funnel.gmv_index(p, g, dcol)] += value;
-        if let Some(j) = coupon {
-            self.tally(t, Count::CouponOrders, p, g, dcol);
-            self.ledger.charge(self.plan, j, 1);
-            let d = u128::from(self.plan.charge[j]);
-            self.out.per_tick[t].discount += d;
-            self.out.totals.discount += d;
-            let k = self.plan.scenario.programs[..j]
-                .iter()
-                .filter(|q| q.coupon().is_some())
-                .count();
-            self.users.redeemed[u * self.users.coupons + k] += 1;
+        let mut tick = TickSessions::default();
+        let coupons = self.users.coupons;
+        for mut x in sessions {
+            let u = x.user as usize;
+            let draws = SessionDraws::draw(&mut x.rng);
+            let shopper = Shopper {
+                segment: self.users.segment[u] as usize,
+                app: self.users.app[u],
+                alipay: &mut self.users.alipay[u],
+                redeemed: &mut self.users.redeemed[u * coupons..(u + 1) * coupons],
+            };
+            let mut tally = Tally { out: &mut self.out, funnel: self.funnel, t, placement: x.placement, segment: shopper.segment };
+            story::resolve_session(self.plan, &mut self.ledger, shopper, draws, &mut tick, &mut tally);
         }
     }
 
@@ -521,13 +393,4 @@ fn poisson(mean: f64, r: &mut Stream) -> u64 {
         return 0;
     }
     Poisson::new(mean).expect("finite positive mean").sample(r) as u64
-}
-
-/// Which destination a funnel column is: used by reports.
-pub fn destination_of_column(column: usize) -> Option<DestinationKind> {
-    match column {
-        1 => Some(DestinationKind::Shop),
-        2 => Some(DestinationKind::LiveRoom),
-        _ => None,
-    }
 }

@@ -32,6 +32,11 @@ pub struct Plan<'s> {
     pub charge: Vec<Units>,
     /// The split of one charge among the program's funders: (funder, units), `funded_by` order.
     pub parts: Vec<Vec<(usize, Units)>>,
+    /// For each program, its rank among coupon programs (`None` for traffic programs): the index
+    /// of a user's redemption counter.
+    pub coupon_slot: Vec<Option<usize>>,
+    /// Number of coupon programs.
+    pub coupons: usize,
 }
 
 /// Splits `charge` by `shares` with largest remainders (ties to the earlier funder), so that the
@@ -133,9 +138,22 @@ impl<'s> Plan<'s> {
             .zip(&charge)
             .map(|(p, &c)| split_charge(c, &p.funded_by))
             .collect();
+        let mut coupons = 0;
+        let coupon_slot = scenario
+            .programs
+            .iter()
+            .map(|p| {
+                p.coupon().map(|_| {
+                    coupons += 1;
+                    coupons - 1
+                })
+            })
+            .collect();
         Plan {
             scenario,
             ticks,
+            coupon_slot,
+            coupons,
             traffic,
             impressions_multiplier,
             ctr_multiplier,

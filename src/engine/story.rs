@@ -1,7 +1,11 @@
 //! Closed forms of the per-user story's steps (MODEL.md steps 6–8), shared by both engines.
 
-use super::{Plan, ledger::Ledger};
-use crate::scenario::Scenario;
+use rand::RngExt;
+use rand_distr::{Distribution, StandardNormal};
+
+use super::rng::Stream;
+use super::{Count, Funnel, Outcome, Plan, ledger::Ledger};
+use crate::scenario::{Scenario, yuan_to_units};
 
 /// P(lost to the competitor) at effective discount `d` (step 7).
 pub fn leak_probability(scenario: &Scenario, segment: usize, d: f64) -> f64 {
@@ -105,6 +109,178 @@ pub fn eligible_coupons(
         }
         k += 1;
     }
+}
+
+/// The seven numbers every session draws, in this order, whatever its path: so that coupled runs
+/// (scenario and baseline, or two splits) compare like with like.
+#[derive(Clone, Copy, Debug)]
+pub struct SessionDraws {
+    pub u_jump: f64,
+    pub u_live: f64,
+    /// Standard normal behind the LogNormal basket.
+    pub z: f64,
+    pub u_topup: f64,
+    pub u_leak: f64,
+    pub u_decide: f64,
+    pub u_setup: f64,
+}
+
+impl SessionDraws {
+    pub fn draw(r: &mut Stream) -> Self {
+        let (u_jump, u_live) = (r.random(), r.random());
+        let z = StandardNormal.sample(r);
+        SessionDraws { u_jump, u_live, z, u_topup: r.random(), u_leak: r.random(), u_decide: r.random(), u_setup: r.random() }
+    }
+}
+
+/// The user behind a session: what steps 3–10 read and change.
+pub struct Shopper<'a> {
+    pub segment: usize,
+    pub app: bool,
+    pub alipay: &'a mut bool,
+    /// Redemptions so far of each coupon program (k-th coupon program in listed order).
+    pub redeemed: &'a mut [u32],
+}
+
+/// What the sessions of one tick share: admissions to the live room, a scratch list.
+#[derive(Default)]
+pub struct TickSessions {
+    pub admitted: u64,
+    eligible: Vec<usize>,
+}
+
+/// Where a session's counts go: the outcome and its funnel cell.
+pub struct Tally<'o> {
+    pub out: &'o mut Outcome,
+    pub funnel: Funnel,
+    pub t: usize,
+    pub placement: usize,
+    pub segment: usize,
+}
+
+impl Tally<'_> {
+    /// Counts one event in tick `t`, in the totals and in the funnel column `destination`.
+    pub fn add(&mut self, count: Count, destination: usize) {
+        self.out.add(self.t, count, 1);
+        self.out.funnel[self.funnel.index(self.placement, self.segment, destination, count)] += 1;
+    }
+}
+
+/// Steps 3–10 of MODEL.md for one session, in the tick's arrival order.
+pub fn resolve_session(
+    plan: &Plan,
+    ledger: &mut Ledger,
+    shopper: Shopper,
+    x: SessionDraws,
+    tick: &mut TickSessions,
+    tally: &mut Tally,
+) {
+    let s = plan.scenario;
+    let (t, p, g) = (tally.t, tally.placement, shopper.segment);
+    // Step 3: jump.
+    if x.u_jump >= if shopper.app { s.friction.jump_with_app } else { s.friction.jump_h5 } {
+        tally.add(Count::JumpFailures, 0);
+        return;
+    }
+    tally.add(Count::Landed, 0);
+    // Step 4: landing.
+    let mut live = false;
+    if x.u_live < s.placements[p].to_live_room {
+        if !plan.live_open[t] {
+            tally.add(Count::LiveRoomClosed, 1);
+        } else if s.live_room.capacity_per_tick.is_none_or(|c| tick.admitted < c) {
+            tick.admitted += 1;
+            live = true;
+            tally.add(Count::LiveRoomSessions, 2);
+        } else {
+            tally.add(Count::LiveRoomOverflow, 1);
+        }
+    }
+    let column = if live { 2 } else { 1 };
+    // Step 5: basket (yuan).
+    let seg = &s.segments[g];
+    let mut basket = seg.basket_median_yuan * s.macro_.price_index * (seg.basket_sigma * x.z).exp();
+    // Step 6: coupon.
+    eligible_coupons(plan, ledger, t, g, p, shopper.redeemed, &mut tick.eligible);
+    let (mut coupon, mut d) = (None, 0.0);
+    match best_offer(s, &tick.eligible, basket) {
+        Offer::Reached(j) => {
+            coupon = Some(j);
+            d = s.programs[j].coupon().expect("coupon").discount_yuan() / basket;
+        }
+        Offer::TopUp(j) => {
+            let c = s.programs[j].coupon().expect("coupon");
+            if x.u_topup < c.topup {
+                basket = c.threshold_yuan;
+                coupon = Some(j);
+                d = c.discount_yuan() / c.threshold_yuan;
+            }
+        }
+        Offer::None => {}
+    }
+    // Step 7: competitor.
+    if x.u_leak < leak_probability(s, g, d) {
+        tally.add(Count::LeakedToCompetitor, column);
+        return;
+    }
+    // Step 8: decision.
+    let q = base_order_probability(plan, t, g, p, !shopper.app, live);
+    if x.u_decide >= attempt_probability(s, g, q, d) {
+        return;
+    }
+    tally.add(Count::OrderAttempts, column);
+    // Step 9: payment.
+    if !(*shopper.alipay || s.friction.payment_interop) {
+        if x.u_setup < s.friction.alipay_setup {
+            *shopper.alipay = true;
+            tally.add(Count::AlipaySetups, column);
+        } else {
+            tally.add(Count::PaymentFailures, column);
+            return;
+        }
+    }
+    // Step 10: order.
+    book_order(plan, ledger, shopper.redeemed, tally, column, basket, coupon);
+}
+
+fn book_order(
+    plan: &Plan,
+    ledger: &mut Ledger,
+    redeemed: &mut [u32],
+    tally: &mut Tally,
+    column: usize,
+    basket: f64,
+    coupon: Option<usize>,
+) {
+    tally.add(Count::Orders, column);
+    tally.add(if column == 2 { Count::OrdersLiveRoom } else { Count::OrdersShop }, column);
+    let value = u128::from(yuan_to_units(basket));
+    let t = tally.t;
+    tally.out.per_tick[t].gmv += value;
+    tally.out.totals.gmv += value;
+    let cell = tally.funnel.gmv_index(tally.placement, tally.segment, column);
+    tally.out.funnel_gmv[cell] += value;
+    if let Some(j) = coupon {
+        tally.add(Count::CouponOrders, column);
+        ledger.charge(plan, j, 1);
+        let d = u128::from(plan.charge[j]);
+        tally.out.per_tick[t].discount += d;
+        tally.out.totals.discount += d;
+        redeemed[plan.coupon_slot[j].expect("a coupon program has a slot")] += 1;
+    }
+}
+
+/// A served boosted impression of program `j`: it pays its cost out of its reservation.
+pub fn pay_boosted(plan: &Plan, ledger: &mut Ledger, j: usize, tally: &mut Tally) {
+    let cost = plan.charge[j];
+    tally.add(Count::BoostedImpressions, 0);
+    ledger.reserve(plan, j, 1, false);
+    ledger.charge(plan, j, 1);
+    let t = tally.t;
+    tally.out.per_tick[t].traffic_spend += u128::from(cost);
+    tally.out.totals.traffic_spend += u128::from(cost);
+    let owner = plan.scenario.placements[tally.placement].owner;
+    tally.out.owned_traffic_value[owner] += u128::from(cost);
 }
 
 #[cfg(test)]
