@@ -5,7 +5,7 @@
 //! `default` holds the built-in national scenario.
 
 pub mod default;
-mod parse;
+pub(crate) mod parse;
 mod validate;
 
 pub use validate::{load_file, load_str};

@@ -135,8 +135,17 @@ impl<'a, 'i> Section<'a, 'i> {
         }
     }
 
-    /// The dotted path of a key of this table.
+    /// The dotted path of a key of this table. A key that is not bare TOML (e.g. `""`, or one
+    /// with a dot or a space) is quoted, so the path stays readable and never empty.
     pub fn key_path(&self, key: &str) -> String {
+        let bare = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+        let quoted;
+        let key = if !key.is_empty() && key.chars().all(bare) {
+            key
+        } else {
+            quoted = format!("{key:?}");
+            quoted.as_str()
+        };
         if self.path.is_empty() {
             key.to_string()
         } else {
@@ -285,7 +294,9 @@ impl<'a, 'i> Section<'a, 'i> {
             self.wrong_type(key, value, EXPECTED);
             return None;
         };
-        let parsed = time::parse(s);
+        // Only the canonical spelling: `time::parse` reads hours and minutes with `i64::from_str`,
+        // which also takes "-1" or "+1" (so "2023-11-10 -1:00" would be the 9th at 23:00).
+        let parsed = time::parse(s).filter(|&t| time::format(t) == s.trim());
         if parsed.is_none() {
             self.report(
                 key,

@@ -52,7 +52,9 @@ pub fn load_file(path: &Path) -> Result<(Scenario, String)> {
 pub fn load_str(text: &str, origin: &str) -> Result<Scenario> {
     let doc = Doc::new(text, origin);
     let (root, syntax_errors) = DeTable::parse_recoverable(text);
-    for e in &syntax_errors {
+    // After the first syntax error the parser's recovery reports follow-on errors that only
+    // confuse; the first one is the one to fix.
+    for e in syntax_errors.iter().take(1) {
         let offset = e.span().map_or(0, |s| s.start);
         doc.report(
             offset,
@@ -517,8 +519,15 @@ fn read_destinations(top: &Section) -> (Destination, LiveRoom) {
 /// Parses `"HH:MM-HH:MM"` into minutes after midnight; `24:00` may only end an interval.
 fn parse_interval(text: &str) -> Option<(i64, i64)> {
     let (a, b) = text.split_once('-')?;
-    let from = time::parse_clock(a.trim())?;
-    let to = time::parse_clock(b.trim())?;
+    // Digits and ':' only: `time::parse_clock` would also take a sign ("20:00--1:00").
+    let clock = |s: &str| {
+        s.bytes()
+            .all(|b| b.is_ascii_digit() || b == b':')
+            .then(|| time::parse_clock(s))
+            .flatten()
+    };
+    let from = clock(a.trim())?;
+    let to = clock(b.trim())?;
     (from < time::MINUTES_PER_DAY && from != to).then_some((from, to))
 }
 

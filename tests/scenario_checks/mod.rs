@@ -187,10 +187,12 @@ fn expect_only(case: &Case, key: &str, fragment: &str) {
 }
 
 /// Checks every `(case, key, fragment)` and reports all the failures together.
-fn expect_each(cases: &[(Case, &str, &str)]) {
+fn expect_each<K: AsRef<str>>(cases: &[(Case, K, &str)]) {
     let failures: Vec<String> = cases
         .iter()
-        .filter_map(|(case, key, fragment)| check_at(&case.text, case.line, key, fragment).err())
+        .filter_map(|(case, key, fragment)| {
+            check_at(&case.text, case.line, key.as_ref(), fragment).err()
+        })
         .collect();
     assert!(
         failures.is_empty(),
