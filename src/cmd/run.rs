@@ -55,7 +55,8 @@ pub fn load(path: Option<&Path>) -> Result<Loaded> {
 
 pub fn engine_of(choice: EngineChoice) -> Engine {
     match choice {
-        EngineChoice::Agents | EngineChoice::Cohorts => Engine::Agents,
+        EngineChoice::Agents => Engine::Agents,
+        EngineChoice::Cohorts => Engine::Cohorts,
     }
 }
 
@@ -91,7 +92,7 @@ pub struct Manifest {
     pub note: &'static str,
 }
 
-const MC_NOTE: &str =
+pub const MC_NOTE: &str =
     "Intervals are Monte Carlo error only, not uncertainty about the scenario's parameters.";
 
 /// A progress bar on stderr over `total` steps; hidden when quiet or not on a terminal.
@@ -137,14 +138,14 @@ pub fn run(args: &RunArgs) -> Result<()> {
     let seed = c.seed.unwrap_or(scenario.seed);
     let engine = engine_of(c.engine);
     engine.check(&scenario)?;
+    let (reps, shard) = crate::shard::replications_for(u64::from(scenario.replications), c.shard)?;
     let out = c
         .out
         .clone()
         .unwrap_or_else(|| default_out(&scenario.name, ""));
     atomic::check_target(&out, c.force)?;
-    let reps = 1..=u64::from(scenario.replications);
     let started = Instant::now();
-    let bar = progress(u64::from(scenario.replications), c.quiet);
+    let bar = progress(reps.end() + 1 - reps.start(), c.quiet);
     let (paired, threads) = with_threads(c.threads, || {
         engine::run_replications(engine, &scenario, seed, reps.clone(), &|| bar.inc(1))
     })?;
@@ -168,7 +169,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
         replication_first: *reps.start(),
         replication_last: *reps.end(),
         threads,
-        shard: None,
+        shard: shard.map(|s| s.to_string()),
         wall_seconds: wall,
         user_ticks_per_second: user_ticks / wall.max(f64::MIN_POSITIVE),
         note: MC_NOTE,
@@ -192,7 +193,11 @@ pub fn write_results(
         files::write_all(dir, layout, records, manifest.seed)?;
         let json = serde_json::to_string_pretty(manifest).map_err(|e| Error::Run(e.to_string()))?;
         let path = dir.join(MANIFEST);
-        std::fs::write(&path, json + "\n").map_err(|source| Error::Write { path, source })
+        std::fs::write(&path, json + "\n").map_err(|source| Error::Write { path, source })?;
+        if !c.no_charts {
+            crate::chart::draw_all(dir, c.chart_format.into())?;
+        }
+        Ok(())
     })
 }
 

@@ -12,7 +12,7 @@ use super::ledger::Ledger;
 use super::rng::{Stage, Stream, stream};
 use super::story::{self, SessionDraws, Shopper, Tally, TickSessions};
 use super::{Count, Funnel, Outcome, Plan};
-use crate::scenario::{Scenario, Units};
+use crate::scenario::Scenario;
 
 /// Most users the engine accepts: its per-user state must fit comfortably in memory.
 pub const MAX_USERS: u64 = 50_000_000;
@@ -171,7 +171,7 @@ impl<'p, 's> Sim<'p, 's> {
             self.ledger.reserve(self.plan, j, unused, false);
         }
         self.resolve_sessions(t, sessions);
-        self.close_tick(t);
+        self.ledger.close_tick(self.plan, &mut self.out, t);
     }
 
     /// Phase 1: each traffic program in listed order reserves what it can pay, A; users in its
@@ -303,7 +303,13 @@ impl<'p, 's> Sim<'p, 's> {
             self.users.served_today[u] += 1;
             self.tally(t, Count::Impressions, label.placement, g, 0);
             if let Some(j) = label.program {
-                let mut tally = Tally { out: &mut self.out, funnel: self.funnel, t, placement: label.placement, segment: g };
+                let mut tally = Tally {
+                    out: &mut self.out,
+                    funnel: self.funnel,
+                    t,
+                    placement: label.placement,
+                    segment: g,
+                };
                 story::pay_boosted(self.plan, &mut self.ledger, j, &mut tally);
                 self.paid[j] += 1;
             }
@@ -354,35 +360,21 @@ impl<'p, 's> Sim<'p, 's> {
                 alipay: &mut self.users.alipay[u],
                 redeemed: &mut self.users.redeemed[u * coupons..(u + 1) * coupons],
             };
-            let mut tally = Tally { out: &mut self.out, funnel: self.funnel, t, placement: x.placement, segment: shopper.segment };
-            story::resolve_session(self.plan, &mut self.ledger, shopper, draws, &mut tick, &mut tally);
-        }
-    }
-
-    /// End of tick: exhaustion times and the remaining budgets.
-    fn close_tick(&mut self, t: usize) {
-        for j in 0..self.plan.scenario.programs.len() {
-            if self.out.exhausted_tick[j].is_none() && self.ledger.exhausted(self.plan, j) {
-                self.out.exhausted_tick[j] = Some(t);
-            }
-        }
-        let remaining: Vec<Units> = self
-            .plan
-            .scenario
-            .programs
-            .iter()
-            .zip(&self.ledger.program_spent)
-            .map(|(p, &spent)| p.budget - spent)
-            .collect();
-        self.out.remaining.push(remaining);
-        if t + 1 == self.plan.ticks {
-            self.out.program_spend = self
-                .ledger
-                .program_spent
-                .iter()
-                .map(|&x| u128::from(x))
-                .collect();
-            self.out.funder_spend = self.ledger.funder_spent.clone();
+            let mut tally = Tally {
+                out: &mut self.out,
+                funnel: self.funnel,
+                t,
+                placement: x.placement,
+                segment: shopper.segment,
+            };
+            story::resolve_session(
+                self.plan,
+                &mut self.ledger,
+                shopper,
+                draws,
+                &mut tick,
+                &mut tally,
+            );
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Budgets in integer units: what each program and funder has spent and reserved, and whether a
 //! charge fits (MODEL.md, *Budgets, pacing and the first-come rule*). Never overrun by one unit.
 
-use super::Plan;
+use super::{Outcome, Plan};
 use crate::scenario::Units;
 
 #[derive(Clone, Debug)]
@@ -86,5 +86,26 @@ impl Ledger {
     /// Whether program `j` can no longer pay one charge out of its whole budget.
     pub fn exhausted(&self, plan: &Plan, j: usize) -> bool {
         plan.scenario.programs[j].budget - self.program_spent[j] < plan.charge[j]
+    }
+
+    /// End of tick `t`: exhaustion times, remaining budgets, and at the last tick the spends.
+    pub fn close_tick(&self, plan: &Plan, out: &mut Outcome, t: usize) {
+        let programs = &plan.scenario.programs;
+        for j in 0..programs.len() {
+            if out.exhausted_tick[j].is_none() && self.exhausted(plan, j) {
+                out.exhausted_tick[j] = Some(t);
+            }
+        }
+        out.remaining.push(
+            programs
+                .iter()
+                .zip(&self.program_spent)
+                .map(|(p, &spent)| p.budget - spent)
+                .collect(),
+        );
+        if t + 1 == plan.ticks {
+            out.program_spend = self.program_spent.iter().map(|&x| u128::from(x)).collect();
+            out.funder_spend = self.funder_spent.clone();
+        }
     }
 }

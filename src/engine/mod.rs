@@ -4,6 +4,7 @@
 //! funder splits), so that the two read the spec the same way. No I/O here.
 
 pub mod agents;
+pub mod cohorts;
 mod ledger;
 mod plan;
 pub mod rng;
@@ -212,6 +213,8 @@ pub struct Paired {
 /// Which engine computes the model.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Engine {
+    /// Exact counts over exchangeable users (the default).
+    Cohorts,
     /// The literal per-user reference.
     Agents,
 }
@@ -220,6 +223,7 @@ impl Engine {
     pub fn name(self) -> &'static str {
         match self {
             Engine::Agents => "agents",
+            Engine::Cohorts => "cohorts",
         }
     }
 
@@ -227,6 +231,7 @@ impl Engine {
     pub fn check(self, scenario: &Scenario) -> crate::Result<()> {
         match self {
             Engine::Agents => agents::check_size(scenario),
+            Engine::Cohorts => Ok(()),
         }
     }
 
@@ -234,11 +239,18 @@ impl Engine {
     pub fn simulate(self, plan: &Plan, seed: u64, replication: u64) -> Outcome {
         match self {
             Engine::Agents => agents::simulate(plan, seed, replication),
+            Engine::Cohorts => cohorts::simulate(plan, seed, replication),
         }
     }
 
     /// One replication of a scenario and of its baseline, on common random numbers.
-    pub fn paired(self, scenario: &Scenario, baseline: &Scenario, seed: u64, replication: u64) -> Paired {
+    pub fn paired(
+        self,
+        scenario: &Scenario,
+        baseline: &Scenario,
+        seed: u64,
+        replication: u64,
+    ) -> Paired {
         Paired {
             replication,
             scenario: self.simulate(&Plan::new(scenario), seed, replication),

@@ -129,7 +129,15 @@ impl SessionDraws {
     pub fn draw(r: &mut Stream) -> Self {
         let (u_jump, u_live) = (r.random(), r.random());
         let z = StandardNormal.sample(r);
-        SessionDraws { u_jump, u_live, z, u_topup: r.random(), u_leak: r.random(), u_decide: r.random(), u_setup: r.random() }
+        SessionDraws {
+            u_jump,
+            u_live,
+            z,
+            u_topup: r.random(),
+            u_leak: r.random(),
+            u_decide: r.random(),
+            u_setup: r.random(),
+        }
     }
 }
 
@@ -162,7 +170,9 @@ impl Tally<'_> {
     /// Counts one event in tick `t`, in the totals and in the funnel column `destination`.
     pub fn add(&mut self, count: Count, destination: usize) {
         self.out.add(self.t, count, 1);
-        self.out.funnel[self.funnel.index(self.placement, self.segment, destination, count)] += 1;
+        self.out.funnel[self
+            .funnel
+            .index(self.placement, self.segment, destination, count)] += 1;
     }
 }
 
@@ -178,7 +188,13 @@ pub fn resolve_session(
     let s = plan.scenario;
     let (t, p, g) = (tally.t, tally.placement, shopper.segment);
     // Step 3: jump.
-    if x.u_jump >= if shopper.app { s.friction.jump_with_app } else { s.friction.jump_h5 } {
+    if x.u_jump
+        >= if shopper.app {
+            s.friction.jump_with_app
+        } else {
+            s.friction.jump_h5
+        }
+    {
         tally.add(Count::JumpFailures, 0);
         return;
     }
@@ -188,7 +204,11 @@ pub fn resolve_session(
     if x.u_live < s.placements[p].to_live_room {
         if !plan.live_open[t] {
             tally.add(Count::LiveRoomClosed, 1);
-        } else if s.live_room.capacity_per_tick.is_none_or(|c| tick.admitted < c) {
+        } else if s
+            .live_room
+            .capacity_per_tick
+            .is_none_or(|c| tick.admitted < c)
+        {
             tick.admitted += 1;
             live = true;
             tally.add(Count::LiveRoomSessions, 2);
@@ -240,7 +260,15 @@ pub fn resolve_session(
         }
     }
     // Step 10: order.
-    book_order(plan, ledger, shopper.redeemed, tally, column, basket, coupon);
+    book_order(
+        plan,
+        ledger,
+        shopper.redeemed,
+        tally,
+        column,
+        basket,
+        coupon,
+    );
 }
 
 fn book_order(
@@ -253,12 +281,21 @@ fn book_order(
     coupon: Option<usize>,
 ) {
     tally.add(Count::Orders, column);
-    tally.add(if column == 2 { Count::OrdersLiveRoom } else { Count::OrdersShop }, column);
+    tally.add(
+        if column == 2 {
+            Count::OrdersLiveRoom
+        } else {
+            Count::OrdersShop
+        },
+        column,
+    );
     let value = u128::from(yuan_to_units(basket));
     let t = tally.t;
     tally.out.per_tick[t].gmv += value;
     tally.out.totals.gmv += value;
-    let cell = tally.funnel.gmv_index(tally.placement, tally.segment, column);
+    let cell = tally
+        .funnel
+        .gmv_index(tally.placement, tally.segment, column);
     tally.out.funnel_gmv[cell] += value;
     if let Some(j) = coupon {
         tally.add(Count::CouponOrders, column);

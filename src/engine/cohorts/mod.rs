@@ -1,0 +1,596 @@
+//! The `cohorts` engine: MODEL.md's per-user story, exact in distribution, on counts of
+//! exchangeable users instead of users.
+//!
+//! Users who share segment, Taobao app, Alipay, impressions served today and redemptions so far
+//! are interchangeable, so the population is a sorted map from that state to a count. Per tick:
+//! - phase 1: a traffic program's kept boosted impressions are spread over cohorts by a multinomial
+//!   weighted by size × boosted mean, then over a cohort's users by an exact occupancy histogram;
+//!   the users who received some are drawn out of their cohort as individuals;
+//! - phase 2: the other users of a cohort are split by their organic impression count (a
+//!   multinomial over Poisson levels); within a level, users who click nothing are counted in
+//!   aggregate (their impressions by placement are multinomial per position), and the users who
+//!   click something are drawn out as individuals, conditioned on clicking;
+//! - phase 3: the individuals' sessions go through steps 3–10 one by one in a uniformly random
+//!   arrival order, exactly as in the `agents` engine (the code is shared), and the individuals
+//!   return to the cohorts with their new state.
+//! The cost grows with cohorts × ticks plus clicking and boosted users, not with the population;
+//! memory does not grow with the population at all.
+
+mod samplers;
+
+use std::collections::BTreeMap;
+
+use rand::{Rng, RngExt};
+
+use super::ledger::Ledger;
+use super::rng::{Stage, Stream, mix64, stream};
+use super::story::{self, SessionDraws, Shopper, Tally, TickSessions};
+use super::{Count, Funnel, Outcome, Plan};
+use crate::scenario::Scenario;
+use samplers::{binomial, choose_distinct, multinomial, occupancy, poisson, poisson_above};
+
+/// Organic impression levels are enumerated until the chance of more is below this; users beyond
+/// (almost never any) are drawn one by one from the exact conditional law, so nothing is cut off.
+const LEVEL_TAIL: f64 = 1e-12;
+
+/// What makes users interchangeable (MODEL.md, *Two engines*).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct State {
+    segment: u32,
+    app: bool,
+    alipay: bool,
+    served: u32,
+    redeemed: Vec<u32>,
+}
+
+impl State {
+    /// A stream key for the cohort: equal for equal states in the scenario and its baseline
+    /// (redemption counters of zero do not enter it), so the two meet the same draws.
+    fn key(&self) -> u64 {
+        let mut h =
+            mix64(u64::from(self.segment) << 3 | u64::from(self.app) << 1 | u64::from(self.alipay));
+        h = mix64(h ^ u64::from(self.served));
+        for (k, &c) in self.redeemed.iter().enumerate().filter(|(_, c)| **c > 0) {
+            h = mix64(h ^ mix64((k as u64) << 32 | u64::from(c)));
+        }
+        h
+    }
+}
+
+/// A user drawn out of its cohort for this tick.
+struct Individual {
+    state: State,
+    /// Kept boosted impressions per traffic program.
+    boosted: Vec<(usize, u32)>,
+    /// Placements of its sessions this tick.
+    sessions: Vec<usize>,
+}
+
+/// Stream stages of this engine (kept apart from the agents engine's numbering).
+#[derive(Clone, Copy)]
+#[repr(u64)]
+enum Step {
+    Population = 101,
+    BoostTotal = 102,
+    BoostSpread = 103,
+    Exposure = 104,
+    Individual = 105,
+    Session = 106,
+}
+
+/// One replication of the plan's scenario.
+pub fn simulate(plan: &Plan, seed: u64, replication: u64) -> Outcome {
+    let mut sim = Sim::new(plan, seed, replication);
+    for t in 0..plan.ticks {
+        sim.tick(t);
+    }
+    sim.out
+}
+
+struct Sim<'p, 's> {
+    plan: &'p Plan<'s>,
+    seed: u64,
+    rep: u64,
+    cohorts: BTreeMap<State, u64>,
+    ledger: Ledger,
+    out: Outcome,
+    funnel: Funnel,
+    reserved: Vec<u64>,
+    paid: Vec<u64>,
+}
+
+fn keyed(seed: u64, rep: u64, t: usize, unit: u64, step: Step, index: u64) -> Stream {
+    // The engine's steps are folded into the unit so that they never meet the agents' stages.
+    stream(
+        seed,
+        rep,
+        t as u64,
+        mix64(unit ^ step as u64),
+        Stage::Exposure,
+        index,
+    )
+}
+
+impl<'p, 's> Sim<'p, 's> {
+    fn new(plan: &'p Plan<'s>, seed: u64, rep: u64) -> Self {
+        let s = plan.scenario;
+        let mut cohorts = BTreeMap::new();
+        let mut counts = Vec::new();
+        for (g, &n) in super::agents::segment_sizes(s).iter().enumerate() {
+            let seg = &s.segments[g];
+            let (a, p) = (seg.taobao_app, seg.alipay);
+            let mut r = keyed(seed, rep, 0, g as u64, Step::Population, 0);
+            multinomial(
+                n,
+                &[a * p, a * (1.0 - p), (1.0 - a) * p, (1.0 - a) * (1.0 - p)],
+                &mut r,
+                &mut counts,
+            );
+            for (i, &c) in counts.iter().enumerate() {
+                let state = State {
+                    segment: g as u32,
+                    app: i < 2,
+                    alipay: i % 2 == 0,
+                    served: 0,
+                    redeemed: vec![0; plan.coupons],
+                };
+                if c > 0 {
+                    cohorts.insert(state, c);
+                }
+            }
+        }
+        let n_programs = s.programs.len();
+        Sim {
+            plan,
+            seed,
+            rep,
+            cohorts,
+            ledger: Ledger::new(plan),
+            out: Outcome::new(s),
+            funnel: Funnel::of(s),
+            reserved: vec![0; n_programs],
+            paid: vec![0; n_programs],
+        }
+    }
+
+    fn scenario(&self) -> &'s Scenario {
+        self.plan.scenario
+    }
+
+    /// Adds `n` to a count in tick `t` and in a funnel cell (destination column `all`).
+    fn add(&mut self, t: usize, count: Count, placement: usize, segment: usize, n: u64) {
+        if n > 0 {
+            self.out.add(t, count, n);
+            self.out.funnel[self.funnel.index(placement, segment, 0, count)] += n;
+        }
+    }
+
+    fn tick(&mut self, t: usize) {
+        if self.plan.day_reset[t] {
+            let old = std::mem::take(&mut self.cohorts);
+            for (mut state, n) in old {
+                state.served = 0;
+                *self.cohorts.entry(state).or_insert(0) += n;
+            }
+        }
+        let mut extracted: BTreeMap<State, Vec<Individual>> = BTreeMap::new();
+        self.reserve_boosts(t, &mut extracted);
+        let mut individuals: Vec<Individual> = extracted.into_values().flatten().collect();
+        for (serial, ind) in individuals.iter_mut().enumerate() {
+            self.expose_individual(t, serial as u64, ind);
+        }
+        let mut next = BTreeMap::new();
+        self.expose_cohorts(t, &mut next, &mut individuals);
+        for j in 0..self.reserved.len() {
+            self.ledger
+                .reserve(self.plan, j, self.reserved[j] - self.paid[j], false);
+        }
+        self.resolve_sessions(t, &mut individuals);
+        for ind in individuals {
+            *next.entry(ind.state).or_insert(0) += 1;
+        }
+        next.retain(|_, n| *n > 0);
+        self.cohorts = next;
+        self.ledger.close_tick(self.plan, &mut self.out, t);
+    }
+}
+
+/// A category drawn with probability weight / Σ weights.
+fn pick(weights: &[f64], r: &mut Stream) -> usize {
+    let total: f64 = weights.iter().sum();
+    let mut x = r.random::<f64>() * total;
+    for (i, &w) in weights.iter().enumerate() {
+        if x < w {
+            return i;
+        }
+        x -= w;
+    }
+    weights
+        .iter()
+        .rposition(|&w| w > 0.0)
+        .expect("some positive weight")
+}
+
+/// Per-position click chances of a user with `served` impressions already today.
+struct Positions {
+    /// `label[k][p]`: P(label p, no click) at position k, unnormalised (π_p (1 − c_kp)).
+    quiet: Vec<Vec<f64>>,
+    /// `click[k][p]`: P(label p, click) at position k (π_p c_kp).
+    click: Vec<Vec<f64>>,
+    /// `log_quiet_from[k]`: ln P(no click at positions k..S), with one extra 0 at S.
+    log_quiet_from: Vec<f64>,
+}
+
+impl<'p, 's> Sim<'p, 's> {
+    fn positions(&self, t: usize, state: &State, served_now: usize) -> Positions {
+        let s = self.scenario();
+        let g = state.segment as usize;
+        let lambda = &self.plan.lambda[t][g];
+        let total: f64 = lambda.iter().sum();
+        let mut quiet = Vec::with_capacity(served_now);
+        let mut click = Vec::with_capacity(served_now);
+        for k in 0..served_now {
+            let fatigue = s.frequency.fatigue.powi((state.served as usize + k) as i32);
+            let (mut qk, mut ck) = (Vec::new(), Vec::new());
+            for (p, &l) in lambda.iter().enumerate() {
+                let c = (s.placements[p].ctr
+                    * s.segments[g].ctr_multiplier
+                    * self.plan.ctr_multiplier[t][p]
+                    * fatigue)
+                    .min(1.0);
+                let pi = l / total;
+                qk.push(pi * (1.0 - c));
+                ck.push(pi * c);
+            }
+            quiet.push(qk);
+            click.push(ck);
+        }
+        let mut log_quiet_from = vec![0.0; served_now + 1];
+        for k in (0..served_now).rev() {
+            let x: f64 = click[k].iter().sum();
+            log_quiet_from[k] = log_quiet_from[k + 1] + (-x.min(1.0)).ln_1p();
+        }
+        Positions {
+            quiet,
+            click,
+            log_quiet_from,
+        }
+    }
+
+    /// Phase 1 (MODEL.md, *Budgets*): each traffic program in listed order reserves what it can
+    /// pay (A); the M ~ Poisson(Σ size × β) offered boosted impressions keep min(M, A), spread over
+    /// cohorts by a multinomial and over users by an occupancy histogram.
+    fn reserve_boosts(&mut self, t: usize, extracted: &mut BTreeMap<State, Vec<Individual>>) {
+        let s = self.scenario();
+        for j in 0..s.programs.len() {
+            self.reserved[j] = 0;
+            self.paid[j] = 0;
+            let Some(buy) = s.programs[j].traffic() else {
+                continue;
+            };
+            if !self.plan.in_window[j][t] {
+                continue;
+            }
+            let a = self.ledger.affordable(self.plan, j, t);
+            let targets: Vec<(State, u64, f64)> = self
+                .cohorts
+                .iter()
+                .map(|(state, &pool)| {
+                    let g = state.segment as usize;
+                    let n = pool + extracted.get(state).map_or(0, |v| v.len() as u64);
+                    let beta = if s.programs[j].segments[g] {
+                        buy.max_boost * self.plan.lambda[t][g][buy.placement]
+                    } else {
+                        0.0
+                    };
+                    (state.clone(), n, n as f64 * beta)
+                })
+                .filter(|x| x.2 > 0.0)
+                .collect();
+            let weights: Vec<f64> = targets.iter().map(|x| x.2).collect();
+            let mut r = keyed(self.seed, self.rep, t, j as u64, Step::BoostTotal, 0);
+            let kept = poisson(weights.iter().sum(), &mut r).min(a);
+            let mut per_cohort = Vec::new();
+            multinomial(kept, &weights, &mut r, &mut per_cohort);
+            for ((state, n, _), &k) in targets.iter().zip(&per_cohort) {
+                if k > 0 {
+                    self.spread_boosts(t, j, state, *n, k, extracted);
+                }
+            }
+            self.reserved[j] = kept;
+            self.ledger.reserve(self.plan, j, kept, true);
+        }
+    }
+
+    /// Spreads `balls` kept boosted impressions of program `j` uniformly over the `n` users of a
+    /// cohort; users already drawn out (by an earlier program) are a uniform subset of them.
+    fn spread_boosts(
+        &mut self,
+        t: usize,
+        j: usize,
+        state: &State,
+        n: u64,
+        balls: u64,
+        extracted: &mut BTreeMap<State, Vec<Individual>>,
+    ) {
+        let mut r = keyed(
+            self.seed,
+            self.rep,
+            t,
+            state.key(),
+            Step::BoostSpread,
+            j as u64,
+        );
+        let histogram = occupancy(n, balls, &mut r);
+        let drawn = extracted.entry(state.clone()).or_default();
+        let mut unchosen: Vec<usize> = (0..drawn.len()).collect();
+        let mut users_left = n;
+        for (level, &count) in histogram.iter().enumerate().skip(1) {
+            if count == 0 {
+                continue;
+            }
+            let among_drawn = if unchosen.is_empty() {
+                0
+            } else {
+                let h = rand_distr::Hypergeometric::new(users_left, unchosen.len() as u64, count)
+                    .expect("valid sizes");
+                rand_distr::Distribution::sample(&h, &mut r)
+            };
+            let picks = choose_distinct(unchosen.len(), among_drawn as usize, &mut r);
+            for &i in picks.iter().rev() {
+                drawn[unchosen.remove(i)].boosted.push((j, level as u32));
+            }
+            let fresh = count - among_drawn;
+            *self.cohorts.get_mut(state).expect("cohort exists") -= fresh;
+            for _ in 0..fresh {
+                drawn.push(Individual {
+                    state: state.clone(),
+                    boosted: vec![(j, level as u32)],
+                    sessions: Vec::new(),
+                });
+            }
+            users_left -= count;
+        }
+    }
+
+    /// Phase 2 for a drawn-out user with boosted impressions: literally, as in `agents`.
+    fn expose_individual(&mut self, t: usize, serial: u64, ind: &mut Individual) {
+        let s = self.scenario();
+        let g = ind.state.segment as usize;
+        let mut r = keyed(
+            self.seed,
+            self.rep,
+            t,
+            mix64(ind.state.key() ^ serial),
+            Step::Individual,
+            0,
+        );
+        let mut labels: Vec<(usize, Option<usize>)> = Vec::new();
+        for (p, &l) in self.plan.lambda[t][g].iter().enumerate() {
+            labels.extend((0..poisson(l, &mut r)).map(|_| (p, None)));
+        }
+        for &(j, k) in &ind.boosted {
+            let p = s.programs[j].traffic().expect("traffic program").placement;
+            labels.extend((0..k).map(|_| (p, Some(j))));
+        }
+        for &(p, _) in &labels {
+            self.add(t, Count::ImpressionsOffered, p, g, 1);
+        }
+        let room = s.frequency.cap.saturating_sub(ind.state.served) as usize;
+        let served = labels.len().min(room);
+        for i in 0..served {
+            let pick = r.random_range(i..labels.len());
+            labels.swap(i, pick);
+        }
+        for &(p, program) in labels.iter().take(served) {
+            let k = ind.state.served;
+            ind.state.served += 1;
+            self.add(t, Count::Impressions, p, g, 1);
+            if let Some(j) = program {
+                let mut tally = Tally {
+                    out: &mut self.out,
+                    funnel: self.funnel,
+                    t,
+                    placement: p,
+                    segment: g,
+                };
+                story::pay_boosted(self.plan, &mut self.ledger, j, &mut tally);
+                self.paid[j] += 1;
+            }
+            let ctr = s.placements[p].ctr
+                * s.segments[g].ctr_multiplier
+                * self.plan.ctr_multiplier[t][p]
+                * s.frequency.fatigue.powi(k as i32);
+            if r.random::<f64>() < ctr.min(1.0) {
+                self.add(t, Count::Clicks, p, g, 1);
+                self.add(t, Count::Sessions, p, g, 1);
+                ind.sessions.push(p);
+            }
+        }
+    }
+
+    /// Phase 2 for the users left in the cohorts: split by organic impression count, quiet users
+    /// in aggregate, clicking users drawn out as individuals.
+    fn expose_cohorts(
+        &mut self,
+        t: usize,
+        next: &mut BTreeMap<State, u64>,
+        individuals: &mut Vec<Individual>,
+    ) {
+        let s = self.scenario();
+        let states: Vec<(State, u64)> = self
+            .cohorts
+            .iter()
+            .filter(|x| *x.1 > 0)
+            .map(|(k, &v)| (k.clone(), v))
+            .collect();
+        for (state, n) in states {
+            let g = state.segment as usize;
+            let lambda = &self.plan.lambda[t][g];
+            let total: f64 = lambda.iter().sum();
+            let room = s.frequency.cap.saturating_sub(state.served) as u64;
+            let mut r = keyed(self.seed, self.rep, t, state.key(), Step::Exposure, 0);
+            if total <= 0.0 || room == 0 {
+                for (p, &l) in lambda.iter().enumerate() {
+                    let offered = poisson(n as f64 * l, &mut r);
+                    self.add(t, Count::ImpressionsOffered, p, g, offered);
+                }
+                *next.entry(state).or_insert(0) += n;
+                continue;
+            }
+            let levels = poisson_levels(total, room);
+            let mut counts = Vec::new();
+            multinomial(n, &levels, &mut r, &mut counts);
+            let beyond = counts.pop().unwrap_or(0);
+            for (o, &n_o) in counts.iter().enumerate() {
+                if o == 0 {
+                    *next.entry(state.clone()).or_insert(0) += n_o;
+                } else if n_o > 0 {
+                    self.expose_level(t, &state, o as u64, n_o, &mut r, next, individuals);
+                }
+            }
+            for _ in 0..beyond {
+                let o = poisson_above(total, counts.len() as u64 - 1, &mut r);
+                self.expose_level(t, &state, o, 1, &mut r, next, individuals);
+            }
+        }
+    }
+
+    /// `n` users of a cohort with exactly `o` organic impressions offered this tick.
+    #[allow(clippy::too_many_arguments)]
+    fn expose_level(
+        &mut self,
+        t: usize,
+        state: &State,
+        o: u64,
+        n: u64,
+        r: &mut Stream,
+        next: &mut BTreeMap<State, u64>,
+        individuals: &mut Vec<Individual>,
+    ) {
+        let s = self.scenario();
+        let g = state.segment as usize;
+        let room = u64::from(s.frequency.cap.saturating_sub(state.served));
+        let served = o.min(room) as usize;
+        let pos = self.positions(t, state, served);
+        let clickers = binomial(n, -pos.log_quiet_from[0].exp_m1(), r);
+        let quiet = n - clickers;
+        let mut counts = Vec::new();
+        for k in 0..served {
+            multinomial(quiet, &pos.quiet[k], r, &mut counts);
+            for (p, &c) in counts.iter().enumerate() {
+                self.add(t, Count::Impressions, p, g, c);
+                self.add(t, Count::ImpressionsOffered, p, g, c);
+            }
+        }
+        let unserved = n * (o - served as u64);
+        multinomial(unserved, &self.plan.lambda[t][g], r, &mut counts);
+        for (p, &c) in counts.iter().enumerate() {
+            self.add(t, Count::ImpressionsOffered, p, g, c);
+        }
+        let after = State {
+            served: state.served + served as u32,
+            ..state.clone()
+        };
+        *next.entry(after.clone()).or_insert(0) += quiet;
+        for _ in 0..clickers {
+            let sessions = self.draw_clicker(t, g, &pos, r);
+            individuals.push(Individual {
+                state: after.clone(),
+                boosted: Vec::new(),
+                sessions,
+            });
+        }
+    }
+
+    /// One user's served impressions, conditioned on at least one click: position by position,
+    /// P(no click here | a click from here on) = q_k (1 − Q_{k+1}) / (1 − Q_k) until the first click.
+    fn draw_clicker(&mut self, t: usize, g: usize, pos: &Positions, r: &mut Stream) -> Vec<usize> {
+        let mut sessions = Vec::new();
+        let mut need = true;
+        for k in 0..pos.quiet.len() {
+            let q: f64 = pos.quiet[k].iter().sum();
+            let p_quiet = if need {
+                q * -pos.log_quiet_from[k + 1].exp_m1() / -pos.log_quiet_from[k].exp_m1()
+            } else {
+                q
+            };
+            let (weights, clicked) = if r.random::<f64>() < p_quiet {
+                (&pos.quiet[k], false)
+            } else {
+                (&pos.click[k], true)
+            };
+            let p = pick(weights, r);
+            self.add(t, Count::Impressions, p, g, 1);
+            self.add(t, Count::ImpressionsOffered, p, g, 1);
+            if clicked {
+                need = false;
+                self.add(t, Count::Clicks, p, g, 1);
+                self.add(t, Count::Sessions, p, g, 1);
+                sessions.push(p);
+            }
+        }
+        sessions
+    }
+
+    /// Phase 3: every session of the drawn-out users, in one uniformly random arrival order,
+    /// through steps 3–10 (the code the `agents` engine runs).
+    fn resolve_sessions(&mut self, t: usize, individuals: &mut [Individual]) {
+        let mut sessions: Vec<(u64, usize, usize, Stream)> = Vec::new();
+        for (i, ind) in individuals.iter().enumerate() {
+            for idx in 0..ind.sessions.len() {
+                let mut rng = keyed(self.seed, self.rep, t, i as u64, Step::Session, idx as u64);
+                sessions.push((rng.next_u64(), i, idx, rng));
+            }
+        }
+        sessions.sort_by_key(|x| (x.0, x.1, x.2));
+        let mut tick = TickSessions::default();
+        for (_, i, idx, mut rng) in sessions {
+            let draws = SessionDraws::draw(&mut rng);
+            let ind = &mut individuals[i];
+            let placement = ind.sessions[idx];
+            let segment = ind.state.segment as usize;
+            let shopper = Shopper {
+                segment,
+                app: ind.state.app,
+                alipay: &mut ind.state.alipay,
+                redeemed: &mut ind.state.redeemed,
+            };
+            let mut tally = Tally {
+                out: &mut self.out,
+                funnel: self.funnel,
+                t,
+                placement,
+                segment,
+            };
+            story::resolve_session(
+                self.plan,
+                &mut self.ledger,
+                shopper,
+                draws,
+                &mut tick,
+                &mut tally,
+            );
+        }
+    }
+}
+
+/// Weights of organic impression counts 0, 1, …, L for Poisson(mean), then one last weight for
+/// "more than L"; L is at least `room` and large enough that "more" has chance below LEVEL_TAIL.
+fn poisson_levels(mean: f64, room: u64) -> Vec<f64> {
+    let mut p = (-mean).exp();
+    let mut levels = vec![p];
+    let mut cumulative = p;
+    let mut o = 0u64;
+    while o < room || 1.0 - cumulative > LEVEL_TAIL {
+        o += 1;
+        p *= mean / o as f64;
+        levels.push(p);
+        cumulative += p;
+        if p == 0.0 && o > room && o as f64 > mean {
+            break;
+        }
+    }
+    levels.push((1.0 - cumulative).max(0.0));
+    levels
+}
