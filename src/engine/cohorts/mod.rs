@@ -64,6 +64,21 @@ struct Individual {
     boosted: Vec<(usize, u32)>,
     /// Placements of its sessions this tick.
     sessions: Vec<usize>,
+    /// Its stream key: its cohort's key, how it was drawn out, and its rank there, so that the
+    /// same user of the same cohort meets the same draws in the scenario and in its baseline.
+    unit: u64,
+}
+
+/// How an individual was drawn out of its cohort (part of its stream key).
+#[derive(Clone, Copy)]
+#[repr(u64)]
+enum Origin {
+    Boosted = 1,
+    Clicked = 2,
+}
+
+fn unit_of(state: &State, origin: Origin, rank: u64) -> u64 {
+    mix64(mix64(state.key() ^ origin as u64) ^ rank)
 }
 
 /// Stream stages of this engine (kept apart from the agents engine's numbering).
@@ -97,6 +112,8 @@ struct Sim<'p, 's> {
     funnel: Funnel,
     reserved: Vec<u64>,
     paid: Vec<u64>,
+    /// Clicking users drawn out of the cohort being exposed so far (their rank, for stream keys).
+    clicked_rank: u64,
 }
 
 fn keyed(seed: u64, rep: u64, t: usize, unit: u64, step: Step, index: u64) -> Stream {
@@ -150,6 +167,7 @@ impl<'p, 's> Sim<'p, 's> {
             funnel: Funnel::of(s),
             reserved: vec![0; n_programs],
             paid: vec![0; n_programs],
+            clicked_rank: 0,
         }
     }
 
@@ -176,8 +194,8 @@ impl<'p, 's> Sim<'p, 's> {
         let mut extracted: BTreeMap<State, Vec<Individual>> = BTreeMap::new();
         self.reserve_boosts(t, &mut extracted);
         let mut individuals: Vec<Individual> = extracted.into_values().flatten().collect();
-        for (serial, ind) in individuals.iter_mut().enumerate() {
-            self.expose_individual(t, serial as u64, ind);
+        for ind in individuals.iter_mut() {
+            self.expose_individual(t, ind);
         }
         let mut next = BTreeMap::new();
         self.expose_cohorts(t, &mut next, &mut individuals);
@@ -343,10 +361,12 @@ impl<'p, 's> Sim<'p, 's> {
             let fresh = count - among_drawn;
             *self.cohorts.get_mut(state).expect("cohort exists") -= fresh;
             for _ in 0..fresh {
+                let unit = unit_of(state, Origin::Boosted, drawn.len() as u64);
                 drawn.push(Individual {
                     state: state.clone(),
                     boosted: vec![(j, level as u32)],
                     sessions: Vec::new(),
+                    unit,
                 });
             }
             users_left -= count;
@@ -354,17 +374,10 @@ impl<'p, 's> Sim<'p, 's> {
     }
 
     /// Phase 2 for a drawn-out user with boosted impressions: literally, as in `agents`.
-    fn expose_individual(&mut self, t: usize, serial: u64, ind: &mut Individual) {
+    fn expose_individual(&mut self, t: usize, ind: &mut Individual) {
         let s = self.scenario();
         let g = ind.state.segment as usize;
-        let mut r = keyed(
-            self.seed,
-            self.rep,
-            t,
-            mix64(ind.state.key() ^ serial),
-            Step::Individual,
-            0,
-        );
+        let mut r = keyed(self.seed, self.rep, t, ind.unit, Step::Individual, 0);
         let mut labels: Vec<(usize, Option<usize>)> = Vec::new();
         for (p, &l) in self.plan.lambda[t][g].iter().enumerate() {
             labels.extend((0..poisson(l, &mut r)).map(|_| (p, None)));
@@ -430,6 +443,7 @@ impl<'p, 's> Sim<'p, 's> {
             let total: f64 = lambda.iter().sum();
             let room = s.frequency.cap.saturating_sub(state.served) as u64;
             let mut r = keyed(self.seed, self.rep, t, state.key(), Step::Exposure, 0);
+            self.clicked_rank = 0;
             if total <= 0.0 || room == 0 {
                 for (p, &l) in lambda.iter().enumerate() {
                     let offered = poisson(n as f64 * l, &mut r);
@@ -499,7 +513,9 @@ impl<'p, 's> Sim<'p, 's> {
                 state: after.clone(),
                 boosted: Vec::new(),
                 sessions,
+                unit: unit_of(state, Origin::Clicked, self.clicked_rank),
             });
+            self.clicked_rank += 1;
         }
     }
 
@@ -536,16 +552,22 @@ impl<'p, 's> Sim<'p, 's> {
     /// Phase 3: every session of the drawn-out users, in one uniformly random arrival order,
     /// through steps 3–10 (the code the `agents` engine runs).
     fn resolve_sessions(&mut self, t: usize, individuals: &mut [Individual]) {
-        let mut sessions: Vec<(u64, usize, usize, Stream)> = Vec::new();
+        let stream_of = |ind: &Individual, idx: usize| {
+            keyed(self.seed, self.rep, t, ind.unit, Step::Session, idx as u64)
+        };
+        let mut sessions: Vec<(u64, u32, u32)> = Vec::new();
         for (i, ind) in individuals.iter().enumerate() {
             for idx in 0..ind.sessions.len() {
-                let mut rng = keyed(self.seed, self.rep, t, i as u64, Step::Session, idx as u64);
-                sessions.push((rng.next_u64(), i, idx, rng));
+                sessions.push((stream_of(ind, idx).next_u64(), i as u32, idx as u32));
             }
         }
-        sessions.sort_by_key(|x| (x.0, x.1, x.2));
+        // Ties of two 64-bit keys (chance ~ sessions² / 2^65) fall back to a fixed order.
+        sessions.sort_unstable();
         let mut tick = TickSessions::default();
-        for (_, i, idx, mut rng) in sessions {
+        for (_, i, idx) in sessions {
+            let (i, idx) = (i as usize, idx as usize);
+            let mut rng = stream_of(&individuals[i], idx);
+            rng.next_u64();
             let draws = SessionDraws::draw(&mut rng);
             let ind = &mut individuals[i];
             let placement = ind.sessions[idx];

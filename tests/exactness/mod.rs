@@ -1,0 +1,217 @@
+//! The exactness suite: on small scenarios built so that one mechanism binds hard, the `cohorts`
+//! engine must agree in distribution with the `agents` engine (the literal per-user reference) on
+//! every reported metric.
+//!
+//! For each scenario and metric: the means agree within 5 combined standard errors; a metric that
+//! is constant on one engine is the same constant on the other; and a two-sample Kolmogorov–Smirnov
+//! test of the two distributions passes with a Holm–Bonferroni correction over the scenario's
+//! metrics at family level 10^-3 (KS is conservative on discrete counts, so a correct engine fails
+//! even more rarely). Seeds are fixed; never re-seed to pass.
+//!
+//! `D11SIM_EXACT_REPS=N` runs N replications per engine instead of the default 1,000 (a larger
+//! version: `D11SIM_EXACT_REPS=20000 cargo test --release --test tests exactness`).
+
+use d11sim::engine::{Engine, run_replications};
+use d11sim::results::{Layout, Record};
+use d11sim::scenario::load_file;
+
+use crate::common;
+
+/// Replications per engine unless `D11SIM_EXACT_REPS` says otherwise.
+const DEFAULT_REPS: u64 = 1_000;
+/// Family-wise error level of the KS tests of one scenario.
+const FAMILY_LEVEL: f64 = 1e-3;
+/// Means must agree within this many combined standard errors.
+const MEAN_TOLERANCE_SE: f64 = 5.0;
+/// Seed of the suite (fixed).
+const SEED: u64 = 20_231_111;
+
+fn reps() -> u64 {
+    std::env::var("D11SIM_EXACT_REPS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(DEFAULT_REPS)
+}
+
+/// Per-metric values of every replication: `[metric][replication]` (`None` where absent).
+fn metric_columns(engine: Engine, file: &str, n: u64) -> (Vec<String>, Vec<Vec<Option<f64>>>) {
+    let (scenario, _) = load_file(&common::data(&format!("exact/{file}"))).expect("valid scenario");
+    let layout = Layout::of(&scenario);
+    let paired = run_replications(engine, &scenario, SEED, 1..=n, &|| {});
+    let records: Vec<Record> = paired.iter().map(|p| Record::of(&scenario, p)).collect();
+    let columns = (0..layout.metrics.len())
+        .map(|i| records.iter().map(|r| r.metrics[i]).collect())
+        .collect();
+    (layout.metrics, columns)
+}
+
+/// Asymptotic p-value of the two-sample KS statistic `d` (Numerical Recipes' `probks` with the
+/// Stephens small-sample correction).
+fn ks_p_value(d: f64, n: usize, m: usize) -> f64 {
+    let ne = (n * m) as f64 / (n + m) as f64;
+    let lambda = (ne.sqrt() + 0.12 + 0.11 / ne.sqrt()) * d;
+    if lambda < 1e-3 {
+        return 1.0;
+    }
+    let mut sum = 0.0;
+    for k in 1..=100 {
+        let term = 2.0 * (-1f64).powi(k - 1) * (-2.0 * f64::from(k * k) * lambda * lambda).exp();
+        sum += term;
+        if term.abs() < 1e-12 {
+            break;
+        }
+    }
+    sum.clamp(0.0, 1.0)
+}
+
+/// The two-sample KS statistic: the largest gap between the empirical CDFs.
+fn ks_statistic(a: &[f64], b: &[f64]) -> f64 {
+    let (mut a, mut b) = (a.to_vec(), b.to_vec());
+    a.sort_by(f64::total_cmp);
+    b.sort_by(f64::total_cmp);
+    let (mut i, mut j, mut d) = (0, 0, 0.0f64);
+    while i < a.len() && j < b.len() {
+        let x = a[i].min(b[j]);
+        while i < a.len() && a[i] <= x {
+            i += 1;
+        }
+        while j < b.len() && b[j] <= x {
+            j += 1;
+        }
+        d = d.max((i as f64 / a.len() as f64 - j as f64 / b.len() as f64).abs());
+    }
+    d
+}
+
+fn mean_var(x: &[f64]) -> (f64, f64) {
+    let m = x.iter().sum::<f64>() / x.len() as f64;
+    let v = x.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / (x.len() - 1).max(1) as f64;
+    (m, v)
+}
+
+/// Whether a metric is a scenario-minus-baseline difference (its spread depends on the coupling).
+fn is_paired(metric: &str) -> bool {
+    metric.starts_with("incremental_") || metric == "iroi" || metric.starts_with("return.")
+}
+
+/// Compares both engines on one scenario file; returns the failures, one line each.
+fn compare_engines(file: &str) -> Vec<String> {
+    let n = reps();
+    let (names, agents) = metric_columns(Engine::Agents, file, n);
+    let (_, cohorts) = metric_columns(Engine::Cohorts, file, n);
+    let mut failures = Vec::new();
+    let mut p_values: Vec<(f64, &str)> = Vec::new();
+    for (k, name) in names.iter().enumerate() {
+        let a: Vec<f64> = agents[k].iter().flatten().copied().collect();
+        let c: Vec<f64> = cohorts[k].iter().flatten().copied().collect();
+        if a.len() < 2 || c.len() < 2 {
+            continue;
+        }
+        let ((ma, va), (mc, vc)) = (mean_var(&a), mean_var(&c));
+        if va == 0.0 || vc == 0.0 {
+            if va != vc || ma != mc {
+                failures.push(format!("{file}: {name}: constant on one engine only (agents {ma} ± {va}, cohorts {mc} ± {vc})"));
+            }
+            continue;
+        }
+        let se = (va / a.len() as f64 + vc / c.len() as f64).sqrt();
+        if (ma - mc).abs() > MEAN_TOLERANCE_SE * se {
+            failures.push(format!(
+                "{file}: {name}: means differ by {:.1} SE (agents {ma}, cohorts {mc})",
+                (ma - mc).abs() / se
+            ));
+        }
+        if !is_paired(name) {
+            p_values.push((ks_p_value(ks_statistic(&a, &c), a.len(), c.len()), name));
+        }
+    }
+    // Holm–Bonferroni: the i-th smallest p-value is compared with level / (m − i).
+    p_values.sort_by(|x, y| x.0.total_cmp(&y.0));
+    let m = p_values.len();
+    for (i, (p, name)) in p_values.iter().enumerate() {
+        if *p > FAMILY_LEVEL / (m - i) as f64 {
+            break;
+        }
+        failures.push(format!(
+            "{file}: {name}: KS p = {p:.2e} rejects (Holm step {i} of {m})"
+        ));
+    }
+    failures
+}
+
+fn check(file: &str) {
+    let failures = compare_engines(file);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn ks_p_value_matches_known_points() {
+    // λ = 1.36 is the classic 5% point of the Kolmogorov distribution; λ = 1.95, the 0.1% point.
+    let n = 1_000_000;
+    let d = |lambda: f64| lambda / ((n as f64 / 2.0).sqrt() + 0.12);
+    assert!((ks_p_value(d(1.358), n, n) - 0.05).abs() < 2e-3);
+    assert!((ks_p_value(d(1.949), n, n) - 0.001).abs() < 2e-4);
+    assert_eq!(ks_statistic(&[1.0, 2.0], &[1.0, 2.0]), 0.0);
+    assert_eq!(ks_statistic(&[1.0, 1.0], &[2.0, 2.0]), 1.0);
+}
+
+#[test]
+fn frequency_cap_and_daily_reset() {
+    check("cap.toml");
+}
+
+#[test]
+fn budget_runs_out_mid_tick() {
+    check("budget.toml");
+}
+
+#[test]
+fn funder_cap_across_programs() {
+    check("funder_cap.toml");
+}
+
+#[test]
+fn users_with_several_sessions_in_a_tick() {
+    check("multi_session.toml");
+}
+
+#[test]
+fn alipay_setup_persists() {
+    check("alipay.toml");
+}
+
+#[test]
+fn live_room_overflow_and_schedule() {
+    check("overflow.toml");
+}
+
+#[test]
+fn topup_band() {
+    check("topup.toml");
+}
+
+#[test]
+fn events_and_calendar() {
+    check("events.toml");
+}
+
+#[test]
+fn traffic_programs_thin_over_segments_of_different_reach() {
+    check("traffic.toml");
+}
+
+/// The suite must be able to fail: a cohorts run with the wrong seed family is still the same
+/// law (passes), but comparing two different scenarios must be caught.
+#[test]
+fn the_suite_catches_a_wrong_engine() {
+    let n = 400;
+    let (names, a) = metric_columns(Engine::Agents, "alipay.toml", n);
+    let (_, b) = metric_columns(Engine::Agents, "topup.toml", n);
+    let k = names
+        .iter()
+        .position(|m| m == "orders")
+        .expect("orders metric");
+    let x: Vec<f64> = a[k].iter().flatten().copied().collect();
+    let y: Vec<f64> = b[k].iter().flatten().copied().collect();
+    assert!(ks_p_value(ks_statistic(&x, &y), x.len(), y.len()) < FAMILY_LEVEL);
+}
