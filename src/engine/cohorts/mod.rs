@@ -27,7 +27,9 @@ use super::rng::{Stage, Stream, mix64, stream};
 use super::story::{self, SessionDraws, Shopper, Tally, TickSessions};
 use super::{Count, Funnel, Outcome, Plan};
 use crate::scenario::Scenario;
-use samplers::{binomial, choose_distinct, multinomial, occupancy, poisson, poisson_above};
+use samplers::{
+    binomial, choose_distinct, hypergeometric, multinomial, occupancy, poisson, poisson_above,
+};
 
 /// Organic impression levels are enumerated until the chance of more is below this; users beyond
 /// (almost never any) are drawn one by one from the exact conditional law, so nothing is cut off.
@@ -347,13 +349,7 @@ impl<'p, 's> Sim<'p, 's> {
             if count == 0 {
                 continue;
             }
-            let among_drawn = if unchosen.is_empty() {
-                0
-            } else {
-                let h = rand_distr::Hypergeometric::new(users_left, unchosen.len() as u64, count)
-                    .expect("valid sizes");
-                rand_distr::Distribution::sample(&h, &mut r)
-            };
+            let among_drawn = hypergeometric(users_left, unchosen.len() as u64, count, &mut r);
             let picks = choose_distinct(unchosen.len(), among_drawn as usize, &mut r);
             for &i in picks.iter().rev() {
                 drawn[unchosen.remove(i)].boosted.push((j, level as u32));

@@ -18,6 +18,27 @@ pub fn binomial(n: u64, p: f64, r: &mut Stream) -> u64 {
     Binomial::new(n, p).expect("p in (0, 1)").sample(r)
 }
 
+/// Hypergeometric: successes among `n` drawn without replacement from `total` items of which
+/// `marked` are successes. rand_distr's sampler, and where it declines some parameters (its
+/// inversion start can underflow), the literal draw one item at a time.
+pub fn hypergeometric(total: u64, marked: u64, n: u64, r: &mut Stream) -> u64 {
+    if n == 0 || marked == 0 {
+        return 0;
+    }
+    if let Ok(h) = rand_distr::Hypergeometric::new(total, marked, n) {
+        return h.sample(r);
+    }
+    let (mut left, mut marked_left, mut hits) = (total, marked, 0);
+    for _ in 0..n.min(total) {
+        if r.random_range(0..left) < marked_left {
+            hits += 1;
+            marked_left -= 1;
+        }
+        left -= 1;
+    }
+    hits
+}
+
 /// Poisson(mean) as a count; 0 for a zero mean.
 pub fn poisson(mean: f64, r: &mut Stream) -> u64 {
     if mean <= 0.0 {
@@ -229,6 +250,20 @@ mod tests {
         let p = 0.656_600;
         let se = (p * (1.0 - p) / reps as f64).sqrt();
         assert!((threes / reps as f64 - p).abs() < 5.0 * se);
+    }
+
+    #[test]
+    fn hypergeometric_fallback_has_the_right_mean() {
+        // Mean of HG(N, K, n) is n K / N; variance n (K/N)(1 − K/N)(N − n)/(N − 1).
+        let (total, marked, n, reps) = (50_000u64, 100u64, 20_000u64, 4_000);
+        let mut r = rng(5);
+        let sum: f64 = (0..reps)
+            .map(|_| hypergeometric(total, marked, n, &mut r) as f64)
+            .sum();
+        let p = marked as f64 / total as f64;
+        let var = n as f64 * p * (1.0 - p) * (total - n) as f64 / (total - 1) as f64;
+        let se = (var / reps as f64).sqrt();
+        assert!((sum / reps as f64 - n as f64 * p).abs() < 5.0 * se);
     }
 
     #[test]
