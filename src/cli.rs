@@ -28,8 +28,11 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     Run(RunArgs),
+    Compare(CompareArgs),
+    Chart(ChartArgs),
     Validate(ValidateArgs),
     Scenario(ScenarioArgs),
+    Merge(MergeArgs),
 }
 
 /// Which engine computes the model.
@@ -39,6 +42,27 @@ pub enum EngineChoice {
     Cohorts,
     /// The literal per-user reference (small populations only).
     Agents,
+}
+
+/// Image format of the charts (`--chart-format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ChartFormatChoice {
+    /// PNG images, 1280×720.
+    Png,
+    /// SVG images, 1280×720.
+    Svg,
+    /// Both PNG and SVG.
+    Both,
+}
+
+impl From<ChartFormatChoice> for crate::chart::ChartFormat {
+    fn from(c: ChartFormatChoice) -> Self {
+        match c {
+            ChartFormatChoice::Png => crate::chart::ChartFormat::Png,
+            ChartFormatChoice::Svg => crate::chart::ChartFormat::Svg,
+            ChartFormatChoice::Both => crate::chart::ChartFormat::Both,
+        }
+    }
 }
 
 /// Options shared by `run` and `compare`.
@@ -62,8 +86,20 @@ pub struct CommonArgs {
     /// No progress bar and no summary table.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Image format of the charts in charts/ (report.html always inlines SVG).
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = ChartFormatChoice::Png)]
+    pub chart_format: ChartFormatChoice,
+    /// Write no charts/ and no report.html.
+    #[arg(long)]
+    pub no_charts: bool,
+    /// Run only the K-th (1 ≤ K ≤ N) of N deterministic, contiguous slices of the replications;
+    /// `d11sim merge` combines the N folders into the unsharded results, byte for byte. `auto/N`
+    /// takes K from the scheduler's 0-based index plus one: SLURM_ARRAY_TASK_ID (Slurm job
+    /// arrays) or JOB_COMPLETION_INDEX (Kubernetes Indexed Jobs).
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<crate::shard::ShardSpec>,
     /// Engine: `cohorts` (exact counts, fast) or `agents` (the literal per-user reference).
-    #[arg(long, value_enum, default_value_t = EngineChoice::Agents)]
+    #[arg(long, value_enum, default_value_t = EngineChoice::Cohorts)]
     pub engine: EngineChoice,
 }
 
@@ -80,6 +116,54 @@ pub struct RunArgs {
     pub common: CommonArgs,
 }
 
+/// Compare splits of a scenario's budgets or funding shares, on common random numbers.
+///
+/// Every split runs the same replications with the same seed against one shared baseline (the
+/// scenario without programs), so differences between splits are measured far more precisely than
+/// each split alone. The reference is the scenario's own split (the row named `reference`). Writes
+/// compare.csv (a row per split × metric: mean and CI, the paired difference vs the reference and
+/// its CI, and p_best on the objective), summary.csv of the reference, manifest.json and raw/ to
+/// output/<scenario name>-compare/ unless --out is given. `--shard` is not supported.
+///
+/// Examples:
+///   d11sim compare scenarios/quick.toml --split-programs cross_store_300_50,channels_boost
+///   d11sim compare scenarios/quick.toml --split-funders alibaba,tencent --steps 5
+///   d11sim compare scenarios/quick.toml --splits my_splits.toml --objective return.alibaba
+#[derive(Debug, Args)]
+#[command(group(
+    clap::ArgGroup::new("splits_from")
+        .required(true)
+        .args(["split_programs", "split_funders", "splits"])
+))]
+pub struct CompareArgs {
+    /// Scenario file.
+    pub scenario: PathBuf,
+    /// Sweep how the summed budget of programs A and B is split, from all-A to all-B (the kinds
+    /// may differ: a coupon program against a traffic program).
+    #[arg(long, value_name = "A,B")]
+    pub split_programs: Option<String>,
+    /// Sweep the shares of funders F and G in every program both fund (their sum kept in each
+    /// program), from all-F to all-G.
+    #[arg(long, value_name = "F,G")]
+    pub split_funders: Option<String>,
+    /// A TOML file of named splits: [[split]] name = "…", budget = { program = yuan, … },
+    /// funded_by.<program> = { funder = share, … } (see docs/compare.md).
+    #[arg(long, value_name = "FILE")]
+    pub splits: Option<PathBuf>,
+    /// Number of evenly spaced splits of a sweep, both ends included (at least 2).
+    #[arg(long, value_name = "N", default_value_t = 11, conflicts_with = "splits",
+          value_parser = clap::value_parser!(u32).range(2..))]
+    pub steps: u32,
+    /// The metric the splits are ranked by and p_best is computed on (a summary.csv metric).
+    #[arg(long, value_name = "METRIC", default_value = "incremental_gmv")]
+    pub objective: String,
+    /// Lower is better on the objective (for cost-like metrics such as subsidy_spend).
+    #[arg(long)]
+    pub minimize: bool,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
 /// Check scenario files and list every problem, each as FILE:LINE: key.path: what is wrong.
 ///
 /// Exits 0 only if every file is valid. Example: d11sim validate scenarios/*.toml
@@ -88,6 +172,53 @@ pub struct ValidateArgs {
     /// Scenario files to check.
     #[arg(required = true)]
     pub scenarios: Vec<PathBuf>,
+}
+
+/// Merge the results folders of shards (`run --shard K/N`) into one results folder.
+///
+/// The merged CSV files are byte-identical to those of an unsharded run with the same scenario
+/// and seed. Refuses (exit 2) shards of different scenarios, seeds, engines or versions, and
+/// shards missing or given twice; writes nothing unless the merge succeeds.
+///
+/// Example: d11sim merge shards/1 shards/2 shards/3 --out output/merged
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The shards' results folders, in any order.
+    #[arg(required = true, value_name = "DIR")]
+    pub dirs: Vec<PathBuf>,
+    /// The merged results folder.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Replace an existing results folder (atomically).
+    #[arg(long)]
+    pub force: bool,
+    /// Print nothing on success.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Image format of the merged folder's charts.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = ChartFormatChoice::Png)]
+    pub chart_format: ChartFormatChoice,
+    /// Write no charts/.
+    #[arg(long)]
+    pub no_charts: bool,
+}
+
+/// Redraw the charts and report.html of a results folder from its files alone.
+///
+/// Reads the folder's CSV files and manifest.json (never the engine) and writes charts/ (funnel,
+/// GMV per hour, budget burn-down, spend by funder, incremental GMV by placement, orders by
+/// destination; for a compare folder, the metrics against the split) and report.html, byte for
+/// byte what `run` drew. A missing or malformed file is reported with its line (exit 2).
+///
+/// Example: d11sim chart output/singles_day_2023 --chart-format both
+#[derive(Debug, Args)]
+pub struct ChartArgs {
+    /// The results folder (written by `run`, `merge` or `compare`).
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+    /// Image format of the charts in charts/ (report.html always inlines SVG).
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = ChartFormatChoice::Png)]
+    pub chart_format: ChartFormatChoice,
 }
 
 /// Print the built-in default scenario (commented) to start a new one from.
@@ -104,7 +235,10 @@ pub struct ScenarioArgs {
 pub fn run(cli: Cli) -> crate::Result<()> {
     match cli.command {
         Command::Run(args) => crate::cmd::run::run(&args),
+        Command::Compare(args) => crate::cmd::compare::run(&args),
+        Command::Chart(args) => crate::cmd::chart::run(&args),
         Command::Validate(args) => crate::cmd::validate::run(&args.scenarios),
+        Command::Merge(args) => crate::cmd::merge::run(&args),
         Command::Scenario(_) => {
             print!("{}", crate::scenario::default::DEFAULT_SCENARIO_TOML);
             Ok(())

@@ -45,11 +45,10 @@ impl Ledger {
             return 0;
         }
         let charge = plan.charge[j];
-        let mut n = if charge == 0 {
-            u64::MAX
-        } else {
-            self.allowance_room(plan, j, t) / charge
-        };
+        let mut n = self
+            .allowance_room(plan, j, t)
+            .checked_div(charge)
+            .unwrap_or(u64::MAX);
         for &(f, part) in &plan.parts[j] {
             if let (Some(room), true) = (self.funder_room(f), part > 0) {
                 n = n.min(u64::try_from(room / u128::from(part)).unwrap_or(u64::MAX));

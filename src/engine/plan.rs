@@ -219,8 +219,8 @@ fn event_multipliers(scenario: &Scenario, starts: &[i64]) -> Multipliers {
             for p in (0..n_p).filter(|&p| e.placements[p]) {
                 imp[t][p] *= e.impressions;
                 ctr[t][p] *= e.ctr;
-                for d in 0..2 {
-                    if e.destinations[d] {
+                for (d, &listed) in e.destinations.iter().enumerate() {
+                    if listed {
                         conv[t][p][d] *= e.conversion;
                     }
                 }
@@ -242,8 +242,8 @@ fn pacing_allowance(budget: Units, pacing: Pacing, window: &[bool], traffic: &[f
     let n_window = window.iter().filter(|&&w| w).count() as u128;
     let (mut seen, mut cumulative, mut value) = (0u128, 0.0, 0);
     let mut out = Vec::with_capacity(window.len());
-    for t in 0..window.len() {
-        if window[t] {
+    for (t, &inside) in window.iter().enumerate() {
+        if inside {
             seen += 1;
             cumulative += weight(t);
             value = match pacing {

@@ -4,5 +4,6 @@ pub mod aggregate;
 pub mod atomic;
 pub mod files;
 pub mod metrics;
+pub mod raw;
 
 pub use metrics::{Layout, Record};

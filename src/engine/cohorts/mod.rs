@@ -13,6 +13,7 @@
 //! - phase 3: the individuals' sessions go through steps 3–10 one by one in a uniformly random
 //!   arrival order, exactly as in the `agents` engine (the code is shared), and the individuals
 //!   return to the cohorts with their new state.
+//!
 //! The cost grows with cohorts × ticks plus clicking and boosted users, not with the population;
 //! memory does not grow with the population at all.
 
