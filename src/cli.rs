@@ -124,12 +124,11 @@ pub struct RunArgs {
 /// compare.csv (a row per split × metric: mean and CI, the paired difference vs the reference and
 /// its CI, and p_best on the objective), summary.csv of the reference, manifest.json and raw/ to
 /// output/<scenario name>-compare/ unless --out is given. `--shard` is not supported.
-///
-/// Examples:
-///   d11sim compare scenarios/quick.toml --split-programs cross_store_300_50,channels_boost
-///   d11sim compare scenarios/quick.toml --split-funders alibaba,tencent --steps 5
-///   d11sim compare scenarios/quick.toml --splits my_splits.toml --objective return.alibaba
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+    d11sim compare scenarios/quick.toml --split-programs cross_store_300_50,channels_boost\n  \
+    d11sim compare scenarios/quick.toml --split-funders alibaba,tencent --steps 5\n  \
+    d11sim compare scenarios/quick.toml --splits my_splits.toml --objective return.alibaba")]
 #[command(group(
     clap::ArgGroup::new("splits_from")
         .required(true)

@@ -47,6 +47,7 @@ struct Knobs {
     capacity: u32,
     frequency_cap: u32,
     ctr_scale: f64,
+    conversion_scale: f64,
     seed: u64,
 }
 
@@ -59,7 +60,7 @@ fn knobs() -> impl Strategy<Value = Knobs> {
         (0.01..149.0, 0.01..49.0),
         [0.0..20.0, 0.0..20.0],
         [0u32..=10, 0u32..=10, 0u32..=10, 0u32..=10],
-        (0u32..12, 1u32..8, 1.0..10.0, any::<u64>()),
+        (0u32..12, 1u32..8, 1.0..10.0, 1.0..8.0, any::<u64>()),
     )
         .prop_map(
             |((users, tick_minutes), budgets, pacings, caps, d, boosts, tenths, rest)| Knobs {
@@ -74,7 +75,8 @@ fn knobs() -> impl Strategy<Value = Knobs> {
                 capacity: rest.0,
                 frequency_cap: rest.1,
                 ctr_scale: rest.2,
-                seed: rest.3,
+                conversion_scale: rest.3,
+                seed: rest.4,
             },
         )
 }
@@ -107,6 +109,14 @@ fn scenario_of(k: &Knobs) -> Scenario {
             ("ctr = 0.05", &format!("ctr = {:.5}", 0.05 * k.ctr_scale)),
             ("ctr = 0.03", &format!("ctr = {:.5}", 0.03 * k.ctr_scale)),
             ("cap = 3", &format!("cap = {}", k.frequency_cap)),
+            (
+                "base_conversion = 0.1",
+                &format!("base_conversion = {:.5}", 0.1 * k.conversion_scale),
+            ),
+            (
+                "base_conversion = 0.05",
+                &format!("base_conversion = {:.5}", 0.05 * k.conversion_scale),
+            ),
             (
                 "capacity_per_tick = 5",
                 &format!("capacity_per_tick = {}", k.capacity),

@@ -142,14 +142,7 @@ fn exposure_counts_are_poisson() {
         .iter()
         .map(|o| count(o, Count::ImpressionsOffered))
         .collect();
-    let n = values.len() as f64;
-    let m = values.iter().sum::<f64>() / n;
-    let var = values.iter().map(|v| (v - m).powi(2)).sum::<f64>() / (n - 1.0);
-    let se = mean * (2.0 / (n - 1.0)).sqrt();
-    assert!(
-        (var - mean).abs() <= super::K_SE * se,
-        "variance of impressions_offered {var}, expected the Poisson mean {mean} (SE {se})"
-    );
+    super::assert_variance("impressions_offered", &values, mean);
 }
 
 /// With 200 offered impressions per placement-hour the cap is always reached in the first tick

@@ -99,6 +99,21 @@ pub fn assert_mean(what: &str, values: &[f64], expected: f64) {
     );
 }
 
+/// Asserts that the sample variance of `values` lies within `K_SE` standard errors of
+/// `expected`, the standard error of a sample variance of n normal-like values being
+/// σ² × √(2 / (n − 1)).
+pub fn assert_variance(what: &str, values: &[f64], expected: f64) {
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0);
+    let se = expected * (2.0 / (n - 1.0)).sqrt();
+    assert!(
+        (var - expected).abs() <= K_SE * se,
+        "{what}: variance {var} over {} replications, expected {expected} (SE {se})",
+        values.len()
+    );
+}
+
 /// Per replication, `count(a) − p × count(b)`: its mean is 0 when each `b` becomes an `a` with
 /// probability `p` independently of how many `b` there are.
 pub fn excess(outs: &[Outcome], a: Count, p: f64, b: Count) -> Vec<f64> {

@@ -316,7 +316,8 @@ fn decision_with_coupon_shifts_the_logit() {
 }
 
 /// Cap 1 with ≥ 1 offered in a one-tick festival: each user has at most one session, so every
-/// attempt is a first attempt. It fails with P = (1 − alipay) × (1 − alipay_setup).
+/// attempt is a first attempt. It fails with P = (1 − alipay) × (1 − alipay_setup), independently
+/// from user to user.
 #[test]
 fn alipay_setup_on_first_attempts() {
     for alipay in [0.0, 0.5] {
@@ -356,6 +357,18 @@ fn alipay_setup_on_first_attempts() {
             &format!("payment_failures − {p_fail} × attempts (alipay {alipay})"),
             &values,
             0.0,
+        );
+        // Users draw Alipay independently and attempt at most once, so given the attempts the
+        // failures are Binomial(attempts, p): the excess has variance E[attempts] × p (1 − p).
+        let attempts: Vec<f64> = outs
+            .iter()
+            .map(|o| count(o, Count::OrderAttempts))
+            .collect();
+        let mean_attempts = attempts.iter().sum::<f64>() / attempts.len() as f64;
+        super::assert_variance(
+            &format!("payment_failures − {p_fail} × attempts (alipay {alipay})"),
+            &values,
+            mean_attempts * p_fail * (1.0 - p_fail),
         );
         let values = excess(
             &outs,

@@ -94,6 +94,8 @@ enum Step {
     Exposure = 104,
     Individual = 105,
     Session = 106,
+    AssignBlock = 107,
+    AssignMember = 108,
 }
 
 /// One replication of the plan's scenario.
@@ -243,15 +245,14 @@ struct Positions {
 }
 
 impl<'p, 's> Sim<'p, 's> {
-    fn positions(&self, t: usize, state: &State, served_now: usize) -> Positions {
+    fn positions(&self, t: usize, g: usize, served_before: u32, served_now: usize) -> Positions {
         let s = self.scenario();
-        let g = state.segment as usize;
         let lambda = &self.plan.lambda[t][g];
         let total: f64 = lambda.iter().sum();
         let mut quiet = Vec::with_capacity(served_now);
         let mut click = Vec::with_capacity(served_now);
         for k in 0..served_now {
-            let fatigue = s.frequency.fatigue.powi((state.served as usize + k) as i32);
+            let fatigue = s.frequency.fatigue.powi((served_before as usize + k) as i32);
             let (mut qk, mut ck) = (Vec::new(), Vec::new());
             for (p, &l) in lambda.iter().enumerate() {
                 let c = (s.placements[p].ctr
@@ -419,71 +420,76 @@ impl<'p, 's> Sim<'p, 's> {
         }
     }
 
-    /// Phase 2 for the users left in the cohorts: split by organic impression count, quiet users
-    /// in aggregate, clicking users drawn out as individuals.
-    fn expose_cohorts(
-        &mut self,
-        t: usize,
-        next: &mut BTreeMap<State, u64>,
-        individuals: &mut Vec<Individual>,
-    ) {
+    /// Phase 2 for the users left in the cohorts. Exposure depends only on segment and impressions
+    /// served today, so the cohorts sharing those form one group: its users are split by organic
+    /// impression count, quiet users counted in aggregate and clicking users drawn out, and each
+    /// outcome is then dealt to the group's cohorts uniformly without replacement. Keying the group's
+    /// streams by (segment, served) alone keeps the scenario and its baseline on the same draws even
+    /// after redemptions have split the scenario's cohorts.
+    fn expose_cohorts(&mut self, t: usize, next: &mut BTreeMap<State, u64>, individuals: &mut Vec<Individual>) {
         let s = self.scenario();
-        let states: Vec<(State, u64)> = self
-            .cohorts
-            .iter()
-            .filter(|x| *x.1 > 0)
-            .map(|(k, &v)| (k.clone(), v))
-            .collect();
-        for (state, n) in states {
-            let g = state.segment as usize;
+        let mut groups: BTreeMap<(u32, u32), Vec<(State, u64)>> = BTreeMap::new();
+        for (state, &n) in self.cohorts.iter().filter(|x| *x.1 > 0) {
+            groups.entry((state.segment, state.served)).or_default().push((state.clone(), n));
+        }
+        for ((segment, served), members) in groups {
+            let g = segment as usize;
+            let key = mix64(u64::from(segment) << 32 | u64::from(served));
             let lambda = &self.plan.lambda[t][g];
             let total: f64 = lambda.iter().sum();
-            let room = s.frequency.cap.saturating_sub(state.served) as u64;
-            let mut r = keyed(self.seed, self.rep, t, state.key(), Step::Exposure, 0);
+            let room = s.frequency.cap.saturating_sub(served) as u64;
+            let n: u64 = members.iter().map(|m| m.1).sum();
+            let mut r = keyed(self.seed, self.rep, t, key, Step::Exposure, 0);
+            let mut group = Group::new(
+                members,
+                keyed(self.seed, self.rep, t, key, Step::AssignBlock, 0),
+                keyed(self.seed, self.rep, t, key, Step::AssignMember, 0),
+            );
             self.clicked_rank = 0;
-            if total <= 0.0 || room == 0 {
+            if total > 0.0 && room > 0 {
+                let levels = poisson_levels(total, room);
+                let mut counts = Vec::new();
+                multinomial(n, &levels, &mut r, &mut counts);
+                let beyond = counts.pop().unwrap_or(0);
+                for (o, &n_o) in counts.iter().enumerate().skip(1) {
+                    if n_o > 0 {
+                        self.expose_level(t, key, o as u64, n_o, &mut r, &mut group, next, individuals);
+                    }
+                }
+                for _ in 0..beyond {
+                    let o = poisson_above(total, counts.len() as u64 - 1, &mut r);
+                    self.expose_level(t, key, o, 1, &mut r, &mut group, next, individuals);
+                }
+            } else {
                 for (p, &l) in lambda.iter().enumerate() {
                     let offered = poisson(n as f64 * l, &mut r);
                     self.add(t, Count::ImpressionsOffered, p, g, offered);
                 }
-                *next.entry(state).or_insert(0) += n;
-                continue;
             }
-            let levels = poisson_levels(total, room);
-            let mut counts = Vec::new();
-            multinomial(n, &levels, &mut r, &mut counts);
-            let beyond = counts.pop().unwrap_or(0);
-            for (o, &n_o) in counts.iter().enumerate() {
-                if o == 0 {
-                    *next.entry(state.clone()).or_insert(0) += n_o;
-                } else if n_o > 0 {
-                    self.expose_level(t, &state, o as u64, n_o, &mut r, next, individuals);
-                }
-            }
-            for _ in 0..beyond {
-                let o = poisson_above(total, counts.len() as u64 - 1, &mut r);
-                self.expose_level(t, &state, o, 1, &mut r, next, individuals);
+            for (state, left) in group.members {
+                *next.entry(state).or_insert(0) += left;
             }
         }
     }
 
-    /// `n` users of a cohort with exactly `o` organic impressions offered this tick.
+    /// `n` users of a group with exactly `o` organic impressions offered this tick.
     #[allow(clippy::too_many_arguments)]
     fn expose_level(
         &mut self,
         t: usize,
-        state: &State,
+        key: u64,
         o: u64,
         n: u64,
         r: &mut Stream,
+        group: &mut Group,
         next: &mut BTreeMap<State, u64>,
         individuals: &mut Vec<Individual>,
     ) {
         let s = self.scenario();
-        let g = state.segment as usize;
-        let room = u64::from(s.frequency.cap.saturating_sub(state.served));
+        let (g, served_before) = (group.members[0].0.segment as usize, group.members[0].0.served);
+        let room = u64::from(s.frequency.cap.saturating_sub(served_before));
         let served = o.min(room) as usize;
-        let pos = self.positions(t, state, served);
+        let pos = self.positions(t, g, served_before, served);
         let clickers = binomial(n, -pos.log_quiet_from[0].exp_m1(), r);
         let quiet = n - clickers;
         let mut counts = Vec::new();
@@ -499,19 +505,15 @@ impl<'p, 's> Sim<'p, 's> {
         for (p, &c) in counts.iter().enumerate() {
             self.add(t, Count::ImpressionsOffered, p, g, c);
         }
-        let after = State {
-            served: state.served + served as u32,
-            ..state.clone()
-        };
-        *next.entry(after.clone()).or_insert(0) += quiet;
+        let after = |state: &State| State { served: state.served + served as u32, ..state.clone() };
+        for (m, c) in group.take_many(quiet) {
+            *next.entry(after(&group.members[m].0)).or_insert(0) += c;
+        }
         for _ in 0..clickers {
             let sessions = self.draw_clicker(t, g, &pos, r);
-            individuals.push(Individual {
-                state: after.clone(),
-                boosted: Vec::new(),
-                sessions,
-                unit: unit_of(state, Origin::Clicked, self.clicked_rank),
-            });
+            let m = group.take_one();
+            let unit = mix64(mix64(key ^ Origin::Clicked as u64) ^ self.clicked_rank);
+            individuals.push(Individual { state: after(&group.members[m].0), boosted: Vec::new(), sessions, unit });
             self.clicked_rank += 1;
         }
     }
@@ -591,6 +593,85 @@ impl<'p, 's> Sim<'p, 's> {
                 &mut tally,
             );
         }
+    }
+}
+
+/// The cohorts of one (segment, served today), with the users not yet dealt an outcome. Users are
+/// dealt uniformly without replacement, first to an (app, Alipay) block, then to a cohort within it,
+/// each level with its own stream: the baseline's blocks are the scenario's, so they stay coupled.
+struct Group {
+    /// Cohorts in state order (blocks of equal app and Alipay are contiguous), with users left.
+    members: Vec<(State, u64)>,
+    /// `[first, end)` member ranges of the (app, Alipay) blocks.
+    blocks: Vec<(usize, usize)>,
+    block_rng: Stream,
+    member_rng: Stream,
+}
+
+impl Group {
+    fn new(members: Vec<(State, u64)>, block_rng: Stream, member_rng: Stream) -> Self {
+        let mut blocks: Vec<(usize, usize)> = Vec::new();
+        for (i, (state, _)) in members.iter().enumerate() {
+            match blocks.last_mut() {
+                Some(b) if members[b.0].0.app == state.app && members[b.0].0.alipay == state.alipay => b.1 = i + 1,
+                _ => blocks.push((i, i + 1)),
+            }
+        }
+        Group { members, blocks, block_rng, member_rng }
+    }
+
+    fn left(&self, range: (usize, usize)) -> u64 {
+        self.members[range.0..range.1].iter().map(|m| m.1).sum()
+    }
+
+    /// Deals `n` users: a multivariate hypergeometric draw, block by block then member by member.
+    fn take_many(&mut self, n: u64) -> Vec<(usize, u64)> {
+        let mut out = Vec::new();
+        let mut total = self.left((0, self.members.len()));
+        let mut wanted = n;
+        for b in 0..self.blocks.len() {
+            let range = self.blocks[b];
+            let in_block = self.left(range);
+            let x = hypergeometric(total, in_block, wanted, &mut self.block_rng);
+            total -= in_block;
+            wanted -= x;
+            let (mut block_left, mut block_wanted) = (in_block, x);
+            for m in range.0..range.1 {
+                let size = self.members[m].1;
+                let y = hypergeometric(block_left, size, block_wanted, &mut self.member_rng);
+                block_left -= size;
+                block_wanted -= y;
+                if y > 0 {
+                    self.members[m].1 -= y;
+                    out.push((m, y));
+                }
+            }
+        }
+        out
+    }
+
+    /// Deals one user, uniformly among those left.
+    fn take_one(&mut self) -> usize {
+        let total = self.left((0, self.members.len()));
+        let mut x = self.block_rng.random_range(0..total);
+        let mut range = self.blocks[0];
+        for &b in &self.blocks {
+            let in_block = self.left(b);
+            if x < in_block {
+                range = b;
+                break;
+            }
+            x -= in_block;
+        }
+        let mut y = self.member_rng.random_range(0..self.left(range));
+        for m in range.0..range.1 {
+            if y < self.members[m].1 {
+                self.members[m].1 -= 1;
+                return m;
+            }
+            y -= self.members[m].1;
+        }
+        unreachable!("a user is left in the chosen block")
     }
 }
 
