@@ -12,6 +12,7 @@
 //! It prints both 95% CI widths and their ratio (unpaired / paired).
 //!
 //! Usage: cargo run --release --example paired_vs_unpaired -- [SCENARIO] [REPLICATIONS] [A] [B]
+//! (`D11SIM_ENGINE=agents` for the reference engine; the default engine otherwise).
 //! (defaults: scenarios/quick.toml, 200, the first coupon program, the first traffic program).
 
 use std::path::PathBuf;
@@ -85,7 +86,10 @@ fn main() {
         funded_by: Vec::new(),
     };
     let (reference, other) = (s.clone(), shifted.apply(&s));
-    let engine = Engine::Agents;
+    let engine = match std::env::var("D11SIM_ENGINE").as_deref() {
+        Ok("agents") => Engine::Agents,
+        _ => Engine::Cohorts,
+    };
     let reps: Vec<u64> = (1..=replications).collect();
     let m = Layout::of(&s).metric_index(METRIC).expect("a metric");
     let paired = compare::simulate(
@@ -108,8 +112,10 @@ fn main() {
     let paired_width = 2.0 * aggregate::t_quantile(n) * aggregate::std_dev(&d) / (n as f64).sqrt();
     let unpaired_width = welch_width(&x_indep, &x_ref);
     println!(
-        "{}: {n} replications, seed {} (unpaired: {unpaired_seed}), agents engine",
-        s.name, s.seed
+        "{}: {n} replications, seed {} (unpaired: {unpaired_seed}), {} engine",
+        s.name,
+        s.seed,
+        engine.name()
     );
     println!(
         "split: {moved_yuan} yuan (10% of {a}'s budget) moved to {b}",
