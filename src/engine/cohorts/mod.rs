@@ -252,7 +252,10 @@ impl<'p, 's> Sim<'p, 's> {
         let mut quiet = Vec::with_capacity(served_now);
         let mut click = Vec::with_capacity(served_now);
         for k in 0..served_now {
-            let fatigue = s.frequency.fatigue.powi((served_before as usize + k) as i32);
+            let fatigue = s
+                .frequency
+                .fatigue
+                .powi((served_before as usize + k) as i32);
             let (mut qk, mut ck) = (Vec::new(), Vec::new());
             for (p, &l) in lambda.iter().enumerate() {
                 let c = (s.placements[p].ctr
@@ -426,11 +429,19 @@ impl<'p, 's> Sim<'p, 's> {
     /// outcome is then dealt to the group's cohorts uniformly without replacement. Keying the group's
     /// streams by (segment, served) alone keeps the scenario and its baseline on the same draws even
     /// after redemptions have split the scenario's cohorts.
-    fn expose_cohorts(&mut self, t: usize, next: &mut BTreeMap<State, u64>, individuals: &mut Vec<Individual>) {
+    fn expose_cohorts(
+        &mut self,
+        t: usize,
+        next: &mut BTreeMap<State, u64>,
+        individuals: &mut Vec<Individual>,
+    ) {
         let s = self.scenario();
         let mut groups: BTreeMap<(u32, u32), Vec<(State, u64)>> = BTreeMap::new();
         for (state, &n) in self.cohorts.iter().filter(|x| *x.1 > 0) {
-            groups.entry((state.segment, state.served)).or_default().push((state.clone(), n));
+            groups
+                .entry((state.segment, state.served))
+                .or_default()
+                .push((state.clone(), n));
         }
         for ((segment, served), members) in groups {
             let g = segment as usize;
@@ -453,7 +464,16 @@ impl<'p, 's> Sim<'p, 's> {
                 let beyond = counts.pop().unwrap_or(0);
                 for (o, &n_o) in counts.iter().enumerate().skip(1) {
                     if n_o > 0 {
-                        self.expose_level(t, key, o as u64, n_o, &mut r, &mut group, next, individuals);
+                        self.expose_level(
+                            t,
+                            key,
+                            o as u64,
+                            n_o,
+                            &mut r,
+                            &mut group,
+                            next,
+                            individuals,
+                        );
                     }
                 }
                 for _ in 0..beyond {
@@ -486,7 +506,10 @@ impl<'p, 's> Sim<'p, 's> {
         individuals: &mut Vec<Individual>,
     ) {
         let s = self.scenario();
-        let (g, served_before) = (group.members[0].0.segment as usize, group.members[0].0.served);
+        let (g, served_before) = (
+            group.members[0].0.segment as usize,
+            group.members[0].0.served,
+        );
         let room = u64::from(s.frequency.cap.saturating_sub(served_before));
         let served = o.min(room) as usize;
         let pos = self.positions(t, g, served_before, served);
@@ -505,7 +528,10 @@ impl<'p, 's> Sim<'p, 's> {
         for (p, &c) in counts.iter().enumerate() {
             self.add(t, Count::ImpressionsOffered, p, g, c);
         }
-        let after = |state: &State| State { served: state.served + served as u32, ..state.clone() };
+        let after = |state: &State| State {
+            served: state.served + served as u32,
+            ..state.clone()
+        };
         for (m, c) in group.take_many(quiet) {
             *next.entry(after(&group.members[m].0)).or_insert(0) += c;
         }
@@ -513,7 +539,12 @@ impl<'p, 's> Sim<'p, 's> {
             let sessions = self.draw_clicker(t, g, &pos, r);
             let m = group.take_one();
             let unit = mix64(mix64(key ^ Origin::Clicked as u64) ^ self.clicked_rank);
-            individuals.push(Individual { state: after(&group.members[m].0), boosted: Vec::new(), sessions, unit });
+            individuals.push(Individual {
+                state: after(&group.members[m].0),
+                boosted: Vec::new(),
+                sessions,
+                unit,
+            });
             self.clicked_rank += 1;
         }
     }
@@ -613,11 +644,20 @@ impl Group {
         let mut blocks: Vec<(usize, usize)> = Vec::new();
         for (i, (state, _)) in members.iter().enumerate() {
             match blocks.last_mut() {
-                Some(b) if members[b.0].0.app == state.app && members[b.0].0.alipay == state.alipay => b.1 = i + 1,
+                Some(b)
+                    if members[b.0].0.app == state.app && members[b.0].0.alipay == state.alipay =>
+                {
+                    b.1 = i + 1
+                }
                 _ => blocks.push((i, i + 1)),
             }
         }
-        Group { members, blocks, block_rng, member_rng }
+        Group {
+            members,
+            blocks,
+            block_rng,
+            member_rng,
+        }
     }
 
     fn left(&self, range: (usize, usize)) -> u64 {

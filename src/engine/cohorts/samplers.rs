@@ -18,21 +18,41 @@ pub fn binomial(n: u64, p: f64, r: &mut Stream) -> u64 {
     Binomial::new(n, p).expect("p in (0, 1)").sample(r)
 }
 
+/// Below this many draws (or marked items) a hypergeometric is drawn literally: rand_distr's
+/// constructor can loop over the whole sample when the expected count is small, which costs far
+/// more than a few thousand uniform draws.
+const LITERAL_HYPERGEOMETRIC_MAX: u64 = 4096;
+
 /// Hypergeometric: successes among `n` drawn without replacement from `total` items of which
-/// `marked` are successes. rand_distr's sampler, and where it declines some parameters (its
-/// inversion start can underflow), the literal draw one item at a time.
+/// `marked` are successes. By the symmetry HG(N, K, n) = HG(N, n, K), the smaller of K and n is
+/// drawn literally when small, one item at a time; otherwise rand_distr's sampler (and the literal
+/// draw where it declines the parameters: its inversion start can underflow).
 pub fn hypergeometric(total: u64, marked: u64, n: u64, r: &mut Stream) -> u64 {
     if n == 0 || marked == 0 {
         return 0;
     }
-    if let Ok(h) = rand_distr::Hypergeometric::new(total, marked, n) {
+    if marked >= total {
+        return n.min(total);
+    }
+    if n >= total {
+        return marked;
+    }
+    let (few, many) = if marked <= n {
+        (marked, n)
+    } else {
+        (n, marked)
+    };
+    if few > LITERAL_HYPERGEOMETRIC_MAX
+        && let Ok(h) = rand_distr::Hypergeometric::new(total, marked, n)
+    {
         return h.sample(r);
     }
-    let (mut left, mut marked_left, mut hits) = (total, marked, 0);
-    for _ in 0..n.min(total) {
-        if r.random_range(0..left) < marked_left {
+    // Each of the `few` items, in turn, falls among the `many` with chance (many left)/(total left).
+    let (mut left, mut many_left, mut hits) = (total, many, 0);
+    for _ in 0..few {
+        if r.random_range(0..left) < many_left {
             hits += 1;
-            marked_left -= 1;
+            many_left -= 1;
         }
         left -= 1;
     }
@@ -250,6 +270,29 @@ mod tests {
         let p = 0.656_600;
         let se = (p * (1.0 - p) / reps as f64).sqrt();
         assert!((threes / reps as f64 - p).abs() < 5.0 * se);
+    }
+
+    #[test]
+    fn hypergeometric_matches_its_pmf_on_both_paths() {
+        // HG(N = 12, K = 5, n = 4): pmf(x) = C(5, x) C(7, 4 − x) / C(12, 4), C(12, 4) = 495:
+        // 35, 175, 210, 70, 5 for x = 0..4. Both argument orders (the literal path draws the
+        // smaller one) must give it.
+        let reps = 40_000;
+        let expected: Vec<f64> = [35.0, 175.0, 210.0, 70.0, 5.0]
+            .iter()
+            .map(|c| c / 495.0 * reps as f64)
+            .collect();
+        for (k, n) in [(5, 4), (4, 5)] {
+            let mut seen = [0.0; 5];
+            let mut r = rng(6 + k);
+            for _ in 0..reps {
+                seen[hypergeometric(12, k, n, &mut r) as usize] += 1.0;
+            }
+            let (chi, dof) = chi_square(&seen, &expected);
+            // The 99.99% point of chi-square with 4 degrees of freedom is 23.5.
+            assert_eq!(dof, 4);
+            assert!(chi < 23.5, "chi-square {chi} for K = {k}, n = {n}");
+        }
     }
 
     #[test]
