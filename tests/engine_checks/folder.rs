@@ -211,7 +211,17 @@ fn siblings(parent: &Path, name: &str) -> Vec<PathBuf> {
 /// Starts `run --force` with the pause before the rename, and waits until its temporary sibling
 /// is complete (manifest.json is written last).
 fn start_paused_run(out: &Path) -> (Child, PathBuf) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_d11sim"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_d11sim"));
+    // A shell without job control starts background commands with SIGINT ignored, and children
+    // inherit that: give the run the default disposition so that the test means the same anywhere.
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut command, || {
+            libc::signal(libc::SIGINT, libc::SIG_DFL);
+            Ok(())
+        });
+    }
+    let mut child = command
         .arg("run")
         .arg(common::data("tiny.toml"))
         .args(["--quiet", "--force", "--seed", "3", "--out"])

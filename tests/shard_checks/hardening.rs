@@ -33,6 +33,15 @@ fn splitmix(state: &mut u64) -> u64 {
 /// The interrupted command: tiny with `seed`, replacing `out`.
 fn replacing(out: &Path, seed: &str) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_d11sim"));
+    // A shell without job control starts background commands with SIGINT ignored, and children
+    // inherit that: restore the default so that SIGINT means the same wherever the suite runs.
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut c, || {
+            libc::signal(libc::SIGINT, libc::SIG_DFL);
+            Ok(())
+        });
+    }
     c.arg("run")
         .arg(common::data("tiny.toml"))
         .args([
