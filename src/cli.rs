@@ -123,7 +123,8 @@ pub struct RunArgs {
 /// each split alone. The reference is the scenario's own split (the row named `reference`). Writes
 /// compare.csv (a row per split × metric: mean and CI, the paired difference vs the reference and
 /// its CI, and p_best on the objective), summary.csv of the reference, manifest.json and raw/ to
-/// output/<scenario name>-compare/ unless --out is given. `--shard` is not supported.
+/// output/<scenario name>-compare/ unless --out is given. With --shard K/N, a shard writes only
+/// manifest.json and raw/ for its replications; `d11sim merge` of every shard writes the rest.
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  \
     d11sim compare scenarios/quick.toml --split-programs cross_store_300_50,channels_boost\n  \
@@ -173,11 +174,12 @@ pub struct ValidateArgs {
     pub scenarios: Vec<PathBuf>,
 }
 
-/// Merge the results folders of shards (`run --shard K/N`) into one results folder.
+/// Merge the results folders of shards (`run --shard K/N` or `compare --shard K/N`) into one.
 ///
-/// The merged CSV files are byte-identical to those of an unsharded run with the same scenario
-/// and seed. Refuses (exit 2) shards of different scenarios, seeds, engines or versions, and
-/// shards missing or given twice; writes nothing unless the merge succeeds.
+/// The merged CSV files are byte-identical to those of an unsharded run (or compare, its p_best
+/// computed here) with the same scenario, arguments and seed. Refuses (exit 2) run and compare
+/// shards mixed, shards of different scenarios, seeds, engines, versions or compare arguments,
+/// and shards missing or given twice; writes nothing unless the merge succeeds.
 ///
 /// Example: d11sim merge shards/1 shards/2 shards/3 --out output/merged
 #[derive(Debug, Args)]

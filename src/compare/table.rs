@@ -195,17 +195,40 @@ pub fn write_all(
         &dir.join(files::SUMMARY),
         &comparison.summaries[comparison.reference],
     )?;
+    let c = comparison;
+    write_raw(
+        dir,
+        &c.names,
+        &c.column_names,
+        &c.values,
+        layout,
+        records,
+        seed,
+    )
+}
+
+/// Writes `raw/splits.csv` and `raw/replications.csv` into `dir`: all a shard writes (`--shard`),
+/// and all `merge` rebuilds a comparison from. `records[split][replication]`, aligned with `names`
+/// and `values[split][column]`.
+pub fn write_raw(
+    dir: &Path,
+    names: &[String],
+    column_names: &[String],
+    values: &[Vec<f64>],
+    layout: &Layout,
+    records: &[Vec<Record>],
+    seed: u64,
+) -> Result<()> {
     let raw = dir.join(files::RAW);
     std::fs::create_dir_all(&raw).map_err(|source| Error::Write {
         path: raw.clone(),
         source,
     })?;
     let mut header = vec!["split".to_string()];
-    header.extend(comparison.column_names.iter().cloned());
-    let rows: Vec<Vec<String>> = comparison
-        .names
+    header.extend(column_names.iter().cloned());
+    let rows: Vec<Vec<String>> = names
         .iter()
-        .zip(&comparison.values)
+        .zip(values)
         .map(|(name, values)| {
             let mut row = vec![name.clone()];
             row.extend(values.iter().map(|&v| cell(Some(v))));
@@ -215,8 +238,7 @@ pub fn write_all(
     write_table(&raw.join(RAW_SPLITS), &header, &rows)?;
     let mut header: Vec<String> = ["split", "replication", "seed"].map(String::from).to_vec();
     header.extend(layout.metrics.iter().cloned());
-    let rows: Vec<Vec<String>> = comparison
-        .names
+    let rows: Vec<Vec<String>> = names
         .iter()
         .zip(records)
         .flat_map(|(name, split)| {

@@ -1,9 +1,11 @@
-//! `raw/` read back into [`Record`]s, so that `merge` (and `chart`) rebuild a results folder from
-//! files alone. Numbers are written in Rust's shortest round-trip form, so parsing them gives the
-//! very same `f64` and everything recomputed from them is byte-identical.
+//! `raw/` read back into [`Record`]s, so that `merge` (and `chart`) rebuild a results folder (of
+//! `run` or of `compare`) from files alone. Numbers are written in Rust's shortest round-trip
+//! form, so parsing them gives the very same `f64` and everything recomputed from them is
+//! byte-identical.
 //!
 //! Every problem is reported as `FILE:LINE: column: what is wrong (what is expected)`.
 
+use std::ops::RangeInclusive;
 use std::path::Path;
 
 use super::files::{BUDGETS, FUNNEL, RAW, REPLICATIONS, TIMESERIES};
@@ -12,6 +14,8 @@ use crate::error::{Error, Result};
 
 /// The first columns of the per-tick raw files.
 const TICK_KEYS: [&str; 2] = ["replication", "tick"];
+/// The first columns of a `compare` folder's `raw/replications.csv`.
+const COMPARE_KEYS: [&str; 3] = ["split", "replication", "seed"];
 
 /// One raw CSV file being read: its display name and its rows with their 1-based line numbers.
 struct Table {
@@ -159,27 +163,101 @@ fn read_replications(path: &Path, layout: &Layout, seed: u64) -> Result<Vec<Reco
                 ),
             ));
         }
-        let row_seed = t.integer(*line, row, 1)?;
-        if row_seed != seed {
-            return Err(problem(
-                &t.file,
-                *line,
-                "seed",
-                format!("{row_seed} differs from the manifest's (expected {seed})"),
-            ));
-        }
-        let metrics = (0..layout.metrics.len())
-            .map(|m| t.number(*line, row, 2 + m))
-            .collect::<Result<Vec<_>>>()?;
-        records.push(Record {
+        records.push(seed_and_metrics(
+            &t,
+            *line,
+            row,
+            1,
+            layout,
+            seed,
             replication,
-            metrics,
-            series: Vec::new(),
-            funnel: Vec::new(),
-            remaining: Vec::new(),
-        });
+        )?);
     }
     Ok(records)
+}
+
+/// A metrics-only record from a row whose seed is in column `seed_column`, every metric after it.
+fn seed_and_metrics(
+    t: &Table,
+    line: usize,
+    row: &csv::StringRecord,
+    seed_column: usize,
+    layout: &Layout,
+    seed: u64,
+    replication: u64,
+) -> Result<Record> {
+    let row_seed = t.integer(line, row, seed_column)?;
+    if row_seed != seed {
+        return Err(problem(
+            &t.file,
+            line,
+            "seed",
+            format!("{row_seed} differs from the manifest's (expected {seed})"),
+        ));
+    }
+    let metrics = (0..layout.metrics.len())
+        .map(|m| t.number(line, row, seed_column + 1 + m))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Record {
+        replication,
+        metrics,
+        series: Vec::new(),
+        funnel: Vec::new(),
+        remaining: Vec::new(),
+    })
+}
+
+/// Reads `raw/replications.csv` of a `compare` folder (`split,replication,seed,` then every
+/// metric), written with master seed `seed`: `records[split][replication]` (metrics only). The rows
+/// must run split by split in the order of `splits`, each split's rows exactly the replications
+/// `expected` in increasing order, so a shard holding other replications than its manifest says
+/// is refused with the offending line.
+pub fn read_compare(
+    dir: &Path,
+    layout: &Layout,
+    seed: u64,
+    splits: &[String],
+    expected: RangeInclusive<u64>,
+) -> Result<Vec<Vec<Record>>> {
+    let t = read_table(&dir.join(RAW).join(REPLICATIONS))?;
+    t.expect_header(&COMPARE_KEYS, &layout.metrics)?;
+    let per_split = expected.clone().count();
+    check_row_count(&t, splits.len() * per_split)?;
+    let mut rows = t.rows.iter();
+    let mut out = Vec::with_capacity(splits.len());
+    for name in splits {
+        let mut records = Vec::with_capacity(per_split);
+        for replication in expected.clone() {
+            let (line, row) = rows.next().expect("row count checked");
+            let found = t.cell(*line, row, 0)?;
+            if found != name {
+                return Err(problem(
+                    &t.file,
+                    *line,
+                    COMPARE_KEYS[0],
+                    format!("`{found}` out of order (expected `{name}`)"),
+                ));
+            }
+            expect_key(
+                &t,
+                *line,
+                COMPARE_KEYS[1],
+                t.integer(*line, row, 1)?,
+                replication,
+            )?;
+            records.push(seed_and_metrics(
+                &t,
+                *line,
+                row,
+                2,
+                layout,
+                seed,
+                replication,
+            )?);
+        }
+        out.push(records);
+    }
+    Ok(out)
 }
 
 /// Checks that row `line` of a per-replication file belongs to `expected` at position `index`.

@@ -119,7 +119,10 @@ fn every_bad_input_exits_2_and_writes_nothing() {
             vec!["--split-programs", both, "--objective", "gmw"],
             "--objective: unknown metric \"gmw\"",
         ),
-        (vec!["--split-programs", both, "--shard", "1/2"], "--shard"),
+        (
+            vec!["--split-programs", both, "--shard", "3/3"],
+            "--shard 3/3: 2 replications cannot be split 3 ways",
+        ),
         (
             vec!["--splits", "missing.toml"],
             "missing.toml: cannot read",

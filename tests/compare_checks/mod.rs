@@ -1,5 +1,6 @@
 //! `d11sim compare` as a user runs it: sweep ends against `run`, the reference's zero difference,
-//! `p_best`, thread-count independence, and every bad input (exit 2, nothing written).
+//! `p_best`, thread-count independence, every bad input (exit 2, nothing written), and `--shard`
+//! with `merge` (byte-identity with an unsharded compare, and every refusal).
 //!
 //! Every case uses `tests/data/tiny.toml` shrunk to 200 users (programs `threshold_coupon`, a
 //! coupon, and `channels_boost`, a traffic buy; funders alibaba and tencent co-fund both), written
@@ -7,6 +8,7 @@
 
 mod bad_input;
 mod results;
+mod shards;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
