@@ -15,7 +15,8 @@ const SEED: u64 = 2023;
 const SAMPLES: usize = 10;
 
 fn quick_text() -> String {
-    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/quick.toml")).expect("scenarios/quick.toml")
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/quick.toml"))
+        .expect("scenarios/quick.toml")
 }
 
 fn bench_engines(c: &mut Criterion) {
