@@ -5,7 +5,19 @@ use clap::Parser;
 fn main() {
     let cli = d11sim::cli::Cli::parse();
     if let Err(e) = d11sim::cli::run(cli) {
-        eprintln!("error: {e}");
+        match &e {
+            d11sim::Error::Invalid(problems) => {
+                for p in problems {
+                    eprintln!("{p}");
+                }
+                let plural = if problems.len() == 1 { "" } else { "s" };
+                eprintln!(
+                    "error: {} problem{plural} found; nothing was run or written",
+                    problems.len()
+                );
+            }
+            _ => eprintln!("error: {e}"),
+        }
         std::process::exit(e.exit_code());
     }
 }
