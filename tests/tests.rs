@@ -5,5 +5,6 @@ mod common;
 mod compare_checks;
 mod engine_checks;
 mod exactness;
+mod hardening_checks;
 mod scenario_checks;
 mod shard_checks;

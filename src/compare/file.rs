@@ -124,7 +124,7 @@ fn read_split(s: &Section, scenario: &Scenario) -> Split {
     let mut budgets = Vec::new();
     if let Some(table) = s.table("budget") {
         for (key, offset) in table.keys() {
-            let yuan = table.number(&key, Range::NonNegative, Some(0.0));
+            let yuan = table.number(&key, Range::Money, Some(0.0));
             if let Some(p) = lookup(&table, &key, offset, &programs, "program") {
                 budgets.push((p, yuan_to_units(yuan)));
             }

@@ -73,7 +73,13 @@ pub(crate) enum Range {
     NonNegative,
     /// Finite and > 0.
     Positive,
+    /// An amount of yuan, ≥ 0 and at most [`MAX_MONEY_YUAN`] (so that it fits the integer units).
+    Money,
 }
+
+/// The largest amount of money a file may write: 10^13 yuan is 10^18 units of 1/1000 fen, below
+/// u64's 1.8 × 10^19, so every budget, cap and sum of two of them stays exact.
+pub(crate) const MAX_MONEY_YUAN: f64 = 1e13;
 
 impl Range {
     fn check(self, x: f64) -> Option<&'static str> {
@@ -81,6 +87,7 @@ impl Range {
             Range::Probability => (0.0..=1.0).contains(&x),
             Range::NonNegative => x.is_finite() && x >= 0.0,
             Range::Positive => x.is_finite() && x > 0.0,
+            Range::Money => x.is_finite() && (0.0..=MAX_MONEY_YUAN).contains(&x),
         };
         (!ok).then_some(self.expected())
     }
@@ -90,6 +97,7 @@ impl Range {
             Range::Probability => "a probability in [0, 1]",
             Range::NonNegative => "a finite number ≥ 0",
             Range::Positive => "a finite number > 0",
+            Range::Money => "yuan, from 0 to 10^13",
         }
     }
 }

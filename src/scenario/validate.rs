@@ -340,7 +340,7 @@ fn read_funders(top: &Section, items: &[Section]) -> Vec<Funder> {
                 take_rate: s.number("take_rate", Range::Probability, None),
                 cap: s
                     .has("cap")
-                    .then(|| yuan_to_units(s.number("cap", Range::NonNegative, Some(0.0)))),
+                    .then(|| yuan_to_units(s.number("cap", Range::Money, Some(0.0)))),
                 traffic_cost_ratio: s.number("traffic_cost_ratio", Range::NonNegative, Some(0.0)),
             }
         })
@@ -382,7 +382,7 @@ fn read_placements(top: &Section, items: &[Section], funders: &Names) -> Vec<Pla
                     None,
                 ),
                 ctr: s.number("ctr", Range::Probability, None),
-                cpm_yuan: s.number("cpm", Range::NonNegative, None),
+                cpm_yuan: s.number("cpm", Range::Money, None),
                 to_live_room: s.number("to_live_room", Range::Probability, Some(0.0)),
                 owner,
             }
@@ -647,7 +647,7 @@ fn read_program(s: &Section, refs: &Refs, festival: &Festival) -> Program {
     Program {
         name: s.text("name", None),
         kind,
-        budget: yuan_to_units(s.number("budget", Range::NonNegative, None)),
+        budget: yuan_to_units(s.number("budget", Range::Money, None)),
         funded_by: read_funded_by(s, refs.funders),
         pacing,
         start,
@@ -724,8 +724,15 @@ fn read_funded_by(s: &Section, funders: &Names) -> Vec<(usize, f64)> {
 }
 
 fn read_coupon(s: &Section, placements: &Names) -> Coupon {
-    let threshold_yuan = s.number("threshold", Range::NonNegative, None);
-    let discount_yuan = s.number("discount", Range::Positive, None);
+    let threshold_yuan = s.number("threshold", Range::Money, None);
+    let discount_yuan = s.number("discount", Range::Money, None);
+    if s.has("discount") && discount_yuan == 0.0 {
+        s.report(
+            "discount",
+            s.offset_of("discount"),
+            "0 is out of range (yuan > 0)",
+        );
+    }
     if s.has("threshold")
         && s.has("discount")
         && discount_yuan >= threshold_yuan

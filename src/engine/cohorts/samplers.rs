@@ -37,6 +37,15 @@ pub fn hypergeometric(total: u64, marked: u64, n: u64, r: &mut Stream) -> u64 {
     if n >= total {
         return marked;
     }
+    // Keep both the marked items and the draws to at most half the population: the complements
+    // have the same law (unmarked drawn; marked left out of the draw), and rand_distr's set-up
+    // otherwise loops over the larger side when the expected count is small.
+    if marked > total / 2 {
+        return n - hypergeometric(total, total - marked, n, r);
+    }
+    if n > total / 2 {
+        return marked - hypergeometric(total, marked, total - n, r);
+    }
     let (few, many) = if marked <= n {
         (marked, n)
     } else {
@@ -273,18 +282,22 @@ mod tests {
     }
 
     #[test]
-    fn hypergeometric_matches_its_pmf_on_both_paths() {
-        // HG(N = 12, K = 5, n = 4): pmf(x) = C(5, x) C(7, 4 − x) / C(12, 4), C(12, 4) = 495:
-        // 35, 175, 210, 70, 5 for x = 0..4. Both argument orders (the literal path draws the
-        // smaller one) must give it.
+    fn hypergeometric_matches_its_pmf_on_every_path() {
+        // Counts C(K, x) C(12 − K, n − x) out of C(12, 4) = C(12, 8) = 495, by hand:
+        // HG(12, 5, 4) and HG(12, 4, 5): 35, 175, 210, 70, 5 for x = 0..4 (the literal path, both
+        // argument orders); HG(12, 7, 4): 5, 70, 210, 175, 35 (marked above half: complement);
+        // HG(12, 5, 8): 0, 5, 70, 210, 175, 35 for x = 0..5 (draws above half: complement).
+        let cases: [(u64, u64, &[f64]); 4] = [
+            (5, 4, &[35.0, 175.0, 210.0, 70.0, 5.0]),
+            (4, 5, &[35.0, 175.0, 210.0, 70.0, 5.0]),
+            (7, 4, &[5.0, 70.0, 210.0, 175.0, 35.0]),
+            (5, 8, &[0.0, 5.0, 70.0, 210.0, 175.0, 35.0]),
+        ];
         let reps = 40_000;
-        let expected: Vec<f64> = [35.0, 175.0, 210.0, 70.0, 5.0]
-            .iter()
-            .map(|c| c / 495.0 * reps as f64)
-            .collect();
-        for (k, n) in [(5, 4), (4, 5)] {
-            let mut seen = [0.0; 5];
-            let mut r = rng(6 + k);
+        for (k, n, counts) in cases {
+            let expected: Vec<f64> = counts.iter().map(|c| c / 495.0 * reps as f64).collect();
+            let mut seen = vec![0.0; counts.len()];
+            let mut r = rng(6 + k * 10 + n);
             for _ in 0..reps {
                 seen[hypergeometric(12, k, n, &mut r) as usize] += 1.0;
             }
