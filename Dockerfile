@@ -1,4 +1,4 @@
-# d11sim's container image (docs/shards.md, Kubernetes): built with cargo, run as a non-root user.
+# d11sim's container image (the README's sharding section, Kubernetes): built with cargo, run as a non-root user.
 #   docker build -t d11sim .
 #   docker run --rm -v "$PWD/output:/results" d11sim run --out /results/default
 FROM rust:1.89-slim-bookworm AS build

@@ -147,7 +147,7 @@ pub struct CompareArgs {
     #[arg(long, value_name = "F,G")]
     pub split_funders: Option<String>,
     /// A TOML file of named splits: [[split]] name = "…", budget = { program = yuan, … },
-    /// funded_by.<program> = { funder = share, … } (see docs/compare.md).
+    /// funded_by.<program> = { funder = share, … } (see the README's compare section).
     #[arg(long, value_name = "FILE")]
     pub splits: Option<PathBuf>,
     /// Number of evenly spaced splits of a sweep, both ends included (at least 2).

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GNU parallel recipe of docs/shards.md, tested for real: three shards of tests/data/tiny.toml
+# The GNU parallel recipe of the README's sharding section, tested for real: three shards of tests/data/tiny.toml
 # run by `parallel` on this host (`--shard {#}/3`), merged, and every CSV checked against an
 # unsharded run, byte for byte. Installs Debian's `parallel` if missing (needs root then) and uses
 # target/release/d11sim (`cargo build --release`). Called from .ci/run.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The Slurm recipe of docs/shards.md, tested for real: installs Debian's slurmctld, slurmd and
+# The Slurm recipe of the README's sharding section, tested for real: installs Debian's slurmctld, slurmd and
 # munge, starts a one-node cluster on localhost from deploy/slurm/slurm.conf, runs three shards of
 # tests/data/tiny.toml as a job array (`--shard auto/3`), merges them and checks every CSV against
 # an unsharded run, byte for byte. Stops the daemons it started. Needs root (apt, daemons) and

@@ -1,6 +1,6 @@
 //! Charts and the HTML report of a results folder, drawn from its files alone (CSVs and
 //! manifest.json, read by `data`), never from the engine: `d11sim chart DIR` redraws byte for
-//! byte what `run` drew. docs/charts.md describes each chart.
+//! byte what `run` drew. The README's charts section describes each chart.
 //!
 //! Each chart is a `Figure`, drawn once to an in-memory SVG (for report.html, and for the `.svg`
 //! file) and, for PNG output, once more to a bitmap. Text uses only the embedded Noto Sans.

@@ -2,7 +2,7 @@
 //! are byte-identical to an unsharded compare (p_best included, bootstrapped at merge time), and
 //! every incompatible set of folders is refused with exit 2, naming the folder, writing nothing.
 //!
-//! These cases run `tests/data/tiny.toml` itself (500 users), as docs/shards.md's checks do.
+//! These cases run `tests/data/tiny.toml` itself (500 users), as the README's sharding section's checks do.
 
 use std::path::{Path, PathBuf};
 

@@ -31,7 +31,7 @@ const MAX_LEN: usize = 600;
 /// How the fuzzed text is named in problems.
 const ORIGIN: &str = "fuzz_splits.toml";
 
-/// A valid splits file for tiny.toml (docs/compare.md's schema): 479 bytes, 9 numbers.
+/// A valid splits file for tiny.toml (the README's compare section's schema): 479 bytes, 9 numbers.
 const VALID: &str = r#"# splits for tiny.toml
 [[split]]
 name = "more_traffic"

@@ -1,4 +1,4 @@
-//! One test per validation rule of docs/scenario-reference.md: each case edits one line of
+//! One test per validation rule of the README's scenario reference: each case edits one line of
 //! tiny.toml and asserts the file, the edited line and the key path of the problem.
 
 use super::*;

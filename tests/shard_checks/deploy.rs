@@ -1,4 +1,4 @@
-//! The recipes of docs/shards.md that no scheduler is needed to check here: the Kubernetes Job's
+//! The recipes of the README's sharding section that no scheduler is needed to check here: the Kubernetes Job's
 //! command line, and the Slurm batch script under a job array's environment. (The real Slurm and
 //! GNU parallel runs are deploy/slurm/ci.sh and deploy/parallel/ci.sh, called from .ci/run.)
 

@@ -1,13 +1,13 @@
 //! The results folder under interruption (SIGINT and SIGKILL at pseudo-random moments while `run
 //! --force` replaces a folder) and disk errors (exit 1, a message naming the path, nothing else
-//! touched). The figures printed here are those of docs/shards.md (`-- --nocapture`).
+//! touched). The figures printed here are those of the README's sharding section (`-- --nocapture`).
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::*;
 
-/// Kills per test: at least 20 (docs/shards.md), half SIGINT, half SIGKILL.
+/// Kills per test: at least 20 (the README's sharding section), half SIGINT, half SIGKILL.
 const KILLS: u64 = 24;
 /// Replications of the interrupted runs: about a third of a second of work on one thread.
 const KILLED_REPLICATIONS: &str = "200";

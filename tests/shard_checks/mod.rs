@@ -1,4 +1,4 @@
-//! Sharding: `run --shard`, `merge`, the scheduler recipes of docs/shards.md, and the results
+//! Sharding: `run --shard`, `merge`, the scheduler recipes of the README's sharding section, and the results
 //! folder under interruption and disk errors.
 //!
 //! Every merge is checked against an unsharded run of `tests/data/tiny.toml`, byte for byte, on
