@@ -410,10 +410,12 @@ proptest! {
     fn budgets_never_overrun_and_the_funnel_adds_up(k in knobs()) {
         let s = scenario_of(&k);
         let plan = Plan::new(&s);
-        for replication in 1..=2 {
-            let o = Engine::Agents.simulate(&plan, k.seed, replication);
-            check_budgets(&s, &plan, &o);
-            check_funnel(&s, &o);
+        for engine in [Engine::Agents, Engine::Cohorts] {
+            for replication in 1..=2 {
+                let o = engine.simulate(&plan, k.seed, replication);
+                check_budgets(&s, &plan, &o);
+                check_funnel(&s, &o);
+            }
         }
     }
 }

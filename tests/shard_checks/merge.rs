@@ -6,10 +6,19 @@ use super::*;
 
 /// Runs the N shards of tiny into `dir/N-K` (one thread each, to show threads do not matter).
 fn shards(dir: &Path, n: u64) -> Vec<PathBuf> {
+    shards_on("agents", dir, n)
+}
+
+/// As [`shards`], on the engine named.
+fn shards_on(engine: &str, dir: &Path, n: u64) -> Vec<PathBuf> {
     (1..=n)
         .map(|k| {
-            let out = dir.join(format!("{n}-{k}"));
-            let o = run_tiny(&out, &["--shard", &format!("{k}/{n}"), "--threads", "1"]);
+            let out = dir.join(format!("{engine}-{n}-{k}"));
+            let o = run_tiny_on(
+                engine,
+                &out,
+                &["--shard", &format!("{k}/{n}"), "--threads", "1"],
+            );
             expect_code(&o, 0, &format!("shard {k}/{n}"));
             out
         })
@@ -18,9 +27,27 @@ fn shards(dir: &Path, n: u64) -> Vec<PathBuf> {
 
 /// The unsharded reference run.
 fn whole(dir: &Path) -> PathBuf {
-    let out = dir.join("whole");
-    expect_code(&run_tiny(&out, &[]), 0, "unsharded run");
+    whole_on("agents", dir)
+}
+
+/// As [`whole`], on the engine named.
+fn whole_on(engine: &str, dir: &Path) -> PathBuf {
+    let out = dir.join(format!("whole-{engine}"));
+    expect_code(&run_tiny_on(engine, &out, &[]), 0, "unsharded run");
     out
+}
+
+/// The same byte-identity on the default engine.
+#[test]
+fn merged_cohorts_shards_equal_an_unsharded_run_byte_for_byte() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let reference = whole_on("cohorts", tmp.path());
+    for n in [1u64, 3, 7] {
+        let parts = shards_on("cohorts", tmp.path(), n);
+        let out = tmp.path().join(format!("merged-cohorts-{n}"));
+        expect_code(&merge(&parts, &out, &[]), 0, "merge");
+        assert_same_csvs(&out, &reference);
+    }
 }
 
 #[test]

@@ -21,6 +21,11 @@ const REPLICATIONS: &str = "14";
 /// `extra`;
 /// without scheduler variables in its environment.
 fn run_tiny(out: &Path, extra: &[&str]) -> std::process::Output {
+    run_tiny_on("agents", out, extra)
+}
+
+/// As [`run_tiny`], on the engine named.
+fn run_tiny_on(engine: &str, out: &Path, extra: &[&str]) -> std::process::Output {
     common::d11sim()
         .arg("run")
         .arg(common::data("tiny.toml"))
@@ -28,7 +33,7 @@ fn run_tiny(out: &Path, extra: &[&str]) -> std::process::Output {
             "--replications",
             REPLICATIONS,
             "--engine",
-            "agents",
+            engine,
             "--quiet",
             "--no-charts",
         ])
