@@ -202,7 +202,16 @@ impl<'p, 's> Sim<'p, 's> {
         for ind in individuals.iter_mut() {
             self.expose_individual(t, ind);
         }
+        // Boosted users who clicked nothing have nothing more to do this tick: back to the counts
+        // at once, so that phase 3 holds only users with sessions.
         let mut next = BTreeMap::new();
+        individuals.retain(|ind| {
+            let idle = ind.sessions.is_empty();
+            if idle {
+                *next.entry(ind.state.clone()).or_insert(0) += 1;
+            }
+            !idle
+        });
         self.expose_cohorts(t, &mut next, &mut individuals);
         for j in 0..self.reserved.len() {
             self.ledger
