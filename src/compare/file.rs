@@ -213,7 +213,7 @@ mod tests {
         let found = problems(text);
         let expected = [
             "s.toml:3: split.a.budget.nope: unknown program \"nope\" (one of: threshold_coupon, channels_boost)",
-            "s.toml:3: split.a.budget.channels_boost: -5 is out of range (a finite number ≥ 0)",
+            "s.toml:3: split.a.budget.channels_boost: -5 is out of range (a finite number ≥ 0, in yuan, at most 10^13)",
             "s.toml:4: split.a.funded_by.threshold_coupon: funding shares sum to 0.8999999999999999 (they must sum to 1 within 1e-9)",
             "s.toml:5: split.a.colour: unknown key (expected one of: name, description, budget, funded_by)",
             "s.toml:8: split.a.name: duplicate split name \"a\" (names are unique)",

@@ -97,7 +97,7 @@ impl Range {
             Range::Probability => "a probability in [0, 1]",
             Range::NonNegative => "a finite number ≥ 0",
             Range::Positive => "a finite number > 0",
-            Range::Money => "yuan, from 0 to 10^13",
+            Range::Money => "a finite number ≥ 0, in yuan, at most 10^13",
         }
     }
 }

@@ -730,7 +730,7 @@ fn read_coupon(s: &Section, placements: &Names) -> Coupon {
         s.report(
             "discount",
             s.offset_of("discount"),
-            "0 is out of range (yuan > 0)",
+            "0 is out of range (a finite number > 0)",
         );
     }
     if s.has("threshold")

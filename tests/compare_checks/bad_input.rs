@@ -22,7 +22,7 @@ const BAD_FILES: [(&str, &str, &str); 7] = [
     (
         "negative.toml",
         "[[split]]\nname = \"s\"\nbudget = { channels_boost = -5 }\n",
-        "negative.toml:3: split.s.budget.channels_boost: -5 is out of range (a finite number ≥ 0)",
+        "negative.toml:3: split.s.budget.channels_boost: -5 is out of range (a finite number ≥ 0, in yuan, at most 10^13)",
     ),
     (
         "program.toml",
