@@ -10,8 +10,8 @@ use rand_distr::{Distribution, Poisson};
 
 use super::ledger::Ledger;
 use super::rng::{Stage, Stream, stream};
-use super::story::{self, SessionDraws, Shopper, Tally, TickSessions};
-use super::{Count, Funnel, Outcome, Plan};
+use super::story::{self, Label, SessionDraws, Shopper, Tally, TickSessions};
+use super::{Funnel, Outcome, Plan};
 use crate::scenario::Scenario;
 
 /// Most users the engine accepts: its per-user state must fit comfortably in memory.
@@ -99,13 +99,6 @@ struct Session {
     rng: Stream,
 }
 
-/// An impression label: its placement and, for a boosted one, its traffic program.
-#[derive(Clone, Copy)]
-struct Label {
-    placement: usize,
-    program: Option<usize>,
-}
-
 /// Simulates one replication of the plan's scenario.
 pub fn simulate(plan: &Plan, seed: u64, replication: u64) -> Outcome {
     let mut sim = Sim::new(plan, seed, replication);
@@ -145,19 +138,6 @@ impl<'p, 's> Sim<'p, 's> {
             reserved: vec![0; n_programs],
             paid: vec![0; n_programs],
         }
-    }
-
-    /// Counts one event in the tick totals and in the funnel cell.
-    fn tally(
-        &mut self,
-        t: usize,
-        count: Count,
-        placement: usize,
-        segment: usize,
-        destination: usize,
-    ) {
-        self.out.add(t, count, 1);
-        self.out.funnel[self.funnel.index(placement, segment, destination, count)] += 1;
     }
 
     fn tick(&mut self, t: usize) {
@@ -205,7 +185,7 @@ impl<'p, 's> Sim<'p, 's> {
                     Stage::BoostOffer,
                     j as u64,
                 );
-                let m = poisson(mean, &mut r);
+                let m = super::cohorts::samplers::poisson(mean, &mut r);
                 if m > 0 {
                     offered.push((u as u32, m));
                 }
@@ -273,75 +253,55 @@ impl<'p, 's> Sim<'p, 's> {
             if labels.is_empty() {
                 continue;
             }
-            self.serve_user(t, u, &labels, &mut r, &mut sessions);
+            self.serve_user(t, u, &mut labels, &mut r, &mut sessions);
         }
         sessions
     }
 
+    /// Steps 1–2 for user `u` (shared with the cohorts engine), then a session per click, with
+    /// its own stream and arrival key.
     fn serve_user(
         &mut self,
         t: usize,
         u: usize,
-        labels: &[Label],
+        labels: &mut [Label],
         r: &mut Stream,
         sessions: &mut Vec<Session>,
     ) {
-        let s = self.plan.scenario;
-        let g = self.users.segment[u] as usize;
-        for l in labels {
-            self.tally(t, Count::ImpressionsOffered, l.placement, g, 0);
-        }
-        let room = s.frequency.cap.saturating_sub(self.users.served_today[u]) as usize;
-        let served = labels.len().min(room);
-        let mut order: Vec<Label> = labels.to_vec();
-        for i in 0..served {
-            let pick = r.random_range(i..order.len());
-            order.swap(i, pick);
-        }
-        for label in order.into_iter().take(served) {
-            let k = self.users.served_today[u];
-            self.users.served_today[u] += 1;
-            self.tally(t, Count::Impressions, label.placement, g, 0);
-            if let Some(j) = label.program {
-                let mut tally = Tally {
-                    out: &mut self.out,
-                    funnel: self.funnel,
-                    t,
-                    placement: label.placement,
-                    segment: g,
-                };
-                story::pay_boosted(self.plan, &mut self.ledger, j, &mut tally);
-                self.paid[j] += 1;
-            }
-            let p = label.placement;
-            let ctr = s.placements[p].ctr
-                * s.segments[g].ctr_multiplier
-                * self.plan.ctr_multiplier[t][p]
-                * s.frequency.fatigue.powi(k as i32);
-            if r.random::<f64>() < ctr.min(1.0) {
-                self.tally(t, Count::Clicks, p, g, 0);
-                self.tally(t, Count::Sessions, p, g, 0);
-                let index = sessions
-                    .iter()
-                    .rev()
-                    .take_while(|x: &&Session| x.user as usize == u)
-                    .count() as u32;
-                let mut rng = stream(
-                    self.seed,
-                    self.rep,
-                    t as u64,
-                    u as u64,
-                    Stage::Session,
-                    u64::from(index),
-                );
-                sessions.push(Session {
-                    arrival: rng.next_u64(),
-                    user: u as u32,
-                    index,
-                    placement: p,
-                    rng,
-                });
-            }
+        let segment = self.users.segment[u] as usize;
+        let mut tally = Tally {
+            out: &mut self.out,
+            funnel: self.funnel,
+            t,
+            placement: 0,
+            segment,
+        };
+        let clicks = story::serve_and_click(
+            self.plan,
+            &mut self.ledger,
+            &mut tally,
+            &mut self.users.served_today[u],
+            labels,
+            &mut self.paid,
+            r,
+        );
+        for (index, placement) in clicks.into_iter().enumerate() {
+            let index = index as u32;
+            let mut rng = stream(
+                self.seed,
+                self.rep,
+                t as u64,
+                u as u64,
+                Stage::Session,
+                u64::from(index),
+            );
+            sessions.push(Session {
+                arrival: rng.next_u64(),
+                user: u as u32,
+                index,
+                placement,
+                rng,
+            });
         }
     }
 
@@ -377,12 +337,4 @@ impl<'p, 's> Sim<'p, 's> {
             );
         }
     }
-}
-
-/// A Poisson count (rand_distr's exact sampler); 0 for a zero mean.
-fn poisson(mean: f64, r: &mut Stream) -> u64 {
-    if mean <= 0.0 {
-        return 0;
-    }
-    Poisson::new(mean).expect("finite positive mean").sample(r) as u64
 }

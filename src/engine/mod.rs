@@ -270,10 +270,16 @@ pub fn run_replications(
 ) -> Vec<Paired> {
     use rayon::prelude::*;
     let baseline = scenario.baseline();
+    // The plans depend on the scenario only: build them once for every replication.
+    let (plan, base_plan) = (Plan::new(scenario), Plan::new(&baseline));
     let reps: Vec<u64> = replications.collect();
     reps.par_iter()
         .map(|&r| {
-            let out = engine.paired(scenario, &baseline, seed, r);
+            let out = Paired {
+                replication: r,
+                scenario: engine.simulate(&plan, seed, r),
+                baseline: engine.simulate(&base_plan, seed, r),
+            };
             done();
             out
         })

@@ -66,8 +66,16 @@ mod tests {
     fn value_stability() {
         let mut s = stream(2023, 1, 2, 3, Stage::Session, 4);
         let first: Vec<u64> = (0..3).map(|_| s.next_u64()).collect();
-        let mut again = stream(2023, 1, 2, 3, Stage::Session, 4);
-        assert_eq!(first, (0..3).map(|_| again.next_u64()).collect::<Vec<_>>());
+        // Recorded when the key layout was fixed: a change here changes every published result.
+        assert_eq!(
+            first,
+            [
+                0x1889_73b4_2355_cdee,
+                0xf7c3_10ec_14d0_7dcc,
+                0xa9c6_7a75_da86_b856
+            ]
+        );
+        // SplitMix64's first output from state 0, as published with the algorithm.
         assert_eq!(mix64(0), 0xE220_A839_7B1D_CDAF);
     }
 

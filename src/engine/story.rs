@@ -320,6 +320,66 @@ pub fn pay_boosted(plan: &Plan, ledger: &mut Ledger, j: usize, tally: &mut Tally
     tally.out.owned_traffic_value[owner] += u128::from(cost);
 }
 
+/// An offered impression: its placement and, for a boosted one, its traffic program.
+#[derive(Clone, Copy, Debug)]
+pub struct Label {
+    pub placement: usize,
+    pub program: Option<usize>,
+}
+
+/// Step 2's click probability of an impression with day index `k` (impressions already served
+/// today): min(1, ctr × segment multiplier × event multipliers × fatigue^k).
+pub fn click_probability(plan: &Plan, t: usize, segment: usize, placement: usize, k: u32) -> f64 {
+    let s = plan.scenario;
+    let ctr = s.placements[placement].ctr
+        * s.segments[segment].ctr_multiplier
+        * plan.ctr_multiplier[t][placement]
+        * s.frequency.fatigue.powi(k as i32);
+    ctr.min(1.0)
+}
+
+/// Steps 1–2 for one user, literally: the offered `labels` in one uniformly random order (partial
+/// Fisher–Yates), the first min(offered, cap − served today) served (boosted ones paid from their
+/// program's reservation, counted in `paid`), each clicked with its fatigued CTR. Returns the
+/// placements of the clicks, in served order; counts go to `out` through `tally`'s cell.
+pub fn serve_and_click(
+    plan: &Plan,
+    ledger: &mut Ledger,
+    tally: &mut Tally,
+    served_today: &mut u32,
+    labels: &mut [Label],
+    paid: &mut [u64],
+    r: &mut Stream,
+) -> Vec<usize> {
+    for l in labels.iter() {
+        tally.placement = l.placement;
+        tally.add(Count::ImpressionsOffered, 0);
+    }
+    let room = plan.scenario.frequency.cap.saturating_sub(*served_today) as usize;
+    let served = labels.len().min(room);
+    for i in 0..served {
+        let pick = r.random_range(i..labels.len());
+        labels.swap(i, pick);
+    }
+    let mut clicks = Vec::new();
+    for label in labels.iter().take(served) {
+        let k = *served_today;
+        *served_today += 1;
+        tally.placement = label.placement;
+        tally.add(Count::Impressions, 0);
+        if let Some(j) = label.program {
+            pay_boosted(plan, ledger, j, tally);
+            paid[j] += 1;
+        }
+        if r.random::<f64>() < click_probability(plan, tally.t, tally.segment, label.placement, k) {
+            tally.add(Count::Clicks, 0);
+            tally.add(Count::Sessions, 0);
+            clicks.push(label.placement);
+        }
+    }
+    clicks
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

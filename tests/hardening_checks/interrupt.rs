@@ -61,18 +61,6 @@ fn contents(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     all
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("readable").flatten() {
-        let target = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy");
-        }
-    }
-}
-
 #[test]
 fn a_killed_compare_leaves_the_old_folder_or_the_complete_new_one() {
     let tmp = tempfile::tempdir().expect("temp dir");
@@ -95,7 +83,7 @@ fn a_killed_compare_leaves_the_old_folder_or_the_complete_new_one() {
     std::fs::create_dir(&arena).expect("mkdir");
     let target = arena.join("out");
     // Delays span an uninterrupted replacing run, timed here (the machine may be busy).
-    copy_dir(&old, &target);
+    common::copy_dir(&old, &target);
     let started = Instant::now();
     assert!(compare(&target, &[]).status().expect("runs").success());
     assert_eq!(contents(&target), new_files, "an uninterrupted run differs");
@@ -104,7 +92,7 @@ fn a_killed_compare_leaves_the_old_folder_or_the_complete_new_one() {
     let (mut kept_old, mut got_new, mut leftovers) = (0, 0, 0);
     for i in 0..KILLS {
         let _ = std::fs::remove_dir_all(&target);
-        copy_dir(&old, &target);
+        common::copy_dir(&old, &target);
         let delay = splitmix(&mut state) % span_ms;
         let signal = if i % 2 == 0 {
             libc::SIGINT

@@ -61,18 +61,6 @@ fn replacing(out: &Path, seed: &str) -> Command {
     c
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("readable").flatten() {
-        let target = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy");
-        }
-    }
-}
-
 #[test]
 fn a_killed_run_leaves_the_old_folder_or_the_complete_new_one() {
     let tmp = tempfile::tempdir().expect("temp dir");
@@ -89,7 +77,7 @@ fn a_killed_run_leaves_the_old_folder_or_the_complete_new_one() {
     std::fs::create_dir(&arena).expect("mkdir");
     let target = arena.join("out");
     // Delays span an uninterrupted replacing run, timed here (the machine may be busy).
-    copy_dir(&old, &target);
+    common::copy_dir(&old, &target);
     let started = Instant::now();
     assert!(replacing(&target, "2").status().expect("runs").success());
     let full_ms = started.elapsed().as_millis() as u64 * SPAN_PERCENT / 100;
@@ -97,7 +85,7 @@ fn a_killed_run_leaves_the_old_folder_or_the_complete_new_one() {
     let (mut kept_old, mut got_new, mut leftovers) = (0, 0, 0);
     for i in 0..KILLS {
         let _ = std::fs::remove_dir_all(&target);
-        copy_dir(&old, &target);
+        common::copy_dir(&old, &target);
         let delay = splitmix(&mut state) % full_ms;
         let signal = if i % 2 == 0 {
             libc::SIGINT

@@ -114,22 +114,9 @@ fn refused(dirs: &[PathBuf], out: &Path, fragments: &[&str]) {
     assert_eq!(listing(parent), before, "a refused merge wrote something");
 }
 
-/// Copies a results folder (files and raw/).
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("readable").flatten() {
-        let target = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy");
-        }
-    }
-}
-
 /// A copy of a shard with one manifest line edited.
 fn edited(shard: &Path, to: &Path, old: &str, new: &str) -> PathBuf {
-    copy_dir(shard, to);
+    common::copy_dir(shard, to);
     let path = to.join("manifest.json");
     let text = common::read(&path);
     assert!(text.contains(old), "{old} not in the manifest");
@@ -249,7 +236,7 @@ fn merge_refuses_folders_that_are_not_whole_shards() {
     );
     // A truncated raw file: named with its line.
     let cut = t.join("cut");
-    copy_dir(&s[1], &cut);
+    common::copy_dir(&s[1], &cut);
     let funnel = cut.join("raw").join("funnel.csv");
     let text = common::read(&funnel);
     let shorter: Vec<&str> = text.lines().collect();

@@ -17,7 +17,7 @@
 //! The cost grows with cohorts × ticks plus clicking and boosted users, not with the population;
 //! memory does not grow with the population at all.
 
-mod samplers;
+pub(crate) mod samplers;
 
 use std::collections::BTreeMap;
 
@@ -25,7 +25,7 @@ use rand::{Rng, RngExt};
 
 use super::ledger::Ledger;
 use super::rng::{Stage, Stream, mix64, stream};
-use super::story::{self, SessionDraws, Shopper, Tally, TickSessions};
+use super::story::{self, Label, SessionDraws, Shopper, Tally, TickSessions};
 use super::{Count, Funnel, Outcome, Plan};
 use crate::scenario::Scenario;
 use samplers::{
@@ -255,23 +255,15 @@ struct Positions {
 
 impl<'p, 's> Sim<'p, 's> {
     fn positions(&self, t: usize, g: usize, served_before: u32, served_now: usize) -> Positions {
-        let s = self.scenario();
         let lambda = &self.plan.lambda[t][g];
         let total: f64 = lambda.iter().sum();
         let mut quiet = Vec::with_capacity(served_now);
         let mut click = Vec::with_capacity(served_now);
         for k in 0..served_now {
-            let fatigue = s
-                .frequency
-                .fatigue
-                .powi((served_before as usize + k) as i32);
+            let day_index = served_before + k as u32;
             let (mut qk, mut ck) = (Vec::new(), Vec::new());
             for (p, &l) in lambda.iter().enumerate() {
-                let c = (s.placements[p].ctr
-                    * s.segments[g].ctr_multiplier
-                    * self.plan.ctr_multiplier[t][p]
-                    * fatigue)
-                    .min(1.0);
+                let c = story::click_probability(self.plan, t, g, p, day_index);
                 let pi = l / total;
                 qk.push(pi * (1.0 - c));
                 ck.push(pi * c);
@@ -388,48 +380,36 @@ impl<'p, 's> Sim<'p, 's> {
         let s = self.scenario();
         let g = ind.state.segment as usize;
         let mut r = keyed(self.seed, self.rep, t, ind.unit, Step::Individual, 0);
-        let mut labels: Vec<(usize, Option<usize>)> = Vec::new();
+        let mut labels: Vec<Label> = Vec::new();
         for (p, &l) in self.plan.lambda[t][g].iter().enumerate() {
-            labels.extend((0..poisson(l, &mut r)).map(|_| (p, None)));
+            labels.extend((0..poisson(l, &mut r)).map(|_| Label {
+                placement: p,
+                program: None,
+            }));
         }
         for &(j, k) in &ind.boosted {
-            let p = s.programs[j].traffic().expect("traffic program").placement;
-            labels.extend((0..k).map(|_| (p, Some(j))));
+            let placement = s.programs[j].traffic().expect("traffic program").placement;
+            labels.extend((0..k).map(|_| Label {
+                placement,
+                program: Some(j),
+            }));
         }
-        for &(p, _) in &labels {
-            self.add(t, Count::ImpressionsOffered, p, g, 1);
-        }
-        let room = s.frequency.cap.saturating_sub(ind.state.served) as usize;
-        let served = labels.len().min(room);
-        for i in 0..served {
-            let pick = r.random_range(i..labels.len());
-            labels.swap(i, pick);
-        }
-        for &(p, program) in labels.iter().take(served) {
-            let k = ind.state.served;
-            ind.state.served += 1;
-            self.add(t, Count::Impressions, p, g, 1);
-            if let Some(j) = program {
-                let mut tally = Tally {
-                    out: &mut self.out,
-                    funnel: self.funnel,
-                    t,
-                    placement: p,
-                    segment: g,
-                };
-                story::pay_boosted(self.plan, &mut self.ledger, j, &mut tally);
-                self.paid[j] += 1;
-            }
-            let ctr = s.placements[p].ctr
-                * s.segments[g].ctr_multiplier
-                * self.plan.ctr_multiplier[t][p]
-                * s.frequency.fatigue.powi(k as i32);
-            if r.random::<f64>() < ctr.min(1.0) {
-                self.add(t, Count::Clicks, p, g, 1);
-                self.add(t, Count::Sessions, p, g, 1);
-                ind.sessions.push(p);
-            }
-        }
+        let mut tally = Tally {
+            out: &mut self.out,
+            funnel: self.funnel,
+            t,
+            placement: 0,
+            segment: g,
+        };
+        ind.sessions = story::serve_and_click(
+            self.plan,
+            &mut self.ledger,
+            &mut tally,
+            &mut ind.state.served,
+            &mut labels,
+            &mut self.paid,
+            &mut r,
+        );
     }
 
     /// Phase 2 for the users left in the cohorts. Exposure depends only on segment and impressions
