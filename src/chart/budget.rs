@@ -8,9 +8,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::axis::{self, TimeAxis};
 use super::data::Point;
-use super::style::{
-    self, AXIS_DESC_SIZE, BAND_ALPHA, GRID, LABEL_SIZE, LINE_WIDTH, MARGIN, VALUE_SIZE,
-};
+use super::style::{self, BAND_ALPHA, LINE_WIDTH, MARGIN, VALUE_SIZE};
 use super::{DrawResult, Figure, RunData};
 use crate::time::MINUTES_PER_HOUR;
 
@@ -135,19 +133,9 @@ impl BudgetChart {
             .y_label_area_size(96)
             .build_cartesian_2d(0.0..self.axis.ticks as f64, 0.0..y_max)
             .map_err(|e| e.to_string())?;
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .x_labels(0)
-            .y_labels(5)
-            .y_label_formatter(&|v| style::yuan(*v))
-            .y_desc("Remaining (yuan)")
-            .axis_desc_style(style::text(AXIS_DESC_SIZE))
-            .label_style(style::text(LABEL_SIZE))
-            .bold_line_style(GRID)
-            .light_line_style(TRANSPARENT)
-            .draw()
-            .map_err(|e| e.to_string())?;
+        style::draw_value_mesh(&mut chart, "Remaining (yuan)", Some(5), &|v| {
+            style::yuan(*v)
+        })?;
         axis::time_grid(&mut chart, &self.axis, (0.0, y_max))?;
         // Remaining after tick t is drawn at its end, x = t + 1; the budget at x = 0.
         let start = panel.budget.map(|b| (0.0, b, b));

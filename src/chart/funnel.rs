@@ -7,7 +7,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::style::{self, AXIS_DESC_SIZE, GRID, LABEL_SIZE, MARGIN, Mark, VALUE_SIZE};
+use super::style::{self, MARGIN, Mark, VALUE_SIZE};
 use super::{DrawResult, Figure, RunData, axis};
 
 /// The funnel's steps as drawn, and the funnel.csv stages each is computed from.
@@ -99,18 +99,12 @@ impl Figure for FunnelChart {
             .y_label_area_size(96)
             .build_cartesian_2d(0.0..STEPS.len() as f64, (lo..hi).log_scale())
             .map_err(|e| e.to_string())?;
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .x_labels(0)
-            .y_label_formatter(&|v| style::si(*v))
-            .y_desc("Count over the festival, mean (log scale)")
-            .axis_desc_style(style::text(AXIS_DESC_SIZE))
-            .label_style(style::text(LABEL_SIZE))
-            .bold_line_style(GRID)
-            .light_line_style(TRANSPARENT)
-            .draw()
-            .map_err(|e| e.to_string())?;
+        style::draw_value_mesh(
+            &mut chart,
+            "Count over the festival, mean (log scale)",
+            None,
+            &|v| style::si(*v),
+        )?;
         let n = self.placements.len().max(1) as f64;
         let bar = GROUP_WIDTH / n;
         let left = |k: usize, j: usize| k as f64 + (1.0 - GROUP_WIDTH) / 2.0 + j as f64 * bar;

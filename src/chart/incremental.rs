@@ -7,7 +7,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::style::{self, AXIS_DESC_SIZE, GRID, LABEL_SIZE, MARGIN, VALUE_SIZE};
+use super::style::{self, MARGIN, VALUE_SIZE};
 use super::{DrawResult, Figure, RunData, axis};
 use crate::results::aggregate;
 
@@ -106,19 +106,12 @@ impl Figure for IncrementalChart {
             .y_label_area_size(110)
             .build_cartesian_2d(0.0..n as f64, lo..hi)
             .map_err(|e| e.to_string())?;
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .x_labels(0)
-            .y_labels(6)
-            .y_label_formatter(&|v| style::yuan(*v))
-            .y_desc("Incremental GMV over the festival (yuan)")
-            .axis_desc_style(style::text(AXIS_DESC_SIZE))
-            .label_style(style::text(LABEL_SIZE))
-            .bold_line_style(GRID)
-            .light_line_style(TRANSPARENT)
-            .draw()
-            .map_err(|e| e.to_string())?;
+        style::draw_value_mesh(
+            &mut chart,
+            "Incremental GMV over the festival (yuan)",
+            Some(6),
+            &|v| style::yuan(*v),
+        )?;
         let x0 = |k: usize| k as f64 + (1.0 - BAR_WIDTH) / 2.0;
         let bars = self.sums.iter().enumerate().map(|(k, s)| {
             Rectangle::new(

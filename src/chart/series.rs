@@ -8,7 +8,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::axis::{self, TickChart, TimeAxis};
 use super::data::{Point, bad};
-use super::style::{self, AXIS_DESC_SIZE, BAND_ALPHA, GRID, LABEL_SIZE, MARGIN, Mark};
+use super::style::{self, BAND_ALPHA, LABEL_SIZE, MARGIN, Mark};
 use super::{DrawResult, Figure, RunData};
 use crate::error::Result;
 use crate::results::files::TIMESERIES;
@@ -81,19 +81,12 @@ fn tick_chart<'a, DB: DrawingBackend>(
             style::si(*v)
         }
     };
-    chart
-        .configure_mesh()
-        .disable_x_mesh()
-        .x_labels(0)
-        .y_labels((area.dim_in_pixel().1 / Y_LABEL_PX).clamp(3, 8) as usize)
-        .y_label_formatter(&format)
-        .y_desc(y_desc)
-        .axis_desc_style(style::text(AXIS_DESC_SIZE))
-        .label_style(style::text(LABEL_SIZE))
-        .bold_line_style(GRID)
-        .light_line_style(TRANSPARENT)
-        .draw()
-        .map_err(|e| e.to_string())?;
+    style::draw_value_mesh(
+        &mut chart,
+        y_desc,
+        Some((area.dim_in_pixel().1 / Y_LABEL_PX).clamp(3, 8) as usize),
+        &format,
+    )?;
     axis::time_grid(&mut chart, axis, (0.0, y_max))?;
     Ok(chart)
 }

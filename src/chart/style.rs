@@ -7,6 +7,7 @@
 use std::sync::OnceLock;
 
 use plotters::coord::Shift;
+use plotters::coord::ranged1d::ValueFormatter;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::{FontStyle, register_font};
@@ -294,4 +295,32 @@ mod tests {
         assert_eq!(si(999_999.0), "1M");
         assert_eq!(yuan(-450.0), "-¥450");
     }
+}
+
+/// The value axis every chart draws: horizontal grid lines only, no x labels (each chart draws its
+/// own), the chart's y description and label format in the embedded font.
+pub fn draw_value_mesh<DB, X, Y>(
+    chart: &mut ChartContext<'_, DB, Cartesian2d<X, Y>>,
+    y_desc: &str,
+    y_labels: Option<usize>,
+    format: &dyn Fn(&Y::ValueType) -> String,
+) -> std::result::Result<(), String>
+where
+    DB: DrawingBackend,
+    X: Ranged + ValueFormatter<X::ValueType>,
+    Y: Ranged + ValueFormatter<Y::ValueType>,
+{
+    let mut mesh = chart.configure_mesh();
+    mesh.disable_x_mesh().x_labels(0);
+    if let Some(n) = y_labels {
+        mesh.y_labels(n);
+    }
+    mesh.y_label_formatter(format)
+        .y_desc(y_desc)
+        .axis_desc_style(text(AXIS_DESC_SIZE))
+        .label_style(text(LABEL_SIZE))
+        .bold_line_style(GRID)
+        .light_line_style(TRANSPARENT)
+        .draw()
+        .map_err(|e| e.to_string())
 }
