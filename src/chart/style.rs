@@ -278,25 +278,6 @@ pub fn run_label(scenario: &str, replications: u64) -> String {
     format!("Scenario {scenario} · {replications} replication{plural}")
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn si_keeps_three_significant_digits() {
-        assert_eq!(si(0.0), "0");
-        assert_eq!(si(999.0), "999");
-        assert_eq!(si(1234.0), "1.23K");
-        assert_eq!(si(5_600_000.0), "5.6M");
-        assert_eq!(si(0.25), "0.25");
-        assert_eq!(si(0.001234), "0.00123");
-        assert_eq!(si(-1500.0), "-1.5K");
-        assert_eq!(si(2.5e9), "2.5B");
-        assert_eq!(si(999_999.0), "1M");
-        assert_eq!(yuan(-450.0), "-¥450");
-    }
-}
-
 /// The value axis every chart draws: horizontal grid lines only, no x labels (each chart draws its
 /// own), the chart's y description and label format in the embedded font.
 pub fn draw_value_mesh<DB, X, Y>(
@@ -323,4 +304,23 @@ where
         .light_line_style(TRANSPARENT)
         .draw()
         .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn si_keeps_three_significant_digits() {
+        assert_eq!(si(0.0), "0");
+        assert_eq!(si(999.0), "999");
+        assert_eq!(si(1234.0), "1.23K");
+        assert_eq!(si(5_600_000.0), "5.6M");
+        assert_eq!(si(0.25), "0.25");
+        assert_eq!(si(0.001234), "0.00123");
+        assert_eq!(si(-1500.0), "-1.5K");
+        assert_eq!(si(2.5e9), "2.5B");
+        assert_eq!(si(999_999.0), "1M");
+        assert_eq!(yuan(-450.0), "-¥450");
+    }
 }
