@@ -25,7 +25,7 @@ impl Ledger {
     }
 
     /// What a funder can still commit (`None`: no cap).
-    fn funder_room(&self, f: usize) -> Option<u128> {
+    pub fn funder_room(&self, f: usize) -> Option<u128> {
         self.caps[f]
             .map(|c| u128::from(c).saturating_sub(self.funder_spent[f] + self.funder_reserved[f]))
     }

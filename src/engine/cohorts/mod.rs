@@ -18,6 +18,7 @@
 //! memory does not grow with the population at all.
 
 mod exposure;
+mod fates;
 pub(crate) mod samplers;
 mod sessions;
 
@@ -98,6 +99,9 @@ enum Step {
     Session = 106,
     AssignBlock = 107,
     AssignMember = 108,
+    Arrivals = 140,
+    Fates = 141,
+    Baskets = 142,
 }
 
 /// One replication of the plan's scenario.
@@ -121,6 +125,8 @@ struct Sim<'p, 's> {
     paid: Vec<u64>,
     /// Clicking users drawn out of the cohort being exposed so far (their rank, for stream keys).
     clicked_rank: u64,
+    /// Sessions' coupon laws met so far in this replication.
+    laws: fates::Laws,
 }
 
 fn keyed(seed: u64, rep: u64, t: usize, unit: u64, step: Step, index: u64) -> Stream {
@@ -175,6 +181,7 @@ impl<'p, 's> Sim<'p, 's> {
             reserved: vec![0; n_programs],
             paid: vec![0; n_programs],
             clicked_rank: 0,
+            laws: fates::Laws::default(),
         }
     }
 

@@ -1,0 +1,668 @@
+//! The law of one session's fate (MODEL.md steps 3–10) for a class of exchangeable sessions, and
+//! the basket of an order given its fate: what lets phase 3 resolve sessions on counts.
+//!
+//! Within a tick, while no live room fills and no program or funder runs out, the sessions of one
+//! class (segment, app, Alipay, placement, redemptions so far) are i.i.d.: each ends in one of a
+//! few fates with probabilities that are expectations over the basket B. The eligible programs'
+//! thresholds and top-up bands cut B's range into intervals within which the offered coupon is
+//! fixed. Where no coupon or a top-up is offered, d is constant and the expectations are masses of
+//! the LogNormal times constants; where a threshold is reached, d = D/B varies and the
+//! expectations are integrals, computed by composite Gauss–Legendre quadrature to ~1e-15.
+//! An order's basket is then drawn from its exact conditional law: the LogNormal restricted to its
+//! interval (truncated normal in log space), tilted by the chance of ordering at d = D/B through
+//! rejection (accept with w(B) / sup w), so that money is drawn per order, never per session.
+
+use std::collections::HashMap;
+use std::f64::consts::{FRAC_1_SQRT_2, PI};
+use std::sync::OnceLock;
+
+use libm::erfc;
+use rand::RngExt;
+use rand_distr::{Distribution, StandardNormal};
+
+use crate::engine::Plan;
+use crate::engine::rng::Stream;
+use crate::engine::story::{self, Offer};
+
+/// Where a landed session went (step 4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Landing {
+    /// Not live-bound: the shop.
+    Shop,
+    /// Live-bound in a tick when the room is closed: the shop.
+    Closed,
+    /// Admitted to the live room.
+    Live,
+    /// Live-bound but the room was full: the shop.
+    Overflow,
+}
+
+impl Landing {
+    /// The funnel's destination column: 1 shop, 2 live room.
+    pub fn column(self) -> usize {
+        if self == Landing::Live { 2 } else { 1 }
+    }
+}
+
+/// The coupon an order redeemed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Coupon {
+    None,
+    /// Program j's threshold was reached.
+    Reached(usize),
+    /// Program j was offered as a top-up and the basket was topped up to its threshold.
+    TopUp(usize),
+}
+
+impl Coupon {
+    pub fn program(self) -> Option<usize> {
+        match self {
+            Coupon::None => None,
+            Coupon::Reached(j) | Coupon::TopUp(j) => Some(j),
+        }
+    }
+}
+
+/// How a landed session ended (steps 7–10).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum End {
+    Leak,
+    NoAttempt,
+    /// An attempt by a user without Alipay who did not set it up.
+    PayFail,
+    /// A paid order; `setup`: the user set Alipay up to pay.
+    Order {
+        setup: bool,
+        coupon: Coupon,
+    },
+}
+
+/// A session's fate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Fate {
+    JumpFail,
+    Landed(Landing, End),
+}
+
+/// The live room as a session arriving now finds it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Room {
+    Closed,
+    Open,
+    Full,
+}
+
+/// The basket law of a segment: B = median × exp(sigma × Z), Z standard normal (step 5).
+#[derive(Clone, Copy, Debug)]
+pub struct Basket {
+    pub median: f64,
+    pub sigma: f64,
+}
+
+/// Φ(b) − Φ(a) for the standard normal, accurate in both tails.
+fn normal_mass(a: f64, b: f64) -> f64 {
+    if a >= b {
+        return 0.0;
+    }
+    if a >= 0.0 {
+        0.5 * (erfc(a * FRAC_1_SQRT_2) - erfc(b * FRAC_1_SQRT_2))
+    } else if b <= 0.0 {
+        0.5 * (erfc(-b * FRAC_1_SQRT_2) - erfc(-a * FRAC_1_SQRT_2))
+    } else {
+        1.0 - 0.5 * (erfc(-a * FRAC_1_SQRT_2) + erfc(b * FRAC_1_SQRT_2))
+    }
+}
+
+/// Gauss–Legendre nodes and weights on [−1, 1] (Newton's iteration on the Legendre polynomial).
+fn gauss_legendre() -> &'static [(f64, f64)] {
+    const NODES: usize = 20;
+    static RULE: OnceLock<Vec<(f64, f64)>> = OnceLock::new();
+    RULE.get_or_init(|| {
+        let n = NODES as f64;
+        (0..NODES)
+            .map(|i| {
+                let mut x = (PI * (i as f64 + 0.75) / (n + 0.5)).cos();
+                let mut derivative = 0.0;
+                for _ in 0..100 {
+                    // P_n(x) and P_n'(x) by the three-term recurrence.
+                    let (mut p0, mut p1) = (1.0, x);
+                    for k in 2..=NODES {
+                        let k = k as f64;
+                        let p2 = ((2.0 * k - 1.0) * x * p1 - (k - 1.0) * p0) / k;
+                        p0 = p1;
+                        p1 = p2;
+                    }
+                    derivative = n * (x * p1 - p0) / (x * x - 1.0);
+                    let step = p1 / derivative;
+                    x -= step;
+                    if step.abs() < 1e-16 {
+                        break;
+                    }
+                }
+                (x, 2.0 / ((1.0 - x * x) * derivative * derivative))
+            })
+            .collect()
+    })
+}
+
+/// Standard normal deviates beyond which the density is negligible (Φ(−10) ≈ 7.6e-24).
+const Z_LIMIT: f64 = 10.0;
+/// Width of a quadrature panel in z: the integrands vary on scales of order 1.
+const PANEL: f64 = 0.5;
+
+impl Basket {
+    pub fn of(plan: &Plan, segment: usize) -> Self {
+        let s = plan.scenario;
+        let seg = &s.segments[segment];
+        Basket {
+            median: seg.basket_median_yuan * s.macro_.price_index,
+            sigma: seg.basket_sigma,
+        }
+    }
+
+    /// The z of a basket value (±∞ at the ends).
+    fn z(&self, b: f64) -> f64 {
+        if b <= 0.0 {
+            f64::NEG_INFINITY
+        } else if b.is_infinite() {
+            f64::INFINITY
+        } else {
+            (b / self.median).ln() / self.sigma
+        }
+    }
+
+    fn value(&self, z: f64) -> f64 {
+        self.median * (self.sigma * z).exp()
+    }
+
+    /// P(lo ≤ B < hi).
+    pub fn mass(&self, lo: f64, hi: f64) -> f64 {
+        if self.sigma == 0.0 {
+            return if lo <= self.median && self.median < hi {
+                1.0
+            } else {
+                0.0
+            };
+        }
+        normal_mass(self.z(lo), self.z(hi))
+    }
+
+    /// E[1{lo ≤ B < hi} f(B)] for a smooth f with two outputs.
+    pub fn expect(&self, lo: f64, hi: f64, f: impl Fn(f64) -> [f64; 2]) -> [f64; 2] {
+        if self.sigma == 0.0 {
+            return if lo <= self.median && self.median < hi {
+                f(self.median)
+            } else {
+                [0.0; 2]
+            };
+        }
+        let (a, b) = (self.z(lo).max(-Z_LIMIT), self.z(hi).min(Z_LIMIT));
+        let mut sum = [0.0; 2];
+        if a >= b {
+            return sum;
+        }
+        let panels = ((b - a) / PANEL).ceil().max(1.0) as usize;
+        let width = (b - a) / panels as f64;
+        let density = 1.0 / (2.0 * PI).sqrt();
+        for k in 0..panels {
+            let mid = a + (k as f64 + 0.5) * width;
+            for &(x, w) in gauss_legendre() {
+                let z = mid + 0.5 * width * x;
+                let weight = 0.5 * width * w * density * (-0.5 * z * z).exp();
+                let v = f(self.value(z));
+                sum[0] += weight * v[0];
+                sum[1] += weight * v[1];
+            }
+        }
+        sum
+    }
+
+    /// B conditioned on lo ≤ B < hi (an interval of positive mass).
+    pub fn sample_in(&self, lo: f64, hi: f64, r: &mut Stream) -> f64 {
+        if self.sigma == 0.0 {
+            return self.median;
+        }
+        self.value(truncated_normal(self.z(lo), self.z(hi), r))
+    }
+}
+
+/// Z ~ N(0, 1) conditioned on a ≤ Z < b, exactly, by rejection from a proposal chosen for the
+/// interval: the normal itself when the interval holds much of the mass, a uniform on a narrow
+/// interval, or a shifted exponential in a tail (Robert, 1995).
+pub fn truncated_normal(a: f64, b: f64, r: &mut Stream) -> f64 {
+    debug_assert!(a < b);
+    if normal_mass(a, b) >= 0.25 {
+        loop {
+            let z: f64 = StandardNormal.sample(r);
+            if a <= z && z < b {
+                return z;
+            }
+        }
+    }
+    if b <= 0.0 {
+        return -truncated_normal_upper(-b, -a, r);
+    }
+    if a >= 0.0 {
+        return truncated_normal_upper(a, b, r);
+    }
+    // The interval holds 0 but little mass: it is narrow, so a uniform proposal accepts often.
+    loop {
+        let z = a + (b - a) * r.random::<f64>();
+        if r.random::<f64>() < (-0.5 * z * z).exp() && z < b {
+            return z;
+        }
+    }
+}
+
+/// Z ~ N(0, 1) conditioned on 0 ≤ a < Z ≤ b (the mirror image of a lower tail; endpoints have
+/// probability zero).
+fn truncated_normal_upper(a: f64, b: f64, r: &mut Stream) -> f64 {
+    if b.is_finite() && (b - a) * (a + b) <= 2.0 {
+        // Uniform proposal; the density's maximum on [a, b] is at a.
+        loop {
+            let z = a + (b - a) * r.random::<f64>();
+            if r.random::<f64>() < (0.5 * (a * a - z * z)).exp() && z < b {
+                return z;
+            }
+        }
+    }
+    let alpha = 0.5 * (a + (a * a + 4.0).sqrt());
+    loop {
+        let u: f64 = r.random();
+        let z = a - (1.0 - u).ln() / alpha;
+        if z < b && r.random::<f64>() < (-0.5 * (z - alpha) * (z - alpha)).exp() {
+            return z;
+        }
+    }
+}
+
+/// One interval of B's range with its offered coupon and the attempt masses it contributes.
+#[derive(Clone, Debug)]
+struct Interval {
+    lo: f64,
+    hi: f64,
+    offer: Offer,
+    /// P(B here, no coupon, attempt).
+    plain: f64,
+    /// P(B here, threshold reached, attempt) (only for `Offer::Reached`).
+    reached: f64,
+}
+
+/// The coupon part of a landed session's law (steps 5–8) for a segment, an order probability q
+/// and a set of eligible programs.
+#[derive(Clone, Debug)]
+pub struct CouponLaw {
+    basket: Basket,
+    segment: usize,
+    q: f64,
+    /// P(leak).
+    pub leak: f64,
+    /// P(attempt) by coupon, `Coupon::None` first; they and `leak` sum to at most 1.
+    pub attempts: Vec<(Coupon, f64)>,
+    intervals: Vec<Interval>,
+}
+
+impl CouponLaw {
+    fn new(plan: &Plan, segment: usize, q: f64, eligible: &[usize]) -> Self {
+        let s = plan.scenario;
+        let basket = Basket::of(plan, segment);
+        let mut edges = vec![0.0, f64::INFINITY];
+        for &j in eligible {
+            let c = s.programs[j]
+                .coupon()
+                .expect("eligible programs are coupons");
+            edges.push(c.threshold_yuan);
+            edges.push(c.topup_from * c.threshold_yuan);
+        }
+        edges.sort_by(f64::total_cmp);
+        edges.dedup();
+        let leak = |d: f64| story::leak_probability(s, segment, d);
+        let attempt = |d: f64| story::attempt_probability(s, segment, q, d);
+        let (leak0, plain_rate) = (leak(0.0), (1.0 - leak(0.0)) * q);
+        let mut law = CouponLaw {
+            basket,
+            segment,
+            q,
+            leak: 0.0,
+            attempts: vec![(Coupon::None, 0.0)],
+            intervals: Vec::new(),
+        };
+        let add_attempt = |law: &mut CouponLaw, coupon: Coupon, p: f64| match law
+            .attempts
+            .iter_mut()
+            .find(|x| x.0 == coupon)
+        {
+            Some(x) => x.1 += p,
+            None => law.attempts.push((coupon, p)),
+        };
+        for w in edges.windows(2) {
+            let (lo, hi) = (w[0], w[1]);
+            let mass = basket.mass(lo, hi);
+            if mass <= 0.0 {
+                continue;
+            }
+            let inside = if hi.is_infinite() {
+                2.0 * lo + 1.0
+            } else {
+                0.5 * (lo + hi)
+            };
+            let offer = story::best_offer(s, eligible, inside);
+            let mut interval = Interval {
+                lo,
+                hi,
+                offer,
+                plain: 0.0,
+                reached: 0.0,
+            };
+            match offer {
+                Offer::None => {
+                    law.leak += mass * leak0;
+                    interval.plain = mass * plain_rate;
+                }
+                Offer::TopUp(j) => {
+                    let c = s.programs[j].coupon().expect("coupon");
+                    let d = c.discount_yuan() / c.threshold_yuan;
+                    law.leak += mass * (c.topup * leak(d) + (1.0 - c.topup) * leak0);
+                    add_attempt(
+                        &mut law,
+                        Coupon::TopUp(j),
+                        mass * c.topup * (1.0 - leak(d)) * attempt(d),
+                    );
+                    interval.plain = mass * (1.0 - c.topup) * plain_rate;
+                }
+                Offer::Reached(j) => {
+                    let discount = s.programs[j].coupon().expect("coupon").discount_yuan();
+                    let [leaked, attempted] = basket.expect(lo, hi, |b| {
+                        let d = discount / b;
+                        let l = leak(d);
+                        [l, (1.0 - l) * attempt(d)]
+                    });
+                    law.leak += leaked;
+                    interval.reached = attempted;
+                    add_attempt(&mut law, Coupon::Reached(j), attempted);
+                }
+            }
+            law.attempts[0].1 += interval.plain;
+            law.intervals.push(interval);
+        }
+        law
+    }
+
+    /// P(no leak, no attempt).
+    pub fn no_attempt(&self) -> f64 {
+        (1.0 - self.leak - self.attempts.iter().map(|x| x.1).sum::<f64>()).max(0.0)
+    }
+
+    /// The basket (yuan, after any top-up) of an order that redeemed `coupon`, from its exact
+    /// conditional law.
+    pub fn order_basket(&self, plan: &Plan, coupon: Coupon, r: &mut Stream) -> f64 {
+        let s = plan.scenario;
+        match coupon {
+            Coupon::TopUp(j) => s.programs[j].coupon().expect("coupon").threshold_yuan,
+            Coupon::None => {
+                // d = 0 whatever B: no tilt, just B on the no-coupon part of its range.
+                let i = self.pick(r, |x| x.plain);
+                self.basket.sample_in(i.lo, i.hi, r)
+            }
+            Coupon::Reached(j) => {
+                let i = self.pick(r, |x| match x.offer {
+                    Offer::Reached(k) if k == j => x.reached,
+                    _ => 0.0,
+                });
+                let discount = s.programs[j].coupon().expect("coupon").discount_yuan();
+                let (g, q) = (self.segment, self.q);
+                // w(b) = (1 − leak(D/b)) × P(attempt | D/b): both factors grow with d = D/b
+                // (retention and sensitivity are non-negative), so w(lo) bounds w on the interval.
+                let w = |b: f64| {
+                    let d = discount / b;
+                    (1.0 - story::leak_probability(s, g, d))
+                        * story::attempt_probability(s, g, q, d)
+                };
+                // At lo = 0 the bound is 1 (d is infinite; 0 × ∞ would give NaN, which min drops).
+                let bound = w(i.lo).min(1.0);
+                loop {
+                    let b = self.basket.sample_in(i.lo, i.hi, r);
+                    if r.random::<f64>() * bound < w(b) {
+                        return b;
+                    }
+                }
+            }
+        }
+    }
+
+    /// An interval drawn with probability proportional to `weight`.
+    fn pick(&self, r: &mut Stream, weight: impl Fn(&Interval) -> f64) -> &Interval {
+        let total: f64 = self.intervals.iter().map(&weight).sum();
+        let mut x = r.random::<f64>() * total;
+        let mut last = None;
+        for i in &self.intervals {
+            let w = weight(i);
+            if w > 0.0 {
+                if x < w {
+                    return i;
+                }
+                x -= w;
+                last = Some(i);
+            }
+        }
+        last.expect("an interval of positive weight")
+    }
+}
+
+/// Coupon laws computed so far, by (segment, q, eligible programs): they repeat across ticks.
+#[derive(Default)]
+pub struct Laws {
+    index: HashMap<(usize, u64, Vec<usize>), usize>,
+    laws: Vec<CouponLaw>,
+}
+
+impl Laws {
+    /// The index of the law for (segment, q, eligible).
+    pub fn get(&mut self, plan: &Plan, segment: usize, q: f64, eligible: &[usize]) -> usize {
+        let key = (segment, q.to_bits(), eligible.to_vec());
+        if let Some(&i) = self.index.get(&key) {
+            return i;
+        }
+        self.laws.push(CouponLaw::new(plan, segment, q, eligible));
+        self.index.insert(key, self.laws.len() - 1);
+        self.laws.len() - 1
+    }
+
+    pub fn law(&self, i: usize) -> &CouponLaw {
+        &self.laws[i]
+    }
+}
+
+/// A session class: what its law depends on besides the tick's availability.
+#[derive(Clone, Copy, Debug)]
+pub struct Class<'a> {
+    pub segment: usize,
+    pub app: bool,
+    pub alipay: bool,
+    pub placement: usize,
+    pub redeemed: &'a [u32],
+}
+
+/// The fates of a class's sessions under the current room and programs, with their
+/// probabilities and the coupon law behind each landing (for baskets), in a fixed order.
+pub fn fate_law(
+    plan: &Plan,
+    laws: &mut Laws,
+    t: usize,
+    class: Class,
+    room: Room,
+    available: &[bool],
+    out: &mut Vec<(Fate, f64, usize)>,
+) {
+    out.clear();
+    let s = plan.scenario;
+    let f = &s.friction;
+    let (g, p) = (class.segment, class.placement);
+    let jump = if class.app {
+        f.jump_with_app
+    } else {
+        f.jump_h5
+    };
+    out.push((Fate::JumpFail, 1.0 - jump, usize::MAX));
+    let to_live = s.placements[p].to_live_room;
+    let bound = match room {
+        Room::Closed => Landing::Closed,
+        Room::Open => Landing::Live,
+        Room::Full => Landing::Overflow,
+    };
+    let mut eligible = Vec::new();
+    for (j, program) in s.programs.iter().enumerate() {
+        let Some(c) = program.coupon() else { continue };
+        let slot = plan.coupon_slot[j].expect("a coupon program has a slot");
+        if available[j]
+            && program.segments[g]
+            && c.placements[p]
+            && class.redeemed[slot] < c.per_user_limit
+        {
+            eligible.push(j);
+        }
+    }
+    let pays = class.alipay || f.payment_interop;
+    for (landing, chance) in [(Landing::Shop, 1.0 - to_live), (bound, to_live)] {
+        if chance <= 0.0 {
+            continue;
+        }
+        let weight = jump * chance;
+        let q = story::base_order_probability(plan, t, g, p, !class.app, landing == Landing::Live);
+        let i = laws.get(plan, g, q, &eligible);
+        let law = laws.law(i);
+        let mut push = |end: End, pr: f64| out.push((Fate::Landed(landing, end), weight * pr, i));
+        push(End::Leak, law.leak);
+        push(End::NoAttempt, law.no_attempt());
+        for &(coupon, pr) in &law.attempts {
+            if pays {
+                push(
+                    End::Order {
+                        setup: false,
+                        coupon,
+                    },
+                    pr,
+                );
+            } else {
+                push(
+                    End::Order {
+                        setup: true,
+                        coupon,
+                    },
+                    pr * f.alipay_setup,
+                );
+            }
+        }
+        if !pays {
+            let attempted: f64 = law.attempts.iter().map(|x| x.1).sum();
+            push(End::PayFail, attempted * (1.0 - f.alipay_setup));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::rng::{Stage, stream};
+
+    fn rng(i: u64) -> Stream {
+        stream(7, i, 0, 0, Stage::Population, 0)
+    }
+
+    #[test]
+    fn gauss_legendre_integrates_polynomials_exactly() {
+        // A 20-point rule is exact up to degree 39: ∫_{-1}^{1} x^k dx = 2/(k+1) for even k.
+        for k in [0, 2, 10, 38] {
+            let v: f64 = gauss_legendre().iter().map(|&(x, w)| w * x.powi(k)).sum();
+            assert!((v - 2.0 / (k as f64 + 1.0)).abs() < 1e-14, "{k}: {v}");
+        }
+    }
+
+    #[test]
+    fn normal_masses_match_known_values() {
+        // Φ(1.96) − Φ(−1.96) = 0.950004209703559 and Φ(−5) = 2.866515718791939e-7 (tables).
+        assert!((normal_mass(-1.96, 1.96) - 0.950_004_209_703_559).abs() < 1e-14);
+        assert!(
+            (normal_mass(f64::NEG_INFINITY, -5.0) / 2.866_515_718_791_939e-7 - 1.0).abs() < 1e-12
+        );
+        assert!((normal_mass(5.0, f64::INFINITY) / 2.866_515_718_791_939e-7 - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn quadrature_matches_a_much_finer_rule() {
+        // E[1{B ≥ 120} g(B)] for a smooth g, with the default panels against panels 20 × finer
+        // (a Riemann-free check: both are Gauss–Legendre, so they agree only if both converged).
+        let basket = Basket {
+            median: 100.0,
+            sigma: 0.9,
+        };
+        let g = |b: f64| {
+            let d = 50.0 / b;
+            let l = (0.15 * (-2.5 * d).exp()).min(1.0);
+            [l, (1.0 - l) / (1.0 + (2.5 - 2.0 * d).exp())]
+        };
+        let coarse = basket.expect(120.0, f64::INFINITY, g);
+        let (a, b) = (basket.z(120.0), Z_LIMIT);
+        let mut fine = [0.0; 2];
+        let panels = 400;
+        let width = (b - a) / panels as f64;
+        for k in 0..panels {
+            let mid = a + (k as f64 + 0.5) * width;
+            for &(x, w) in gauss_legendre() {
+                let z = mid + 0.5 * width * x;
+                let weight = 0.5 * width * w * (-0.5 * z * z).exp() / (2.0 * PI).sqrt();
+                let v = g(basket.value(z));
+                fine[0] += weight * v[0];
+                fine[1] += weight * v[1];
+            }
+        }
+        for i in 0..2 {
+            assert!(
+                (coarse[i] - fine[i]).abs() < 1e-14,
+                "{i}: {coarse:?} {fine:?}"
+            );
+        }
+        // A constant integrand gives the interval's mass.
+        let m = basket.expect(80.0, 300.0, |_| [1.0, 0.0])[0];
+        assert!((m - basket.mass(80.0, 300.0)).abs() < 1e-14);
+    }
+
+    #[test]
+    fn truncated_normal_has_the_truncated_mean() {
+        // E[Z | a ≤ Z < b] = (φ(a) − φ(b)) / (Φ(b) − Φ(a)); 5 standard errors over n draws.
+        let phi = |z: f64| {
+            if z.is_infinite() {
+                0.0
+            } else {
+                (-0.5 * z * z).exp() / (2.0 * PI).sqrt()
+            }
+        };
+        let cases = [
+            (-1.0, 1.0),
+            (0.2, 0.4),
+            (3.0, f64::INFINITY),
+            (f64::NEG_INFINITY, -4.0),
+            (2.0, 2.5),
+            (-0.1, 0.1),
+            (6.0, 6.5),
+        ];
+        let n = 40_000;
+        for (case, &(a, b)) in cases.iter().enumerate() {
+            let mut r = rng(case as u64);
+            let (mut sum, mut sum2) = (0.0, 0.0);
+            for _ in 0..n {
+                let z = truncated_normal(a, b, &mut r);
+                assert!(a <= z && z < b, "{z} outside [{a}, {b})");
+                sum += z;
+                sum2 += z * z;
+            }
+            let mean = sum / n as f64;
+            let sd = (sum2 / n as f64 - mean * mean).sqrt();
+            let expected = (phi(a) - phi(b)) / normal_mass(a, b);
+            assert!(
+                (mean - expected).abs() < 5.0 * sd / (n as f64).sqrt() + 1e-12,
+                "[{a}, {b}): {mean} vs {expected}"
+            );
+        }
+    }
+}
