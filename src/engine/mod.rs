@@ -275,10 +275,16 @@ pub fn run_replications(
     let reps: Vec<u64> = replications.collect();
     reps.par_iter()
         .map(|&r| {
+            // The scenario and its baseline are independent computations: on two cores even a
+            // single replication uses both.
+            let (scenario, baseline) = rayon::join(
+                || engine.simulate(&plan, seed, r),
+                || engine.simulate(&base_plan, seed, r),
+            );
             let out = Paired {
                 replication: r,
-                scenario: engine.simulate(&plan, seed, r),
-                baseline: engine.simulate(&base_plan, seed, r),
+                scenario,
+                baseline,
             };
             done();
             out

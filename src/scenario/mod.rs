@@ -298,4 +298,22 @@ impl Scenario {
             ..self.clone()
         }
     }
+
+    /// The same scenario for `users` users, with budgets, funder caps and the live room's
+    /// capacity scaled in proportion (rounded down), so that the same share of users meets a
+    /// coupon or a boost. For benchmarks and quick trials; everything else is unchanged.
+    pub fn scaled_to(&self, users: u64) -> Scenario {
+        let factor = users as f64 / self.users as f64;
+        let scale = |x: u64| (x as f64 * factor).floor() as u64;
+        let mut s = self.clone();
+        s.users = users;
+        for p in &mut s.programs {
+            p.budget = scale(p.budget);
+        }
+        for f in &mut s.funders {
+            f.cap = f.cap.map(scale);
+        }
+        s.live_room.capacity_per_tick = s.live_room.capacity_per_tick.map(scale);
+        s
+    }
 }

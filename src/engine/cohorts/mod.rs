@@ -22,6 +22,8 @@ mod fates;
 pub(crate) mod samplers;
 mod sessions;
 
+pub use fates::seconds_per_basket;
+
 use std::collections::BTreeMap;
 
 use super::ledger::Ledger;

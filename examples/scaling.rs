@@ -1,0 +1,132 @@
+//! Speed and memory of the engines at national scale, as the README reports them.
+//!
+//! Usage: cargo run --release --example scaling
+//!
+//! Each case runs in a child process of its own (so that its peak memory is its own) and does one
+//! replication of a scenario with its baseline, on the machine's cores:
+//! - `cohorts` on the built-in national default (1.336 × 10^9 users × 436 ticks);
+//! - `agents` on the default scaled to 10^6 users (`Scenario::scaled_to`: budgets, caps and the
+//!   live room's capacity in proportion), which it can run;
+//! - `cohorts` on the default scaled to 10^6 and to 10^9 users.
+//!
+//! Per case it prints wall seconds, simulated user-ticks per second (users × ticks × 2, the
+//! scenario and its baseline), orders, the time the orders' basket draws take (orders × the
+//! measured cost of one draw) and the peak resident memory; then the ratios the README quotes.
+
+use std::process::Command;
+use std::time::Instant;
+
+use d11sim::engine::{Engine, Plan, cohorts};
+use d11sim::scenario::{Scenario, default, load_str};
+
+const SEED: u64 = 2023;
+const REPLICATION: u64 = 1;
+
+fn default_scenario() -> Scenario {
+    load_str(default::DEFAULT_SCENARIO_TOML, default::DEFAULT_ORIGIN).expect("the default is valid")
+}
+
+/// One case, in this process: prints `wall user_ticks orders basket_seconds peak_kib`.
+fn child(engine: &str, users: u64) {
+    let engine = match engine {
+        "agents" => Engine::Agents,
+        _ => Engine::Cohorts,
+    };
+    let national = default_scenario();
+    let scenario = if users == national.users {
+        national
+    } else {
+        national.scaled_to(users)
+    };
+    let baseline = scenario.baseline();
+    let start = Instant::now();
+    let (a, b) = rayon::join(
+        || engine.simulate(&Plan::new(&scenario), SEED, REPLICATION),
+        || engine.simulate(&Plan::new(&baseline), SEED, REPLICATION),
+    );
+    let wall = start.elapsed().as_secs_f64();
+    let orders = a.count(d11sim::engine::Count::Orders) + b.count(d11sim::engine::Count::Orders);
+    let per_basket = cohorts::seconds_per_basket(&Plan::new(&scenario), 1_000_000);
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage writes into the struct we own.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    let user_ticks = 2 * scenario.users * scenario.ticks() as u64;
+    println!(
+        "{wall} {user_ticks} {orders} {} {}",
+        orders as f64 * per_basket,
+        usage.ru_maxrss
+    );
+}
+
+struct Case {
+    wall: f64,
+    user_ticks: f64,
+    orders: f64,
+    baskets: f64,
+    peak_mib: f64,
+}
+
+fn run(engine: &str, users: u64) -> Case {
+    let out = Command::new(std::env::current_exe().expect("own path"))
+        .args(["--case", engine, &users.to_string()])
+        .output()
+        .expect("the case runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    let v: Vec<f64> = text
+        .split_whitespace()
+        .map(|x| x.parse().expect("number"))
+        .collect();
+    let case = Case {
+        wall: v[0],
+        user_ticks: v[1],
+        orders: v[2],
+        baskets: v[3],
+        peak_mib: v[4] / 1024.0,
+    };
+    println!(
+        "{engine:>8} {users:>14} users: {:8.2} s wall, {:.3e} user-ticks/s, {:.3e} orders, \
+         {:.2} s in basket draws, peak {:.0} MiB",
+        case.wall,
+        case.user_ticks / case.wall,
+        case.orders,
+        case.baskets,
+        case.peak_mib
+    );
+    case
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() == 4 && args[1] == "--case" {
+        child(&args[2], args[3].parse().expect("users"));
+        return;
+    }
+    let national = default_scenario().users;
+    let cohorts_national = run("cohorts", national);
+    let agents_small = run("agents", 1_000_000);
+    let small = run("cohorts", 1_000_000);
+    let large = run("cohorts", 1_000_000_000);
+    println!(
+        "throughput, cohorts national / agents at 10^6 users: {:.0}x",
+        (cohorts_national.user_ticks / cohorts_national.wall)
+            / (agents_small.user_ticks / agents_small.wall)
+    );
+    println!(
+        "cohorts 10^9 / 10^6 users: wall {:.2}x, wall minus basket draws {:.2}x, peak memory {:.2}x",
+        large.wall / small.wall,
+        (large.wall - large.baskets) / (small.wall - small.baskets),
+        large.peak_mib / small.peak_mib
+    );
+    println!(
+        "draw floor, national: {:.3e} orders (scenario + baseline) x {:.1} ns = {:.2} s of {:.2} s",
+        cohorts_national.orders,
+        cohorts_national.baskets / cohorts_national.orders * 1e9,
+        cohorts_national.baskets,
+        cohorts_national.wall
+    );
+}
