@@ -218,20 +218,22 @@ impl Basket {
     }
 
     /// B conditioned on lo ≤ B < hi (an interval of positive mass).
-    pub fn sample_in(&self, lo: f64, hi: f64, r: &mut Stream) -> f64 {
+    /// `mass` is P(lo ≤ B < hi) (it picks the sampler).
+    pub fn sample_in(&self, lo: f64, hi: f64, mass: f64, r: &mut Stream) -> f64 {
         if self.sigma == 0.0 {
             return self.median;
         }
-        self.value(truncated_normal(self.z(lo), self.z(hi), r))
+        self.value(truncated_normal(self.z(lo), self.z(hi), mass, r))
     }
 }
 
 /// Z ~ N(0, 1) conditioned on a ≤ Z < b, exactly, by rejection from a proposal chosen for the
 /// interval: the normal itself when the interval holds much of the mass, a uniform on a narrow
 /// interval, or a shifted exponential in a tail (Robert, 1995).
-pub fn truncated_normal(a: f64, b: f64, r: &mut Stream) -> f64 {
+/// `mass` = Φ(b) − Φ(a) picks the proposal.
+pub fn truncated_normal(a: f64, b: f64, mass: f64, r: &mut Stream) -> f64 {
     debug_assert!(a < b);
-    if normal_mass(a, b) >= 0.25 {
+    if mass >= 0.25 {
         loop {
             let z: f64 = StandardNormal.sample(r);
             if a <= z && z < b {
@@ -281,6 +283,8 @@ fn truncated_normal_upper(a: f64, b: f64, r: &mut Stream) -> f64 {
 struct Interval {
     lo: f64,
     hi: f64,
+    /// P(lo ≤ B < hi).
+    mass: f64,
     offer: Offer,
     /// P(B here, no coupon, attempt).
     plain: f64,
@@ -300,7 +304,15 @@ pub struct CouponLaw {
     /// P(attempt) by coupon, `Coupon::None` first; they and `leak` sum to at most 1.
     pub attempts: Vec<(Coupon, f64)>,
     intervals: Vec<Interval>,
+    /// (1 − leak(0)) × q: P(attempt | no coupon).
+    plain_rate: f64,
+    /// P(no coupon offered or a top-up declined) = Σ plain / plain_rate.
+    plain_share: f64,
 }
+
+/// Orders without a coupon draw B from its whole law by rejection when at least this share of
+/// baskets gets no coupon (else from the intervals' truncated laws).
+const PLAIN_REJECTION_SHARE: f64 = 0.5;
 
 impl CouponLaw {
     fn new(plan: &Plan, segment: usize, q: f64, eligible: &[usize]) -> Self {
@@ -326,6 +338,8 @@ impl CouponLaw {
             leak: 0.0,
             attempts: vec![(Coupon::None, 0.0)],
             intervals: Vec::new(),
+            plain_rate,
+            plain_share: 0.0,
         };
         let add_attempt = |law: &mut CouponLaw, coupon: Coupon, p: f64| match law
             .attempts
@@ -350,6 +364,7 @@ impl CouponLaw {
             let mut interval = Interval {
                 lo,
                 hi,
+                mass,
                 offer,
                 plain: 0.0,
                 reached: 0.0,
@@ -385,6 +400,9 @@ impl CouponLaw {
             law.attempts[0].1 += interval.plain;
             law.intervals.push(interval);
         }
+        if plain_rate > 0.0 {
+            law.plain_share = law.attempts[0].1 / plain_rate;
+        }
         law
     }
 
@@ -400,9 +418,23 @@ impl CouponLaw {
         match coupon {
             Coupon::TopUp(j) => s.programs[j].coupon().expect("coupon").threshold_yuan,
             Coupon::None => {
-                // d = 0 whatever B: no tilt, just B on the no-coupon part of its range.
+                // d = 0 whatever B: no tilt, just B on the no-coupon part of its range, where a
+                // declined top-up band counts with weight 1 − topup. When that part holds most
+                // of the mass, draw B from its whole law and keep it with its interval's weight.
+                if self.plain_share >= PLAIN_REJECTION_SHARE {
+                    loop {
+                        let b = self.basket.value(StandardNormal.sample(r));
+                        // Intervals of zero mass were left out: B never falls there.
+                        let Some(i) = self.intervals.iter().find(|i| i.lo <= b && b < i.hi) else {
+                            continue;
+                        };
+                        if r.random::<f64>() * i.mass < i.plain / self.plain_rate {
+                            return b;
+                        }
+                    }
+                }
                 let i = self.pick(r, |x| x.plain);
-                self.basket.sample_in(i.lo, i.hi, r)
+                self.basket.sample_in(i.lo, i.hi, i.mass, r)
             }
             Coupon::Reached(j) => {
                 let i = self.pick(r, |x| match x.offer {
@@ -421,7 +453,7 @@ impl CouponLaw {
                 // At lo = 0 the bound is 1 (d is infinite; 0 × ∞ would give NaN, which min drops).
                 let bound = w(i.lo).min(1.0);
                 loop {
-                    let b = self.basket.sample_in(i.lo, i.hi, r);
+                    let b = self.basket.sample_in(i.lo, i.hi, i.mass, r);
                     if r.random::<f64>() * bound < w(b) {
                         return b;
                     }
@@ -675,7 +707,7 @@ mod tests {
             let mut r = rng(case as u64);
             let (mut sum, mut sum2) = (0.0, 0.0);
             for _ in 0..n {
-                let z = truncated_normal(a, b, &mut r);
+                let z = truncated_normal(a, b, normal_mass(a, b), &mut r);
                 assert!(a <= z && z < b, "{z} outside [{a}, {b})");
                 sum += z;
                 sum2 += z * z;
@@ -688,5 +720,63 @@ mod tests {
                 "[{a}, {b}): {mean} vs {expected}"
             );
         }
+    }
+
+    #[test]
+    fn order_baskets_have_their_conditional_means() {
+        // tests/data/tiny.toml: segment 0 (median 150, sigma 0.8), program 0 "spend 150 save 20"
+        // with a top-up band from 120. Expected means by quadrature: E[B w(B) 1_R] / E[w(B) 1_R],
+        // w = P(attempt | B) (a constant where d = 0); 5 standard errors over n draws.
+        let s =
+            crate::scenario::load_str(include_str!("../../../tests/data/tiny.toml"), "tiny.toml")
+                .unwrap();
+        let plan = Plan::new(&s);
+        let q = story::base_order_probability(&plan, 0, 0, 0, false, false);
+        let law = CouponLaw::new(&plan, 0, q, &[0]);
+        let basket = Basket::of(&plan, 0);
+        let c = s.programs[0].coupon().unwrap();
+        let (t, d) = (c.threshold_yuan, c.discount_yuan());
+        let w = |b: f64| {
+            let d = d / b;
+            (1.0 - story::leak_probability(&s, 0, d)) * story::attempt_probability(&s, 0, q, d)
+        };
+        let band = c.topup_from * t;
+        let none = basket.expect(0.0, band, |b| [b, 1.0]);
+        let declined = basket.expect(band, t, |b| [b * (1.0 - c.topup), 1.0 - c.topup]);
+        let reached = basket.expect(t, f64::INFINITY, |b| [b * w(b), w(b)]);
+        // The no-coupon mean twice: by rejection from the whole law, and (as when most baskets
+        // get a coupon) from the intervals' truncated laws.
+        let mut by_intervals = law.clone();
+        by_intervals.plain_share = 0.0;
+        let plain_mean = (none[0] + declined[0]) / (none[1] + declined[1]);
+        let cases = [
+            (&law, Coupon::None, plain_mean),
+            (&by_intervals, Coupon::None, plain_mean),
+            (&law, Coupon::Reached(0), reached[0] / reached[1]),
+        ];
+        let n = 100_000;
+        for (k, &(law, coupon, expected)) in cases.iter().enumerate() {
+            let mut r = rng(100 + k as u64);
+            let (mut sum, mut sum2) = (0.0, 0.0);
+            for _ in 0..n {
+                let b = law.order_basket(&plan, coupon, &mut r);
+                match coupon {
+                    Coupon::None => assert!(b < t),
+                    _ => assert!(b >= t),
+                }
+                sum += b;
+                sum2 += b * b;
+            }
+            let mean = sum / n as f64;
+            let se = ((sum2 / n as f64 - mean * mean) / n as f64).sqrt();
+            assert!(
+                (mean - expected).abs() < 5.0 * se,
+                "{coupon:?}: {mean} vs {expected}"
+            );
+        }
+        assert_eq!(law.order_basket(&plan, Coupon::TopUp(0), &mut rng(9)), t);
+        // The law's probabilities: leak, attempts and no attempt sum to 1.
+        let total = law.leak + law.attempts.iter().map(|x| x.1).sum::<f64>() + law.no_attempt();
+        assert!((total - 1.0).abs() < 1e-12);
     }
 }
