@@ -178,18 +178,6 @@ pub fn poisson_above(mu: f64, m: u64, r: &mut Stream) -> u64 {
     }
 }
 
-/// `k` distinct indices of `0..n`, uniformly (Floyd's algorithm), in ascending order.
-pub fn choose_distinct(n: usize, k: usize, r: &mut Stream) -> Vec<usize> {
-    let mut chosen = std::collections::BTreeSet::new();
-    for j in n - k..n {
-        let t = r.random_range(0..=j);
-        if !chosen.insert(t) {
-            chosen.insert(j);
-        }
-    }
-    chosen.into_iter().collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -320,25 +308,5 @@ mod tests {
         let var = n as f64 * p * (1.0 - p) * (total - n) as f64 / (total - 1) as f64;
         let se = (var / reps as f64).sqrt();
         assert!((sum / reps as f64 - n as f64 * p).abs() < 5.0 * se);
-    }
-
-    #[test]
-    fn choose_distinct_is_uniform_over_subsets() {
-        // Each of 5 elements lies in a uniform 2-subset with probability 2/5.
-        let reps = 20_000;
-        let mut r = rng(4);
-        let mut hits = [0.0; 5];
-        for _ in 0..reps {
-            let s = choose_distinct(5, 2, &mut r);
-            assert_eq!(s.len(), 2);
-            for i in s {
-                hits[i] += 1.0;
-            }
-        }
-        let se = (0.4f64 * 0.6 / reps as f64).sqrt();
-        assert!(
-            hits.iter()
-                .all(|h| (h / reps as f64 - 0.4).abs() < 5.0 * se)
-        );
     }
 }

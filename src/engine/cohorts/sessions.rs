@@ -21,7 +21,6 @@ impl Sim<'_, '_> {
                 let unit = mix64(mix64(state.key() ^ placement as u64) ^ rank);
                 individuals.push(Individual {
                     state: state.clone(),
-                    boosted: Vec::new(),
                     sessions: vec![placement],
                     unit,
                 });
