@@ -333,6 +333,51 @@ fn split_levels(mean: f64, room: u64, n: u64, r: &mut Stream) -> Vec<(u64, u64, 
     levels
 }
 
+/// Gives program `j`'s levels to the users of a cohort: `histogram[l]` users get l of its kept
+/// impressions; `groups` counts the users by boosted vector so far (the rest have none) and is
+/// updated. Which users get each level is a uniform draw without replacement, so each level's
+/// users fall over the groups by a multivariate hypergeometric of the group sizes: program j
+/// thins independently of the programs before it.
+fn assign_levels(
+    histogram: &[u64],
+    j: usize,
+    programs: usize,
+    groups: &mut BTreeMap<Boosts, u64>,
+    r: &mut Stream,
+) {
+    let n: u64 = histogram.iter().sum();
+    let none = n - groups.values().sum::<u64>();
+    // Users not yet given a level of program j, by group: the zero vector (sorted first) and the
+    // earlier programs' groups in order.
+    let mut unassigned: Vec<(Boosts, u64)> = std::iter::once((vec![0; programs], none))
+        .chain(groups.iter().map(|(b, &c)| (b.clone(), c)))
+        .collect();
+    let mut left = n;
+    for (level, &count) in histogram.iter().enumerate().skip(1) {
+        let (mut pool, mut wanted) = (left, count);
+        for (b, size) in unassigned.iter_mut() {
+            if wanted == 0 {
+                break;
+            }
+            let x = hypergeometric(pool, *size, wanted, r);
+            pool -= *size;
+            *size -= x;
+            wanted -= x;
+            if x == 0 {
+                continue;
+            }
+            if let Some(c) = groups.get_mut(b) {
+                *c -= x;
+            }
+            let mut to = b.clone();
+            to[j] = level as u32;
+            *groups.entry(to).or_insert(0) += x;
+        }
+        left -= count;
+    }
+    groups.retain(|_, c| *c > 0);
+}
+
 /// The users of one level, by outcome: the quiet, the single-session ones by placement, and
 /// the multi-session ones with their sessions and stream keys.
 struct Outcomes {
@@ -391,11 +436,7 @@ impl<'p, 's> Sim<'p, 's> {
     }
 
     /// Spreads `balls` kept boosted impressions of program `j` uniformly over the `n` users of a
-    /// cohort whose users are grouped by their boosted vectors so far (`groups`; the rest have
-    /// none). The occupancy histogram gives how many users get each level; which users they are is
-    /// a uniform draw without replacement, so each level's users fall over the groups by a
-    /// multivariate hypergeometric of the group sizes (program j thins independently of the
-    /// programs before it).
+    /// cohort whose users are grouped by their boosted vectors so far (`groups`).
     fn spread_boosts(
         &self,
         t: usize,
@@ -414,38 +455,8 @@ impl<'p, 's> Sim<'p, 's> {
             j as u64,
         );
         let histogram = occupancy(n, balls, &mut r);
-        let none = n - groups.values().sum::<u64>();
-        // Users not yet given a level of program j, by group: the zero vector (sorted first) and
-        // the earlier programs' groups in order.
-        let mut unassigned: Vec<(Boosts, u64)> = std::iter::once((vec![0; self.paid.len()], none))
-            .chain(groups.iter().map(|(b, &c)| (b.clone(), c)))
-            .collect();
-        let mut left = n;
-        for (level, &count) in histogram.iter().enumerate().skip(1) {
-            let (mut pool, mut wanted) = (left, count);
-            for (b, size) in unassigned.iter_mut() {
-                if wanted == 0 {
-                    break;
-                }
-                let x = hypergeometric(pool, *size, wanted, &mut r);
-                pool -= *size;
-                *size -= x;
-                wanted -= x;
-                if x == 0 {
-                    continue;
-                }
-                if let Some(c) = groups.get_mut(b) {
-                    *c -= x;
-                }
-                let mut to = b.clone();
-                to[j] = level as u32;
-                *groups.entry(to).or_insert(0) += x;
-            }
-            left -= count;
-        }
-        groups.retain(|_, c| *c > 0);
+        assign_levels(&histogram, j, self.paid.len(), groups, &mut r);
     }
-
     /// Phase 2 for `n` users of segment `g` with `served` impressions today, `organic` organic
     /// impressions offered and the kept `boosts`: books every impression, click and boosted
     /// payment, and returns the users by outcome. `unit` keys the level's stream.
@@ -739,5 +750,264 @@ impl Group {
             y -= self.members[m].1;
         }
         unreachable!("a user is left in the chosen block")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::rng::{Stage, stream};
+    use statrs::distribution::{ChiSquared, ContinuousCDF};
+
+    /// A user's outcome: its click class (0 quiet, 1 + p one click on p, 1 + P two or more), its
+    /// boosted impressions served per offer entry, and its organic impressions served on
+    /// placement 0.
+    type Class = (usize, Vec<u64>, u64);
+
+    fn click_class(sessions: &[usize], places: usize) -> usize {
+        match sessions {
+            [] => 0,
+            [p] => 1 + p,
+            _ => 1 + places,
+        }
+    }
+
+    /// The exact law of a user's class, by enumerating the literal story position by position:
+    /// the next served impression is any unserved one with equal chance, an organic one lies on
+    /// p with chance π_p, and it is clicked with its chance.
+    #[allow(clippy::too_many_arguments)]
+    fn enumerate(
+        table: &ClickTable,
+        boosts: &[Boost],
+        k: usize,
+        served: usize,
+        left: (u64, Vec<u32>),
+        state: (Vec<usize>, Vec<u64>, u64),
+        prob: f64,
+        out: &mut BTreeMap<Class, f64>,
+    ) {
+        let places = table.placements();
+        if k == served {
+            let class = (click_class(&state.0, places), state.1, state.2);
+            *out.entry(class).or_insert(0.0) += prob;
+            return;
+        }
+        let unserved = (left.0 + left.1.iter().map(|&b| u64::from(b)).sum::<u64>()) as f64;
+        for clicked in [false, true] {
+            let chance = |c: f64| if clicked { c } else { 1.0 - c };
+            if left.0 > 0 {
+                for p in 0..places {
+                    let mut s = state.clone();
+                    if clicked {
+                        s.0.push(p);
+                    }
+                    s.2 += u64::from(p == 0);
+                    let pr = left.0 as f64 / unserved * table.label[p] * chance(table.click[k][p]);
+                    let next = (left.0 - 1, left.1.clone());
+                    enumerate(table, boosts, k + 1, served, next, s, prob * pr, out);
+                }
+            }
+            for (i, b) in boosts.iter().enumerate().filter(|(i, _)| left.1[*i] > 0) {
+                let mut s = state.clone();
+                if clicked {
+                    s.0.push(b.placement);
+                }
+                s.1[i] += 1;
+                let pr = f64::from(left.1[i]) / unserved * chance(table.click[k][b.placement]);
+                let mut next = left.clone();
+                next.1[i] -= 1;
+                enumerate(table, boosts, k + 1, served, next, s, prob * pr, out);
+            }
+        }
+    }
+
+    fn fixture() -> (ClickTable, Vec<Boost>) {
+        // Click chances high enough that two clicks are common, different by position.
+        let table = ClickTable::from_chances(
+            vec![0.6, 0.4],
+            vec![
+                vec![0.3, 0.5],
+                vec![0.4, 0.2],
+                vec![0.25, 0.35],
+                vec![0.5, 0.1],
+            ],
+        );
+        let boosts = vec![
+            Boost {
+                program: 0,
+                placement: 0,
+                kept: 2,
+            },
+            Boost {
+                program: 2,
+                placement: 1,
+                kept: 1,
+            },
+        ];
+        (table, boosts)
+    }
+
+    fn exact_law(
+        table: &ClickTable,
+        boosts: &[Boost],
+        organic: u64,
+        served: usize,
+    ) -> BTreeMap<Class, f64> {
+        let mut law = BTreeMap::new();
+        let start = (organic, boosts.iter().map(|b| b.kept).collect());
+        let state = (Vec::new(), vec![0; boosts.len()], 0);
+        enumerate(table, boosts, 0, served, start, state, 1.0, &mut law);
+        law
+    }
+
+    #[test]
+    fn one_user_walk_has_the_exact_law_of_the_literal_story() {
+        // 3 organic and 3 boosted impressions offered, 4 served: the cap cuts into both kinds.
+        let (table, boosts) = fixture();
+        let (organic, served, reps) = (3, 4, 100_000u64);
+        let law = exact_law(&table, &boosts, organic, served);
+        assert!((law.values().sum::<f64>() - 1.0).abs() < 1e-12);
+        let mut seen: BTreeMap<Class, f64> = BTreeMap::new();
+        let mut r = stream(5, 0, 0, 0, Stage::Exposure, 0);
+        for _ in 0..reps {
+            let w = walk(&table, organic, &boosts, served, 1, 3, &mut r);
+            let sessions = match (w.quiet, w.single.iter().position(|&c| c == 1)) {
+                (1, _) => Vec::new(),
+                (_, Some(p)) => vec![p],
+                _ => w.multi[0].clone(),
+            };
+            let served_boosted: u64 = w.boosted.iter().sum();
+            let served_organic: u64 = w.organic.iter().sum();
+            assert_eq!(served_boosted + served_organic, served as u64);
+            assert_eq!(served_organic + w.organic_unserved, organic);
+            assert_eq!(w.clicks.iter().sum::<u64>(), sessions.len() as u64);
+            let class = (
+                click_class(&sessions, 2),
+                vec![w.boosted[0], w.boosted[2]],
+                w.organic[0],
+            );
+            assert!(law.contains_key(&class), "impossible outcome {class:?}");
+            *seen.entry(class).or_insert(0.0) += 1.0;
+        }
+        // Chi-square over the cells expected at least 5 times, the others lumped into one.
+        let (mut chi, mut cells, mut small_seen, mut small_expected) = (0.0, 0, 0.0, 0.0);
+        for (class, p) in &law {
+            let (o, e) = (seen.get(class).copied().unwrap_or(0.0), p * reps as f64);
+            if e >= 5.0 {
+                chi += (o - e) * (o - e) / e;
+                cells += 1;
+            } else {
+                small_seen += o;
+                small_expected += e;
+            }
+        }
+        if small_expected > 0.0 {
+            chi += (small_seen - small_expected).powi(2) / small_expected;
+            cells += 1;
+        }
+        assert!(cells > 30, "{cells} cells");
+        let critical = ChiSquared::new((cells - 1) as f64)
+            .unwrap()
+            .inverse_cdf(1.0 - 1e-4);
+        assert!(
+            chi < critical,
+            "chi-square {chi} over {cells} cells (critical {critical})"
+        );
+    }
+
+    #[test]
+    fn two_programs_spread_like_literal_throws() {
+        // 3 users, program 0 keeps 2 impressions and program 1 keeps 2, each thrown uniformly
+        // over the users: the 3^4 = 81 equally likely throws give the exact law of the users'
+        // counts by boosted vector.
+        let (users, reps) = (3usize, 40_000u64);
+        let histogram_of = |b: &[Vec<u32>]| -> Vec<(Vec<u32>, u64)> {
+            let mut h: BTreeMap<Vec<u32>, u64> = BTreeMap::new();
+            for v in b.iter().filter(|v| v.iter().any(|&x| x > 0)) {
+                *h.entry(v.clone()).or_insert(0) += 1;
+            }
+            h.into_iter().collect()
+        };
+        let mut law: BTreeMap<Vec<(Vec<u32>, u64)>, f64> = BTreeMap::new();
+        for throw in 0..81 {
+            let mut b = vec![vec![0u32; 2]; users];
+            for ball in 0..4 {
+                let user = throw / 3usize.pow(ball) % 3;
+                b[user][ball as usize / 2] += 1;
+            }
+            *law.entry(histogram_of(&b)).or_insert(0.0) += 1.0 / 81.0;
+        }
+        let mut seen: BTreeMap<Vec<(Vec<u32>, u64)>, f64> = BTreeMap::new();
+        let mut r = stream(7, 0, 0, 0, Stage::Exposure, 0);
+        for _ in 0..reps {
+            let mut groups = BTreeMap::new();
+            for j in 0..2 {
+                let histogram = occupancy(users as u64, 2, &mut r);
+                assign_levels(&histogram, j, 2, &mut groups, &mut r);
+            }
+            *seen.entry(groups.into_iter().collect()).or_insert(0.0) += 1.0;
+        }
+        assert!(seen.keys().all(|k| law.contains_key(k)));
+        let chi: f64 = law
+            .iter()
+            .map(|(k, p)| {
+                let (o, e) = (seen.get(k).copied().unwrap_or(0.0), p * reps as f64);
+                (o - e) * (o - e) / e
+            })
+            .sum();
+        assert!(law.values().all(|p| p * reps as f64 >= 5.0));
+        let critical = ChiSquared::new((law.len() - 1) as f64)
+            .unwrap()
+            .inverse_cdf(1.0 - 1e-4);
+        assert!(chi < critical, "chi-square {chi} over {} cells", law.len());
+    }
+
+    #[test]
+    fn many_users_walk_together_with_the_one_user_means() {
+        // n users at once: each class count, and each served count, has mean n × the one-user
+        // mean (exact law above); 5 standard errors from the exact variance of a sum of n
+        // independent users over `reps` replications.
+        let (table, boosts) = fixture();
+        let (organic, served, n, reps) = (3, 4, 7u64, 20_000u64);
+        let law = exact_law(&table, &boosts, organic, served);
+        let mut r = stream(6, 0, 0, 0, Stage::Exposure, 0);
+        let mut sums = [0.0; 6];
+        for _ in 0..reps {
+            let w = walk(&table, organic, &boosts, served, n, 3, &mut r);
+            assert_eq!(
+                w.quiet + w.single.iter().sum::<u64>() + w.multi.len() as u64,
+                n
+            );
+            let x = [
+                w.quiet as f64,
+                w.single[0] as f64,
+                w.single[1] as f64,
+                w.multi.len() as f64,
+                w.boosted[0] as f64,
+                w.organic[0] as f64,
+            ];
+            for (s, v) in sums.iter_mut().zip(x) {
+                *s += v;
+            }
+        }
+        let per_user: [fn(&Class) -> f64; 6] = [
+            |c| f64::from(c.0 == 0),
+            |c| f64::from(c.0 == 1),
+            |c| f64::from(c.0 == 2),
+            |c| f64::from(c.0 == 3),
+            |c| c.1[0] as f64,
+            |c| c.2 as f64,
+        ];
+        for (i, f) in per_user.iter().enumerate() {
+            let mean: f64 = law.iter().map(|(c, p)| p * f(c)).sum();
+            let var: f64 = law.iter().map(|(c, p)| p * (f(c) - mean).powi(2)).sum();
+            let se = (n as f64 * var / reps as f64).sqrt();
+            let observed = sums[i] / reps as f64;
+            assert!(
+                (observed - n as f64 * mean).abs() < 5.0 * se,
+                "statistic {i}: {observed} against {}",
+                n as f64 * mean
+            );
+        }
     }
 }
