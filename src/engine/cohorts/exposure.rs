@@ -51,14 +51,15 @@ struct ClickTable {
 }
 
 impl ClickTable {
-    fn new(plan: &Plan, t: usize, g: usize, served: u32, room: usize) -> Self {
+    /// The chances of the first `positions` positions from day index `served`.
+    fn new(plan: &Plan, t: usize, g: usize, served: u32, positions: usize) -> Self {
         let lambda = &plan.lambda[t][g];
         let total: f64 = lambda.iter().sum();
         let label = lambda
             .iter()
             .map(|&l| if total > 0.0 { l / total } else { 0.0 })
             .collect();
-        let click = (0..room as u32)
+        let click = (0..positions as u32)
             .map(|k| {
                 (0..lambda.len())
                     .map(|p| story::click_probability(plan, t, g, p, served + k))
@@ -296,19 +297,24 @@ fn boosts_key(boosts: &[u32]) -> u64 {
         })
 }
 
+/// How many of `offered` impressions a user with `room` left under the cap is served.
+fn served_of(offered: u64, room: u32) -> usize {
+    offered.min(u64::from(room)) as usize
+}
+
 /// Weights of organic impression counts 0, 1, …, L for Poisson(mean), then one last weight for
-/// "more than L"; L is at least `room` and large enough that "more" has chance below LEVEL_TAIL.
-fn poisson_levels(mean: f64, room: u64) -> Vec<f64> {
+/// "more than L"; L is large enough that "more" has chance below LEVEL_TAIL.
+fn poisson_levels(mean: f64) -> Vec<f64> {
     let mut p = (-mean).exp();
     let mut levels = vec![p];
     let mut cumulative = p;
     let mut o = 0u64;
-    while o < room || 1.0 - cumulative > LEVEL_TAIL {
+    while 1.0 - cumulative > LEVEL_TAIL {
         o += 1;
         p *= mean / o as f64;
         levels.push(p);
         cumulative += p;
-        if p == 0.0 && o > room && o as f64 > mean {
+        if p == 0.0 && o as f64 > mean {
             break;
         }
     }
@@ -318,9 +324,9 @@ fn poisson_levels(mean: f64, room: u64) -> Vec<f64> {
 
 /// Organic levels of `n` users: (level, users, tail index). Users above the enumerated levels
 /// come one by one (tail index 1, 2, …) with their level drawn from the conditional tail.
-fn split_levels(mean: f64, room: u64, n: u64, r: &mut Stream) -> Vec<(u64, u64, u64)> {
+fn split_levels(mean: f64, n: u64, r: &mut Stream) -> Vec<(u64, u64, u64)> {
     let mut counts = Vec::new();
-    multinomial(n, &poisson_levels(mean, room), r, &mut counts);
+    multinomial(n, &poisson_levels(mean), r, &mut counts);
     let beyond = counts.pop().unwrap_or(0);
     let top = counts.len() as u64 - 1;
     let mut levels: Vec<(u64, u64, u64)> = counts
@@ -524,7 +530,6 @@ impl<'p, 's> Sim<'p, 's> {
         for (state, groups) in boosted {
             let g = state.segment as usize;
             let room = s.frequency.cap.saturating_sub(state.served);
-            let table = ClickTable::new(self.plan, t, g, state.served, room as usize);
             let mean: f64 = self.plan.lambda[t][g].iter().sum();
             for (b, n) in groups {
                 *self.cohorts.get_mut(&state).expect("boosted cohorts exist") -= n;
@@ -555,8 +560,11 @@ impl<'p, 's> Sim<'p, 's> {
                     *next.entry(state.clone()).or_insert(0) += n;
                     continue;
                 }
-                for (o, users, tail) in split_levels(mean, u64::from(room), n, &mut r) {
-                    let served = (o + offered).min(u64::from(room)) as usize;
+                let levels = split_levels(mean, n, &mut r);
+                let most = levels.iter().map(|l| l.0).max().unwrap_or(0) + offered;
+                let table = ClickTable::new(self.plan, t, g, state.served, served_of(most, room));
+                for (o, users, tail) in levels {
+                    let served = served_of(o + offered, room);
                     let unit = mix64(mix64(key ^ mix64(o)) ^ tail);
                     let out = self.expose_users(t, &table, g, served, &boosts, o, users, unit);
                     let after = State {
@@ -622,12 +630,14 @@ impl<'p, 's> Sim<'p, 's> {
                 keyed(self.seed, self.rep, t, key, Step::AssignMember, 0),
             );
             if mean > 0.0 && room > 0 {
-                let table = ClickTable::new(self.plan, t, g, served_before, room as usize);
-                for (o, users, tail) in split_levels(mean, u64::from(room), n, &mut r) {
+                let levels = split_levels(mean, n, &mut r);
+                let most = levels.iter().map(|l| l.0).max().unwrap_or(0);
+                let table = ClickTable::new(self.plan, t, g, served_before, served_of(most, room));
+                for (o, users, tail) in levels {
                     if o == 0 {
                         continue;
                     }
-                    let served = o.min(u64::from(room)) as usize;
+                    let served = served_of(o, room);
                     let unit = mix64(mix64(key ^ mix64(o)) ^ tail);
                     let out = self.expose_users(t, &table, g, served, &[], o, users, unit);
                     let after = |state: &State| State {
