@@ -169,10 +169,15 @@ pub struct Tally<'o> {
 impl Tally<'_> {
     /// Counts one event in tick `t`, in the totals and in the funnel column `destination`.
     pub fn add(&mut self, count: Count, destination: usize) {
-        self.out.add(self.t, count, 1);
+        self.add_many(count, destination, 1);
+    }
+
+    /// Counts `n` events like [`Tally::add`].
+    pub fn add_many(&mut self, count: Count, destination: usize, n: u64) {
+        self.out.add(self.t, count, n);
         self.out.funnel[self
             .funnel
-            .index(self.placement, self.segment, destination, count)] += 1;
+            .index(self.placement, self.segment, destination, count)] += n;
     }
 }
 
@@ -309,15 +314,24 @@ fn book_order(
 
 /// A served boosted impression of program `j`: it pays its cost out of its reservation.
 pub fn pay_boosted(plan: &Plan, ledger: &mut Ledger, j: usize, tally: &mut Tally) {
-    let cost = plan.charge[j];
-    tally.add(Count::BoostedImpressions, 0);
-    ledger.reserve(plan, j, 1, false);
-    ledger.charge(plan, j, 1);
+    pay_boosted_many(plan, ledger, j, 1, tally);
+}
+
+/// `n` served boosted impressions of program `j` on `tally`'s placement, paid at once: the same
+/// integer sums as `n` calls of [`pay_boosted`] (their reservation covers them all).
+pub fn pay_boosted_many(plan: &Plan, ledger: &mut Ledger, j: usize, n: u64, tally: &mut Tally) {
+    if n == 0 {
+        return;
+    }
+    let cost = u128::from(plan.charge[j]) * u128::from(n);
+    tally.add_many(Count::BoostedImpressions, 0, n);
+    ledger.reserve(plan, j, n, false);
+    ledger.charge(plan, j, n);
     let t = tally.t;
-    tally.out.per_tick[t].traffic_spend += u128::from(cost);
-    tally.out.totals.traffic_spend += u128::from(cost);
+    tally.out.per_tick[t].traffic_spend += cost;
+    tally.out.totals.traffic_spend += cost;
     let owner = plan.scenario.placements[tally.placement].owner;
-    tally.out.owned_traffic_value[owner] += u128::from(cost);
+    tally.out.owned_traffic_value[owner] += cost;
 }
 
 /// An offered impression: its placement and, for a boosted one, its traffic program.

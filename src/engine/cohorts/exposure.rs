@@ -1,21 +1,27 @@
 //! Phases 1–2 of a tick on counts: traffic programs' kept boosted impressions, then every user's
-//! impressions and clicks.
+//! impressions and clicks. Work grows with the number of user types (cohort × boosted vector ×
+//! organic level), not with users; only users with two or more clicks are drawn one by one.
 
 use std::collections::BTreeMap;
 
 use rand::RngExt;
 
-use super::samplers::{
-    binomial, choose_distinct, hypergeometric, multinomial, occupancy, poisson, poisson_above,
-};
-use super::{Individual, Origin, Sim, State, Step, keyed, unit_of};
-use crate::engine::Count;
+use super::samplers::{binomial, hypergeometric, multinomial, occupancy, poisson, poisson_above};
+use super::{Clicked, Individual, Sim, State, Step, keyed};
 use crate::engine::rng::{Stream, mix64};
-use crate::engine::story::{self, Label, Tally};
+use crate::engine::story::{self, Tally};
+use crate::engine::{Count, Plan};
 
 /// Organic impression levels are enumerated until the chance of more is below this; users beyond
 /// (almost never any) are drawn one by one from the exact conditional law, so nothing is cut off.
 const LEVEL_TAIL: f64 = 1e-12;
+
+/// Kept boosted impressions of one user per program (indexed by program; 0 for coupon programs).
+type Boosts = Vec<u32>;
+
+/// This tick's users with kept boosted impressions: per cohort, counts by boosted vector (users
+/// without any are not listed).
+pub(super) type Boosted = BTreeMap<State, BTreeMap<Boosts, u64>>;
 
 /// A category drawn with probability weight / Σ weights.
 fn pick(weights: &[f64], r: &mut Stream) -> usize {
@@ -33,55 +39,367 @@ fn pick(weights: &[f64], r: &mut Stream) -> usize {
         .expect("some positive weight")
 }
 
-/// Per-position click chances of a user with `served` impressions already today.
-struct Positions {
-    /// `label[k][p]`: P(label p, no click) at position k, unnormalised (π_p (1 − c_kp)).
-    quiet: Vec<Vec<f64>>,
-    /// `click[k][p]`: P(label p, click) at position k (π_p c_kp).
+/// Step 2's chances for the positions of one tick, segment and day index onwards.
+struct ClickTable {
+    /// `click[k][p]`: the click chance of position k (day index served today + k) on placement p.
     click: Vec<Vec<f64>>,
-    /// `log_quiet_from[k]`: ln P(no click at positions k..S), with one extra 0 at S.
-    log_quiet_from: Vec<f64>,
+    /// `organic[k]`: the joint law of an organic impression's placement and click at position k:
+    /// π_p (1 − c_kp) for p in 0..P, then π_p c_kp; π_p = λ_p / Λ is the organic label law.
+    organic: Vec<Vec<f64>>,
+    /// π, the law of an organic impression's placement.
+    label: Vec<f64>,
 }
 
-impl<'p, 's> Sim<'p, 's> {
-    fn positions(&self, t: usize, g: usize, served_before: u32, served_now: usize) -> Positions {
-        let lambda = &self.plan.lambda[t][g];
+impl ClickTable {
+    /// The chances of the first `positions` positions from day index `served`.
+    fn new(plan: &Plan, t: usize, g: usize, served: u32, positions: usize) -> Self {
+        let lambda = &plan.lambda[t][g];
         let total: f64 = lambda.iter().sum();
-        let mut quiet = Vec::with_capacity(served_now);
-        let mut click = Vec::with_capacity(served_now);
-        for k in 0..served_now {
-            let day_index = served_before + k as u32;
-            let (mut qk, mut ck) = (Vec::new(), Vec::new());
-            for (p, &l) in lambda.iter().enumerate() {
-                let c = story::click_probability(self.plan, t, g, p, day_index);
-                let pi = l / total;
-                qk.push(pi * (1.0 - c));
-                ck.push(pi * c);
-            }
-            quiet.push(qk);
-            click.push(ck);
-        }
-        let mut log_quiet_from = vec![0.0; served_now + 1];
-        for k in (0..served_now).rev() {
-            let x: f64 = click[k].iter().sum();
-            log_quiet_from[k] = log_quiet_from[k + 1] + (-x.min(1.0)).ln_1p();
-        }
-        Positions {
-            quiet,
+        let label = lambda
+            .iter()
+            .map(|&l| if total > 0.0 { l / total } else { 0.0 })
+            .collect();
+        let click = (0..positions as u32)
+            .map(|k| {
+                (0..lambda.len())
+                    .map(|p| story::click_probability(plan, t, g, p, served + k))
+                    .collect()
+            })
+            .collect();
+        ClickTable::from_chances(label, click)
+    }
+
+    fn from_chances(label: Vec<f64>, click: Vec<Vec<f64>>) -> Self {
+        let organic = click
+            .iter()
+            .map(|ck: &Vec<f64>| {
+                let quiet = label.iter().zip(ck).map(|(pi, c)| pi * (1.0 - c));
+                let clicked = label.iter().zip(ck).map(|(pi, c)| pi * c);
+                quiet.chain(clicked).collect()
+            })
+            .collect();
+        ClickTable {
             click,
-            log_quiet_from,
+            organic,
+            label,
         }
     }
 
+    fn placements(&self) -> usize {
+        self.label.len()
+    }
+}
+
+/// A program's kept boosted impressions in a user's offer: (program, its placement, how many).
+#[derive(Clone, Copy)]
+struct Boost {
+    program: usize,
+    placement: usize,
+    kept: u32,
+}
+
+/// What the served positions of a set of users with the same offer gave.
+struct Walk {
+    /// Users with no click.
+    quiet: u64,
+    /// Users with exactly one click, by its placement.
+    single: Vec<u64>,
+    /// The click placements (in served order) of each user with two clicks or more.
+    multi: Vec<Vec<usize>>,
+    /// Organic impressions served, by placement.
+    organic: Vec<u64>,
+    /// Boosted impressions served, by program.
+    boosted: Vec<u64>,
+    /// Clicks, by placement.
+    clicks: Vec<u64>,
+    /// Organic impressions offered but not served (their placements are still to be drawn).
+    organic_unserved: u64,
+}
+
+/// Where one of the users being walked stands before a position: offered impressions not yet
+/// served (organic, then boosted per entry of the offer), and its click so far, if one.
+type Standing = (u64, Vec<u32>, Option<usize>);
+
+/// A user with two clicks, walked alone: the position it stands before, its unserved organic and
+/// boosted impressions, and its clicks' placements so far.
+type Alone = (usize, u64, Vec<u32>, Vec<usize>);
+
+/// Where the users walked through one position go.
+struct Moves<'a> {
+    to: BTreeMap<Standing, u64>,
+    alone: &'a mut Vec<Alone>,
+    next_position: usize,
+}
+
+impl Moves<'_> {
+    /// `users` with unserved counts `left` and click so far `first` who did not click here.
+    fn quiet(&mut self, left: &(u64, Vec<u32>), first: Option<usize>, users: u64) {
+        if users > 0 {
+            *self.to.entry((left.0, left.1.clone(), first)).or_insert(0) += users;
+        }
+    }
+
+    /// `users` who clicked here on `placement`: a first click moves them on together; a second
+    /// takes each one out to be walked alone.
+    fn clicked(
+        &mut self,
+        left: &(u64, Vec<u32>),
+        first: Option<usize>,
+        placement: usize,
+        users: u64,
+    ) {
+        if users == 0 {
+            return;
+        }
+        match first {
+            None => {
+                *self
+                    .to
+                    .entry((left.0, left.1.clone(), Some(placement)))
+                    .or_insert(0) += users
+            }
+            Some(f) => self.alone.extend((0..users).map(|_| {
+                (
+                    self.next_position,
+                    left.0,
+                    left.1.clone(),
+                    vec![f, placement],
+                )
+            })),
+        }
+    }
+}
+
+/// Steps 1–2 for `n` users who share a click table and an offer: `organic` organic impressions
+/// and `boosts`, of which the first `served` of a uniformly random order are served.
+///
+/// Exact: the first `served` of a uniform order of the offered impressions are drawn position by
+/// position, each time a kind with probability (its unserved count) / (all unserved), which is the
+/// law of a uniform order's prefix; an organic impression's placement is π, independent of all
+/// else, and each position is clicked independently with its chance. A user's next position
+/// depends only on its unserved counts and its click so far, so the users sharing those are
+/// exchangeable and move on together by a multinomial. A user's second click ends its exchange:
+/// from there it is walked alone by the same law. Unserved organic impressions keep the law π.
+fn walk(
+    table: &ClickTable,
+    organic: u64,
+    boosts: &[Boost],
+    served: usize,
+    n: u64,
+    programs: usize,
+    r: &mut Stream,
+) -> Walk {
+    let places = table.placements();
+    let mut w = Walk {
+        quiet: 0,
+        single: vec![0; places],
+        multi: Vec::new(),
+        organic: vec![0; places],
+        boosted: vec![0; programs],
+        clicks: vec![0; places],
+        organic_unserved: 0,
+    };
+    let start: Standing = (organic, boosts.iter().map(|b| b.kept).collect(), None);
+    let mut standings: BTreeMap<Standing, u64> = BTreeMap::from([(start, n)]);
+    let mut alone: Vec<Alone> = Vec::new();
+    let (mut kinds, mut split, mut outcome) = (Vec::new(), Vec::new(), Vec::new());
+    for k in 0..served {
+        let mut moves = Moves {
+            to: BTreeMap::new(),
+            alone: &mut alone,
+            next_position: k + 1,
+        };
+        for ((organic_left, boosted_left, first), users) in standings {
+            kinds.clear();
+            kinds.push(organic_left as f64);
+            kinds.extend(boosted_left.iter().map(|&b| f64::from(b)));
+            multinomial(users, &kinds, r, &mut split);
+            if split[0] > 0 {
+                multinomial(split[0], &table.organic[k], r, &mut outcome);
+                let left = (organic_left - 1, boosted_left.clone());
+                moves.quiet(&left, first, outcome[..places].iter().sum());
+                for p in 0..places {
+                    let (q, c) = (outcome[p], outcome[places + p]);
+                    w.organic[p] += q + c;
+                    w.clicks[p] += c;
+                    moves.clicked(&left, first, p, c);
+                }
+            }
+            for (i, b) in boosts.iter().enumerate() {
+                let m = split[1 + i];
+                if m == 0 {
+                    continue;
+                }
+                let c = binomial(m, table.click[k][b.placement], r);
+                w.boosted[b.program] += m;
+                w.clicks[b.placement] += c;
+                let mut left = (organic_left, boosted_left.clone());
+                left.1[i] -= 1;
+                moves.quiet(&left, first, m - c);
+                moves.clicked(&left, first, b.placement, c);
+            }
+        }
+        standings = moves.to;
+    }
+    for ((organic_left, _, first), users) in standings {
+        w.organic_unserved += organic_left * users;
+        match first {
+            None => w.quiet += users,
+            Some(p) => w.single[p] += users,
+        }
+    }
+    for (from, mut organic_left, mut boosted_left, mut sessions) in alone {
+        for k in from..served {
+            let unserved = organic_left + boosted_left.iter().map(|&b| u64::from(b)).sum::<u64>();
+            let mut x = r.random_range(0..unserved);
+            if x < organic_left {
+                organic_left -= 1;
+                let o = pick(&table.organic[k], r);
+                let p = o % places;
+                w.organic[p] += 1;
+                if o >= places {
+                    w.clicks[p] += 1;
+                    sessions.push(p);
+                }
+                continue;
+            }
+            x -= organic_left;
+            let i = boosted_left
+                .iter()
+                .position(|&b| {
+                    let here = x < u64::from(b);
+                    x = x.wrapping_sub(u64::from(b));
+                    here
+                })
+                .expect("x is below the unserved count");
+            boosted_left[i] -= 1;
+            let b = boosts[i];
+            w.boosted[b.program] += 1;
+            if r.random::<f64>() < table.click[k][b.placement] {
+                w.clicks[b.placement] += 1;
+                sessions.push(b.placement);
+            }
+        }
+        w.organic_unserved += organic_left;
+        w.multi.push(sessions);
+    }
+    w
+}
+
+/// A stream key for a boosted vector (programs with none do not enter it).
+fn boosts_key(boosts: &[u32]) -> u64 {
+    boosts
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| **b > 0)
+        .fold(0, |h, (j, &b)| {
+            mix64(h ^ mix64((j as u64) << 32 | u64::from(b)))
+        })
+}
+
+/// How many of `offered` impressions a user with `room` left under the cap is served.
+fn served_of(offered: u64, room: u32) -> usize {
+    offered.min(u64::from(room)) as usize
+}
+
+/// Weights of organic impression counts 0, 1, …, L for Poisson(mean), then one last weight for
+/// "more than L"; L is large enough that "more" has chance below LEVEL_TAIL.
+fn poisson_levels(mean: f64) -> Vec<f64> {
+    let mut p = (-mean).exp();
+    let mut levels = vec![p];
+    let mut cumulative = p;
+    let mut o = 0u64;
+    while 1.0 - cumulative > LEVEL_TAIL {
+        o += 1;
+        p *= mean / o as f64;
+        levels.push(p);
+        cumulative += p;
+        if p == 0.0 && o as f64 > mean {
+            break;
+        }
+    }
+    levels.push((1.0 - cumulative).max(0.0));
+    levels
+}
+
+/// Organic levels of `n` users: (level, users, tail index). Users above the enumerated levels
+/// come one by one (tail index 1, 2, …) with their level drawn from the conditional tail.
+fn split_levels(mean: f64, n: u64, r: &mut Stream) -> Vec<(u64, u64, u64)> {
+    let mut counts = Vec::new();
+    multinomial(n, &poisson_levels(mean), r, &mut counts);
+    let beyond = counts.pop().unwrap_or(0);
+    let top = counts.len() as u64 - 1;
+    let mut levels: Vec<(u64, u64, u64)> = counts
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| **c > 0)
+        .map(|(o, &c)| (o as u64, c, 0))
+        .collect();
+    levels.extend((0..beyond).map(|i| (poisson_above(mean, top, r), 1, i + 1)));
+    levels
+}
+
+/// Gives program `j`'s levels to the users of a cohort: `histogram[l]` users get l of its kept
+/// impressions; `groups` counts the users by boosted vector so far (the rest have none) and is
+/// updated. Which users get each level is a uniform draw without replacement, so each level's
+/// users fall over the groups by a multivariate hypergeometric of the group sizes: program j
+/// thins independently of the programs before it.
+fn assign_levels(
+    histogram: &[u64],
+    j: usize,
+    programs: usize,
+    groups: &mut BTreeMap<Boosts, u64>,
+    r: &mut Stream,
+) {
+    let n: u64 = histogram.iter().sum();
+    let none = n - groups.values().sum::<u64>();
+    // Users not yet given a level of program j, by group: the zero vector (sorted first) and the
+    // earlier programs' groups in order.
+    let mut unassigned: Vec<(Boosts, u64)> = std::iter::once((vec![0; programs], none))
+        .chain(groups.iter().map(|(b, &c)| (b.clone(), c)))
+        .collect();
+    let mut left = n;
+    for (level, &count) in histogram.iter().enumerate().skip(1) {
+        let (mut pool, mut wanted) = (left, count);
+        for (b, size) in unassigned.iter_mut() {
+            if wanted == 0 {
+                break;
+            }
+            let x = hypergeometric(pool, *size, wanted, r);
+            pool -= *size;
+            *size -= x;
+            wanted -= x;
+            if x == 0 {
+                continue;
+            }
+            if let Some(c) = groups.get_mut(b) {
+                *c -= x;
+            }
+            let mut to = b.clone();
+            to[j] = level as u32;
+            *groups.entry(to).or_insert(0) += x;
+        }
+        left -= count;
+    }
+    groups.retain(|_, c| *c > 0);
+}
+
+/// The users of one level, by outcome: the quiet, the single-session ones by placement, and
+/// the multi-session ones with their sessions and stream keys.
+struct Outcomes {
+    quiet: u64,
+    single: Vec<u64>,
+    multi: Vec<(Vec<usize>, u64)>,
+}
+
+impl<'p, 's> Sim<'p, 's> {
     /// Phase 1 (MODEL.md, *Budgets*): each traffic program in listed order reserves what it can
     /// pay (A); the M ~ Poisson(Σ size × β) offered boosted impressions keep min(M, A), spread over
-    /// cohorts by a multinomial and over users by an occupancy histogram.
-    pub(super) fn reserve_boosts(
-        &mut self,
-        t: usize,
-        extracted: &mut BTreeMap<State, Vec<Individual>>,
-    ) {
+    /// cohorts by a multinomial and over users by an occupancy histogram. Returns the boosted users
+    /// by cohort and boosted vector.
+    pub(super) fn reserve_boosts(&mut self, t: usize) -> Boosted {
         let s = self.scenario();
+        let mut boosted = Boosted::new();
         for j in 0..s.programs.len() {
             self.reserved[j] = 0;
             self.paid[j] = 0;
@@ -92,18 +410,17 @@ impl<'p, 's> Sim<'p, 's> {
                 continue;
             }
             let a = self.ledger.affordable(self.plan, j, t);
-            let targets: Vec<(State, u64, f64)> = self
+            let targets: Vec<(&State, u64, f64)> = self
                 .cohorts
                 .iter()
-                .map(|(state, &pool)| {
+                .map(|(state, &n)| {
                     let g = state.segment as usize;
-                    let n = pool + extracted.get(state).map_or(0, |v| v.len() as u64);
                     let beta = if s.programs[j].segments[g] {
                         buy.max_boost * self.plan.lambda[t][g][buy.placement]
                     } else {
                         0.0
                     };
-                    (state.clone(), n, n as f64 * beta)
+                    (state, n, n as f64 * beta)
                 })
                 .filter(|x| x.2 > 0.0)
                 .collect();
@@ -112,26 +429,28 @@ impl<'p, 's> Sim<'p, 's> {
             let kept = poisson(weights.iter().sum(), &mut r).min(a);
             let mut per_cohort = Vec::new();
             multinomial(kept, &weights, &mut r, &mut per_cohort);
-            for ((state, n, _), &k) in targets.iter().zip(&per_cohort) {
+            for (&(state, n, _), &k) in targets.iter().zip(&per_cohort) {
                 if k > 0 {
-                    self.spread_boosts(t, j, state, *n, k, extracted);
+                    let groups = boosted.entry(state.clone()).or_default();
+                    self.spread_boosts(t, j, state, n, k, groups);
                 }
             }
             self.reserved[j] = kept;
             self.ledger.reserve(self.plan, j, kept, true);
         }
+        boosted
     }
 
     /// Spreads `balls` kept boosted impressions of program `j` uniformly over the `n` users of a
-    /// cohort; users already drawn out (by an earlier program) are a uniform subset of them.
+    /// cohort whose users are grouped by their boosted vectors so far (`groups`).
     fn spread_boosts(
-        &mut self,
+        &self,
         t: usize,
         j: usize,
         state: &State,
         n: u64,
         balls: u64,
-        extracted: &mut BTreeMap<State, Vec<Individual>>,
+        groups: &mut BTreeMap<Boosts, u64>,
     ) {
         let mut r = keyed(
             self.seed,
@@ -142,81 +461,153 @@ impl<'p, 's> Sim<'p, 's> {
             j as u64,
         );
         let histogram = occupancy(n, balls, &mut r);
-        let drawn = extracted.entry(state.clone()).or_default();
-        let mut unchosen: Vec<usize> = (0..drawn.len()).collect();
-        let mut users_left = n;
-        for (level, &count) in histogram.iter().enumerate().skip(1) {
-            if count == 0 {
-                continue;
-            }
-            let among_drawn = hypergeometric(users_left, unchosen.len() as u64, count, &mut r);
-            let picks = choose_distinct(unchosen.len(), among_drawn as usize, &mut r);
-            for &i in picks.iter().rev() {
-                drawn[unchosen.remove(i)].boosted.push((j, level as u32));
-            }
-            let fresh = count - among_drawn;
-            *self.cohorts.get_mut(state).expect("cohort exists") -= fresh;
-            for _ in 0..fresh {
-                let unit = unit_of(state, Origin::Boosted, drawn.len() as u64);
-                drawn.push(Individual {
-                    state: state.clone(),
-                    boosted: vec![(j, level as u32)],
-                    sessions: Vec::new(),
-                    unit,
-                });
-            }
-            users_left -= count;
+        assign_levels(&histogram, j, self.paid.len(), groups, &mut r);
+    }
+    /// Phase 2 for `n` users of segment `g` with `served` impressions today, `organic` organic
+    /// impressions offered and the kept `boosts`: books every impression, click and boosted
+    /// payment, and returns the users by outcome. `unit` keys the level's stream.
+    #[allow(clippy::too_many_arguments)]
+    fn expose_users(
+        &mut self,
+        t: usize,
+        table: &ClickTable,
+        g: usize,
+        served: usize,
+        boosts: &[Boost],
+        organic: u64,
+        n: u64,
+        unit: u64,
+    ) -> Outcomes {
+        let programs = self.paid.len();
+        let mut r = keyed(self.seed, self.rep, t, unit, Step::Level, 0);
+        let w = walk(table, organic, boosts, served, n, programs, &mut r);
+        for p in 0..table.placements() {
+            self.add(t, Count::ImpressionsOffered, p, g, w.organic[p]);
+            self.add(t, Count::Impressions, p, g, w.organic[p]);
+            self.add(t, Count::Clicks, p, g, w.clicks[p]);
+            self.add(t, Count::Sessions, p, g, w.clicks[p]);
+        }
+        let mut counts = Vec::new();
+        multinomial(w.organic_unserved, &table.label, &mut r, &mut counts);
+        for (p, &c) in counts.iter().enumerate() {
+            self.add(t, Count::ImpressionsOffered, p, g, c);
+        }
+        for b in boosts {
+            let m = w.boosted[b.program];
+            self.add(t, Count::Impressions, b.placement, g, m);
+            self.paid[b.program] += m;
+            let mut tally = Tally {
+                out: &mut self.out,
+                funnel: self.funnel,
+                t,
+                placement: b.placement,
+                segment: g,
+            };
+            story::pay_boosted_many(self.plan, &mut self.ledger, b.program, m, &mut tally);
+        }
+        Outcomes {
+            quiet: w.quiet,
+            single: w.single,
+            multi: w
+                .multi
+                .into_iter()
+                .enumerate()
+                .map(|(i, sessions)| (sessions, mix64(unit ^ mix64(i as u64 + 1))))
+                .collect(),
         }
     }
 
-    /// Phase 2 for a drawn-out user with boosted impressions: literally, as in `agents`.
-    pub(super) fn expose_individual(&mut self, t: usize, ind: &mut Individual) {
+    /// Phase 2 for the boosted users, type by type (cohort and boosted vector): their organic
+    /// levels by a multinomial, then each level walked on counts.
+    pub(super) fn expose_boosted(
+        &mut self,
+        t: usize,
+        boosted: Boosted,
+        next: &mut BTreeMap<State, u64>,
+        clicked: &mut Clicked,
+    ) {
         let s = self.scenario();
-        let g = ind.state.segment as usize;
-        let mut r = keyed(self.seed, self.rep, t, ind.unit, Step::Individual, 0);
-        let mut labels: Vec<Label> = Vec::new();
-        for (p, &l) in self.plan.lambda[t][g].iter().enumerate() {
-            labels.extend((0..poisson(l, &mut r)).map(|_| Label {
-                placement: p,
-                program: None,
-            }));
+        for (state, groups) in boosted {
+            let g = state.segment as usize;
+            let room = s.frequency.cap.saturating_sub(state.served);
+            let mean: f64 = self.plan.lambda[t][g].iter().sum();
+            for (b, n) in groups {
+                *self.cohorts.get_mut(&state).expect("boosted cohorts exist") -= n;
+                let boosts: Vec<Boost> = b
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, k)| **k > 0)
+                    .map(|(j, &kept)| Boost {
+                        program: j,
+                        placement: s.programs[j].traffic().expect("traffic program").placement,
+                        kept,
+                    })
+                    .collect();
+                let offered: u64 = boosts.iter().map(|x| u64::from(x.kept)).sum();
+                for x in &boosts {
+                    self.add(
+                        t,
+                        Count::ImpressionsOffered,
+                        x.placement,
+                        g,
+                        n * u64::from(x.kept),
+                    );
+                }
+                let key = mix64(state.key() ^ boosts_key(&b));
+                let mut r = keyed(self.seed, self.rep, t, key, Step::BoostedLevels, 0);
+                if room == 0 {
+                    self.offer_unserved(t, g, n, &mut r);
+                    *next.entry(state.clone()).or_insert(0) += n;
+                    continue;
+                }
+                let levels = split_levels(mean, n, &mut r);
+                let most = levels.iter().map(|l| l.0).max().unwrap_or(0) + offered;
+                let table = ClickTable::new(self.plan, t, g, state.served, served_of(most, room));
+                for (o, users, tail) in levels {
+                    let served = served_of(o + offered, room);
+                    let unit = mix64(mix64(key ^ mix64(o)) ^ tail);
+                    let out = self.expose_users(t, &table, g, served, &boosts, o, users, unit);
+                    let after = State {
+                        served: state.served + served as u32,
+                        ..state.clone()
+                    };
+                    if out.quiet > 0 {
+                        *next.entry(after.clone()).or_insert(0) += out.quiet;
+                    }
+                    for (p, &c) in out.single.iter().enumerate().filter(|x| *x.1 > 0) {
+                        *clicked.single.entry((after.clone(), p)).or_insert(0) += c;
+                    }
+                    for (sessions, unit) in out.multi {
+                        clicked.multi.push(Individual {
+                            state: after.clone(),
+                            sessions,
+                            unit,
+                        });
+                    }
+                }
+            }
         }
-        for &(j, k) in &ind.boosted {
-            let placement = s.programs[j].traffic().expect("traffic program").placement;
-            labels.extend((0..k).map(|_| Label {
-                placement,
-                program: Some(j),
-            }));
-        }
-        let mut tally = Tally {
-            out: &mut self.out,
-            funnel: self.funnel,
-            t,
-            placement: 0,
-            segment: g,
-        };
-        ind.sessions = story::serve_and_click(
-            self.plan,
-            &mut self.ledger,
-            &mut tally,
-            &mut ind.state.served,
-            &mut labels,
-            &mut self.paid,
-            &mut r,
-        );
     }
 
-    /// Phase 2 for the users left in the cohorts. Exposure depends only on segment and impressions
-    /// served today, so the cohorts sharing those form one group: its users are split by organic
-    /// impression count, quiet users counted in aggregate and clicking users drawn out, and each
-    /// outcome is then dealt to the group's cohorts uniformly without replacement. Keying the group's
-    /// streams by (segment, served) alone keeps the scenario and its baseline on the same draws even
-    /// after redemptions have split the scenario's cohorts.
+    /// Organic impressions offered to `n` users who are served none: Poisson(n λ_p) per placement.
+    fn offer_unserved(&mut self, t: usize, g: usize, n: u64, r: &mut Stream) {
+        for (p, &l) in self.plan.lambda[t][g].iter().enumerate() {
+            let offered = poisson(n as f64 * l, r);
+            self.add(t, Count::ImpressionsOffered, p, g, offered);
+        }
+    }
+
+    /// Phase 2 for the users without boosted impressions. Exposure depends only on segment and
+    /// impressions served today, so the cohorts sharing those form one group: its users are split
+    /// by organic impression count, each level walked on counts, and each outcome is then dealt to
+    /// the group's cohorts uniformly without replacement. Keying the group's streams by (segment,
+    /// served) alone keeps the scenario and its baseline on the same draws even after redemptions
+    /// have split the scenario's cohorts.
     pub(super) fn expose_cohorts(
         &mut self,
         t: usize,
         next: &mut BTreeMap<State, u64>,
-        individuals: &mut Vec<Individual>,
+        clicked: &mut Clicked,
     ) {
         let s = self.scenario();
         let mut groups: BTreeMap<(u32, u32), Vec<(State, u64)>> = BTreeMap::new();
@@ -226,12 +617,11 @@ impl<'p, 's> Sim<'p, 's> {
                 .or_default()
                 .push((state.clone(), n));
         }
-        for ((segment, served), members) in groups {
+        for ((segment, served_before), members) in groups {
             let g = segment as usize;
-            let key = mix64(u64::from(segment) << 32 | u64::from(served));
-            let lambda = &self.plan.lambda[t][g];
-            let total: f64 = lambda.iter().sum();
-            let room = s.frequency.cap.saturating_sub(served) as u64;
+            let key = mix64(u64::from(segment) << 32 | u64::from(served_before));
+            let mean: f64 = self.plan.lambda[t][g].iter().sum();
+            let room = s.frequency.cap.saturating_sub(served_before);
             let n: u64 = members.iter().map(|m| m.1).sum();
             let mut r = keyed(self.seed, self.rep, t, key, Step::Exposure, 0);
             let mut group = Group::new(
@@ -239,127 +629,46 @@ impl<'p, 's> Sim<'p, 's> {
                 keyed(self.seed, self.rep, t, key, Step::AssignBlock, 0),
                 keyed(self.seed, self.rep, t, key, Step::AssignMember, 0),
             );
-            self.clicked_rank = 0;
-            if total > 0.0 && room > 0 {
-                let levels = poisson_levels(total, room);
-                let mut counts = Vec::new();
-                multinomial(n, &levels, &mut r, &mut counts);
-                let beyond = counts.pop().unwrap_or(0);
-                for (o, &n_o) in counts.iter().enumerate().skip(1) {
-                    if n_o > 0 {
-                        self.expose_level(
-                            t,
-                            key,
-                            o as u64,
-                            n_o,
-                            &mut r,
-                            &mut group,
-                            next,
-                            individuals,
-                        );
+            if mean > 0.0 && room > 0 {
+                let levels = split_levels(mean, n, &mut r);
+                let most = levels.iter().map(|l| l.0).max().unwrap_or(0);
+                let table = ClickTable::new(self.plan, t, g, served_before, served_of(most, room));
+                for (o, users, tail) in levels {
+                    if o == 0 {
+                        continue;
+                    }
+                    let served = served_of(o, room);
+                    let unit = mix64(mix64(key ^ mix64(o)) ^ tail);
+                    let out = self.expose_users(t, &table, g, served, &[], o, users, unit);
+                    let after = |state: &State| State {
+                        served: state.served + served as u32,
+                        ..state.clone()
+                    };
+                    for (m, c) in group.take_many(out.quiet) {
+                        *next.entry(after(&group.members[m].0)).or_insert(0) += c;
+                    }
+                    for (p, &n_p) in out.single.iter().enumerate() {
+                        for (m, c) in group.take_many(n_p) {
+                            let state = after(&group.members[m].0);
+                            *clicked.single.entry((state, p)).or_insert(0) += c;
+                        }
+                    }
+                    for (sessions, unit) in out.multi {
+                        let m = group.take_one();
+                        clicked.multi.push(Individual {
+                            state: after(&group.members[m].0),
+                            sessions,
+                            unit,
+                        });
                     }
                 }
-                for _ in 0..beyond {
-                    let o = poisson_above(total, counts.len() as u64 - 1, &mut r);
-                    self.expose_level(t, key, o, 1, &mut r, &mut group, next, individuals);
-                }
             } else {
-                for (p, &l) in lambda.iter().enumerate() {
-                    let offered = poisson(n as f64 * l, &mut r);
-                    self.add(t, Count::ImpressionsOffered, p, g, offered);
-                }
+                self.offer_unserved(t, g, n, &mut r);
             }
             for (state, left) in group.members {
                 *next.entry(state).or_insert(0) += left;
             }
         }
-    }
-
-    /// `n` users of a group with exactly `o` organic impressions offered this tick.
-    #[allow(clippy::too_many_arguments)]
-    fn expose_level(
-        &mut self,
-        t: usize,
-        key: u64,
-        o: u64,
-        n: u64,
-        r: &mut Stream,
-        group: &mut Group,
-        next: &mut BTreeMap<State, u64>,
-        individuals: &mut Vec<Individual>,
-    ) {
-        let s = self.scenario();
-        let (g, served_before) = (
-            group.members[0].0.segment as usize,
-            group.members[0].0.served,
-        );
-        let room = u64::from(s.frequency.cap.saturating_sub(served_before));
-        let served = o.min(room) as usize;
-        let pos = self.positions(t, g, served_before, served);
-        let clickers = binomial(n, -pos.log_quiet_from[0].exp_m1(), r);
-        let quiet = n - clickers;
-        let mut counts = Vec::new();
-        for k in 0..served {
-            multinomial(quiet, &pos.quiet[k], r, &mut counts);
-            for (p, &c) in counts.iter().enumerate() {
-                self.add(t, Count::Impressions, p, g, c);
-                self.add(t, Count::ImpressionsOffered, p, g, c);
-            }
-        }
-        let unserved = n * (o - served as u64);
-        multinomial(unserved, &self.plan.lambda[t][g], r, &mut counts);
-        for (p, &c) in counts.iter().enumerate() {
-            self.add(t, Count::ImpressionsOffered, p, g, c);
-        }
-        let after = |state: &State| State {
-            served: state.served + served as u32,
-            ..state.clone()
-        };
-        for (m, c) in group.take_many(quiet) {
-            *next.entry(after(&group.members[m].0)).or_insert(0) += c;
-        }
-        for _ in 0..clickers {
-            let sessions = self.draw_clicker(t, g, &pos, r);
-            let m = group.take_one();
-            let unit = mix64(mix64(key ^ Origin::Clicked as u64) ^ self.clicked_rank);
-            individuals.push(Individual {
-                state: after(&group.members[m].0),
-                boosted: Vec::new(),
-                sessions,
-                unit,
-            });
-            self.clicked_rank += 1;
-        }
-    }
-
-    /// One user's served impressions, conditioned on at least one click: position by position,
-    /// P(no click here | a click from here on) = q_k (1 − Q_{k+1}) / (1 − Q_k) until the first click.
-    fn draw_clicker(&mut self, t: usize, g: usize, pos: &Positions, r: &mut Stream) -> Vec<usize> {
-        let mut sessions = Vec::new();
-        let mut need = true;
-        for k in 0..pos.quiet.len() {
-            let q: f64 = pos.quiet[k].iter().sum();
-            let p_quiet = if need {
-                q * -pos.log_quiet_from[k + 1].exp_m1() / -pos.log_quiet_from[k].exp_m1()
-            } else {
-                q
-            };
-            let (weights, clicked) = if r.random::<f64>() < p_quiet {
-                (&pos.quiet[k], false)
-            } else {
-                (&pos.click[k], true)
-            };
-            let p = pick(weights, r);
-            self.add(t, Count::Impressions, p, g, 1);
-            self.add(t, Count::ImpressionsOffered, p, g, 1);
-            if clicked {
-                need = false;
-                self.add(t, Count::Clicks, p, g, 1);
-                self.add(t, Count::Sessions, p, g, 1);
-                sessions.push(p);
-            }
-        }
-        sessions
     }
 }
 
@@ -403,6 +712,9 @@ impl Group {
     /// Deals `n` users: a multivariate hypergeometric draw, block by block then member by member.
     fn take_many(&mut self, n: u64) -> Vec<(usize, u64)> {
         let mut out = Vec::new();
+        if n == 0 {
+            return out;
+        }
         let mut total = self.left((0, self.members.len()));
         let mut wanted = n;
         for b in 0..self.blocks.len() {
@@ -451,22 +763,261 @@ impl Group {
     }
 }
 
-/// Weights of organic impression counts 0, 1, …, L for Poisson(mean), then one last weight for
-/// "more than L"; L is at least `room` and large enough that "more" has chance below LEVEL_TAIL.
-fn poisson_levels(mean: f64, room: u64) -> Vec<f64> {
-    let mut p = (-mean).exp();
-    let mut levels = vec![p];
-    let mut cumulative = p;
-    let mut o = 0u64;
-    while o < room || 1.0 - cumulative > LEVEL_TAIL {
-        o += 1;
-        p *= mean / o as f64;
-        levels.push(p);
-        cumulative += p;
-        if p == 0.0 && o > room && o as f64 > mean {
-            break;
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::rng::{Stage, stream};
+    use statrs::distribution::{ChiSquared, ContinuousCDF};
+
+    /// A user's outcome: its click class (0 quiet, 1 + p one click on p, 1 + P two or more), its
+    /// boosted impressions served per offer entry, and its organic impressions served on
+    /// placement 0.
+    type Class = (usize, Vec<u64>, u64);
+
+    fn click_class(sessions: &[usize], places: usize) -> usize {
+        match sessions {
+            [] => 0,
+            [p] => 1 + p,
+            _ => 1 + places,
         }
     }
-    levels.push((1.0 - cumulative).max(0.0));
-    levels
+
+    /// The exact law of a user's class, by enumerating the literal story position by position:
+    /// the next served impression is any unserved one with equal chance, an organic one lies on
+    /// p with chance π_p, and it is clicked with its chance.
+    #[allow(clippy::too_many_arguments)]
+    fn enumerate(
+        table: &ClickTable,
+        boosts: &[Boost],
+        k: usize,
+        served: usize,
+        left: (u64, Vec<u32>),
+        state: (Vec<usize>, Vec<u64>, u64),
+        prob: f64,
+        out: &mut BTreeMap<Class, f64>,
+    ) {
+        let places = table.placements();
+        if k == served {
+            let class = (click_class(&state.0, places), state.1, state.2);
+            *out.entry(class).or_insert(0.0) += prob;
+            return;
+        }
+        let unserved = (left.0 + left.1.iter().map(|&b| u64::from(b)).sum::<u64>()) as f64;
+        for clicked in [false, true] {
+            let chance = |c: f64| if clicked { c } else { 1.0 - c };
+            if left.0 > 0 {
+                for p in 0..places {
+                    let mut s = state.clone();
+                    if clicked {
+                        s.0.push(p);
+                    }
+                    s.2 += u64::from(p == 0);
+                    let pr = left.0 as f64 / unserved * table.label[p] * chance(table.click[k][p]);
+                    let next = (left.0 - 1, left.1.clone());
+                    enumerate(table, boosts, k + 1, served, next, s, prob * pr, out);
+                }
+            }
+            for (i, b) in boosts.iter().enumerate().filter(|(i, _)| left.1[*i] > 0) {
+                let mut s = state.clone();
+                if clicked {
+                    s.0.push(b.placement);
+                }
+                s.1[i] += 1;
+                let pr = f64::from(left.1[i]) / unserved * chance(table.click[k][b.placement]);
+                let mut next = left.clone();
+                next.1[i] -= 1;
+                enumerate(table, boosts, k + 1, served, next, s, prob * pr, out);
+            }
+        }
+    }
+
+    fn fixture() -> (ClickTable, Vec<Boost>) {
+        // Click chances high enough that two clicks are common, different by position.
+        let table = ClickTable::from_chances(
+            vec![0.6, 0.4],
+            vec![
+                vec![0.3, 0.5],
+                vec![0.4, 0.2],
+                vec![0.25, 0.35],
+                vec![0.5, 0.1],
+            ],
+        );
+        let boosts = vec![
+            Boost {
+                program: 0,
+                placement: 0,
+                kept: 2,
+            },
+            Boost {
+                program: 2,
+                placement: 1,
+                kept: 1,
+            },
+        ];
+        (table, boosts)
+    }
+
+    fn exact_law(
+        table: &ClickTable,
+        boosts: &[Boost],
+        organic: u64,
+        served: usize,
+    ) -> BTreeMap<Class, f64> {
+        let mut law = BTreeMap::new();
+        let start = (organic, boosts.iter().map(|b| b.kept).collect());
+        let state = (Vec::new(), vec![0; boosts.len()], 0);
+        enumerate(table, boosts, 0, served, start, state, 1.0, &mut law);
+        law
+    }
+
+    #[test]
+    fn one_user_walk_has_the_exact_law_of_the_literal_story() {
+        // 3 organic and 3 boosted impressions offered, 4 served: the cap cuts into both kinds.
+        let (table, boosts) = fixture();
+        let (organic, served, reps) = (3, 4, 100_000u64);
+        let law = exact_law(&table, &boosts, organic, served);
+        assert!((law.values().sum::<f64>() - 1.0).abs() < 1e-12);
+        let mut seen: BTreeMap<Class, f64> = BTreeMap::new();
+        let mut r = stream(5, 0, 0, 0, Stage::Exposure, 0);
+        for _ in 0..reps {
+            let w = walk(&table, organic, &boosts, served, 1, 3, &mut r);
+            let sessions = match (w.quiet, w.single.iter().position(|&c| c == 1)) {
+                (1, _) => Vec::new(),
+                (_, Some(p)) => vec![p],
+                _ => w.multi[0].clone(),
+            };
+            let served_boosted: u64 = w.boosted.iter().sum();
+            let served_organic: u64 = w.organic.iter().sum();
+            assert_eq!(served_boosted + served_organic, served as u64);
+            assert_eq!(served_organic + w.organic_unserved, organic);
+            assert_eq!(w.clicks.iter().sum::<u64>(), sessions.len() as u64);
+            let class = (
+                click_class(&sessions, 2),
+                vec![w.boosted[0], w.boosted[2]],
+                w.organic[0],
+            );
+            assert!(law.contains_key(&class), "impossible outcome {class:?}");
+            *seen.entry(class).or_insert(0.0) += 1.0;
+        }
+        // Chi-square over the cells expected at least 5 times, the others lumped into one.
+        let (mut chi, mut cells, mut small_seen, mut small_expected) = (0.0, 0, 0.0, 0.0);
+        for (class, p) in &law {
+            let (o, e) = (seen.get(class).copied().unwrap_or(0.0), p * reps as f64);
+            if e >= 5.0 {
+                chi += (o - e) * (o - e) / e;
+                cells += 1;
+            } else {
+                small_seen += o;
+                small_expected += e;
+            }
+        }
+        if small_expected > 0.0 {
+            chi += (small_seen - small_expected).powi(2) / small_expected;
+            cells += 1;
+        }
+        assert!(cells > 30, "{cells} cells");
+        let critical = ChiSquared::new((cells - 1) as f64)
+            .unwrap()
+            .inverse_cdf(1.0 - 1e-4);
+        assert!(
+            chi < critical,
+            "chi-square {chi} over {cells} cells (critical {critical})"
+        );
+    }
+
+    #[test]
+    fn two_programs_spread_like_literal_throws() {
+        // 3 users, program 0 keeps 2 impressions and program 1 keeps 2, each thrown uniformly
+        // over the users: the 3^4 = 81 equally likely throws give the exact law of the users'
+        // counts by boosted vector.
+        let (users, reps) = (3usize, 40_000u64);
+        let histogram_of = |b: &[Vec<u32>]| -> Vec<(Vec<u32>, u64)> {
+            let mut h: BTreeMap<Vec<u32>, u64> = BTreeMap::new();
+            for v in b.iter().filter(|v| v.iter().any(|&x| x > 0)) {
+                *h.entry(v.clone()).or_insert(0) += 1;
+            }
+            h.into_iter().collect()
+        };
+        let mut law: BTreeMap<Vec<(Vec<u32>, u64)>, f64> = BTreeMap::new();
+        for throw in 0..81 {
+            let mut b = vec![vec![0u32; 2]; users];
+            for ball in 0..4 {
+                let user = throw / 3usize.pow(ball) % 3;
+                b[user][ball as usize / 2] += 1;
+            }
+            *law.entry(histogram_of(&b)).or_insert(0.0) += 1.0 / 81.0;
+        }
+        let mut seen: BTreeMap<Vec<(Vec<u32>, u64)>, f64> = BTreeMap::new();
+        let mut r = stream(7, 0, 0, 0, Stage::Exposure, 0);
+        for _ in 0..reps {
+            let mut groups = BTreeMap::new();
+            for j in 0..2 {
+                let histogram = occupancy(users as u64, 2, &mut r);
+                assign_levels(&histogram, j, 2, &mut groups, &mut r);
+            }
+            *seen.entry(groups.into_iter().collect()).or_insert(0.0) += 1.0;
+        }
+        assert!(seen.keys().all(|k| law.contains_key(k)));
+        let chi: f64 = law
+            .iter()
+            .map(|(k, p)| {
+                let (o, e) = (seen.get(k).copied().unwrap_or(0.0), p * reps as f64);
+                (o - e) * (o - e) / e
+            })
+            .sum();
+        assert!(law.values().all(|p| p * reps as f64 >= 5.0));
+        let critical = ChiSquared::new((law.len() - 1) as f64)
+            .unwrap()
+            .inverse_cdf(1.0 - 1e-4);
+        assert!(chi < critical, "chi-square {chi} over {} cells", law.len());
+    }
+
+    #[test]
+    fn many_users_walk_together_with_the_one_user_means() {
+        // n users at once: each class count, and each served count, has mean n × the one-user
+        // mean (exact law above); 5 standard errors from the exact variance of a sum of n
+        // independent users over `reps` replications.
+        let (table, boosts) = fixture();
+        let (organic, served, n, reps) = (3, 4, 7u64, 20_000u64);
+        let law = exact_law(&table, &boosts, organic, served);
+        let mut r = stream(6, 0, 0, 0, Stage::Exposure, 0);
+        let mut sums = [0.0; 6];
+        for _ in 0..reps {
+            let w = walk(&table, organic, &boosts, served, n, 3, &mut r);
+            assert_eq!(
+                w.quiet + w.single.iter().sum::<u64>() + w.multi.len() as u64,
+                n
+            );
+            let x = [
+                w.quiet as f64,
+                w.single[0] as f64,
+                w.single[1] as f64,
+                w.multi.len() as f64,
+                w.boosted[0] as f64,
+                w.organic[0] as f64,
+            ];
+            for (s, v) in sums.iter_mut().zip(x) {
+                *s += v;
+            }
+        }
+        let per_user: [fn(&Class) -> f64; 6] = [
+            |c| f64::from(c.0 == 0),
+            |c| f64::from(c.0 == 1),
+            |c| f64::from(c.0 == 2),
+            |c| f64::from(c.0 == 3),
+            |c| c.1[0] as f64,
+            |c| c.2 as f64,
+        ];
+        for (i, f) in per_user.iter().enumerate() {
+            let mean: f64 = law.iter().map(|(c, p)| p * f(c)).sum();
+            let var: f64 = law.iter().map(|(c, p)| p * (f(c) - mean).powi(2)).sum();
+            let se = (n as f64 * var / reps as f64).sqrt();
+            let observed = sums[i] / reps as f64;
+            assert!(
+                (observed - n as f64 * mean).abs() < 5.0 * se,
+                "statistic {i}: {observed} against {}",
+                n as f64 * mean
+            );
+        }
+    }
 }

@@ -5,17 +5,17 @@
 //! are interchangeable, so the population is a sorted map from that state to a count. Per tick:
 //! - phase 1: a traffic program's kept boosted impressions are spread over cohorts by a multinomial
 //!   weighted by size × boosted mean, then over a cohort's users by an exact occupancy histogram;
-//!   the users who received some are drawn out of their cohort as individuals;
-//! - phase 2: the other users of a cohort are split by their organic impression count (a
-//!   multinomial over Poisson levels); within a level, users who click nothing are counted in
-//!   aggregate (their impressions by placement are multinomial per position), and the users who
-//!   click something are drawn out as individuals, conditioned on clicking;
-//! - phase 3: the individuals' sessions go through steps 3–10 one by one in a uniformly random
-//!   arrival order, exactly as in the `agents` engine (the code is shared), and the individuals
-//!   return to the cohorts with their new state.
+//!   each cohort keeps a histogram of its users by boosted vector (kept impressions per program);
+//! - phase 2: the users of each type (cohort or group of cohorts, boosted vector) are split by
+//!   their organic impression count (a multinomial over Poisson levels); a level's served
+//!   positions are walked on counts, and its users come out as counts of quiet users and of
+//!   single-session users by placement; only users with two sessions or more are individuals;
+//! - phase 3: the sessions go through steps 3–10 one by one in a uniformly random arrival order,
+//!   exactly as in the `agents` engine (the code is shared), and the users return to the cohorts
+//!   with their new state.
 //!
-//! The cost grows with cohorts × ticks plus clicking and boosted users, not with the population;
-//! memory does not grow with the population at all.
+//! The cost grows with cohorts × ticks plus sessions, not with the population; memory does not
+//! grow with the population at all.
 
 mod exposure;
 mod fates;
@@ -59,12 +59,10 @@ impl State {
 /// A user drawn out of its cohort for this tick.
 struct Individual {
     state: State,
-    /// Kept boosted impressions per traffic program.
-    boosted: Vec<(usize, u32)>,
     /// Placements of its sessions this tick.
     sessions: Vec<usize>,
-    /// Its stream key: its cohort's key, how it was drawn out, and its rank there, so that the
-    /// same user of the same cohort meets the same draws in the scenario and in its baseline.
+    /// Its stream key: what it was drawn out of (exposure type and organic level) and its rank
+    /// there, so that the same user meets the same draws in the scenario and in its baseline.
     unit: u64,
 }
 
@@ -77,18 +75,6 @@ struct Clicked {
     multi: Vec<Individual>,
 }
 
-/// How an individual was drawn out of its cohort (part of its stream key).
-#[derive(Clone, Copy)]
-#[repr(u64)]
-enum Origin {
-    Boosted = 1,
-    Clicked = 2,
-}
-
-fn unit_of(state: &State, origin: Origin, rank: u64) -> u64 {
-    mix64(mix64(state.key() ^ origin as u64) ^ rank)
-}
-
 /// Stream stages of this engine (kept apart from the agents engine's numbering).
 #[derive(Clone, Copy)]
 #[repr(u64)]
@@ -97,10 +83,13 @@ enum Step {
     BoostTotal = 102,
     BoostSpread = 103,
     Exposure = 104,
-    Individual = 105,
     Session = 106,
     AssignBlock = 107,
     AssignMember = 108,
+    /// The walk of one organic level of one exposure type through its served positions.
+    Level = 120,
+    /// The organic levels of the users of one cohort with one boosted vector.
+    BoostedLevels = 121,
     Arrivals = 140,
     Fates = 141,
     Baskets = 142,
@@ -125,8 +114,6 @@ struct Sim<'p, 's> {
     funnel: Funnel,
     reserved: Vec<u64>,
     paid: Vec<u64>,
-    /// Clicking users drawn out of the cohort being exposed so far (their rank, for stream keys).
-    clicked_rank: u64,
     /// Sessions' coupon laws met so far in this replication.
     laws: fates::Laws,
 }
@@ -182,7 +169,6 @@ impl<'p, 's> Sim<'p, 's> {
             funnel: Funnel::of(s),
             reserved: vec![0; n_programs],
             paid: vec![0; n_programs],
-            clicked_rank: 0,
             laws: fates::Laws::default(),
         }
     }
@@ -207,37 +193,14 @@ impl<'p, 's> Sim<'p, 's> {
                 *self.cohorts.entry(state).or_insert(0) += n;
             }
         }
-        let mut extracted: BTreeMap<State, Vec<Individual>> = BTreeMap::new();
-        self.reserve_boosts(t, &mut extracted);
-        let mut individuals: Vec<Individual> = extracted.into_values().flatten().collect();
-        for ind in individuals.iter_mut() {
-            self.expose_individual(t, ind);
-        }
-        // Boosted users who clicked nothing have nothing more to do this tick: back to the counts
-        // at once, so that phase 3 holds only users with sessions.
+        let boosted = self.reserve_boosts(t);
         let mut next = BTreeMap::new();
-        individuals.retain(|ind| {
-            let idle = ind.sessions.is_empty();
-            if idle {
-                *next.entry(ind.state.clone()).or_insert(0) += 1;
-            }
-            !idle
-        });
-        self.expose_cohorts(t, &mut next, &mut individuals);
+        let mut clicked = Clicked::default();
+        self.expose_boosted(t, boosted, &mut next, &mut clicked);
+        self.expose_cohorts(t, &mut next, &mut clicked);
         for j in 0..self.reserved.len() {
             self.ledger
                 .reserve(self.plan, j, self.reserved[j] - self.paid[j], false);
-        }
-        let mut clicked = Clicked::default();
-        for ind in individuals {
-            if ind.sessions.len() == 1 {
-                *clicked
-                    .single
-                    .entry((ind.state, ind.sessions[0]))
-                    .or_insert(0) += 1;
-            } else {
-                clicked.multi.push(ind);
-            }
         }
         self.resolve_sessions(t, clicked, &mut next);
         next.retain(|_, n| *n > 0);
