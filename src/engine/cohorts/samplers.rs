@@ -51,10 +51,15 @@ pub fn hypergeometric(total: u64, marked: u64, n: u64, r: &mut Stream) -> u64 {
     } else {
         (n, marked)
     };
-    if few > LITERAL_HYPERGEOMETRIC_MAX
-        && let Ok(h) = rand_distr::Hypergeometric::new(total, marked, n)
-    {
-        return h.sample(r);
+    if few > LITERAL_HYPERGEOMETRIC_MAX {
+        // rand_distr's set-up for a small mean (its inversion branch) multiplies over a range as
+        // long as the population: invert from 0 ourselves, with P(0) a product over `few` terms.
+        if (few as f64) * (many as f64) / (total as f64) < INVERSION_MEAN_MAX {
+            return hypergeometric_by_inversion(total, few, many, r);
+        }
+        if let Ok(h) = rand_distr::Hypergeometric::new(total, marked, n) {
+            return h.sample(r);
+        }
     }
     // Each of the `few` items, in turn, falls among the `many` with chance (many left)/(total left).
     let (mut left, mut many_left, mut hits) = (total, many, 0);
@@ -66,6 +71,27 @@ pub fn hypergeometric(total: u64, marked: u64, n: u64, r: &mut Stream) -> u64 {
         left -= 1;
     }
     hits
+}
+
+/// Below this mean, large hypergeometrics are drawn by inversion from 0.
+const INVERSION_MEAN_MAX: f64 = 30.0;
+
+/// Hypergeometric(total, few, many) by sequential search from 0: P(0) = Π_{i<few} (total − many −
+/// i) / (total − i), then P(x+1) / P(x) = (few − x)(many − x) / ((x + 1)(total − few − many + x +
+/// 1)). Used for small means only, where P(0) does not underflow.
+fn hypergeometric_by_inversion(total: u64, few: u64, many: u64, r: &mut Stream) -> u64 {
+    let mut p: f64 = (0..few)
+        .map(|i| (total - many - i) as f64 / (total - i) as f64)
+        .product();
+    let mut u: f64 = r.random();
+    let mut x = 0;
+    while u > p && x < few {
+        u -= p;
+        p *= (few - x) as f64 * (many - x) as f64
+            / ((x + 1) as f64 * (total - few - many + x + 1) as f64);
+        x += 1;
+    }
+    x
 }
 
 /// Poisson(mean) as a count; 0 for a zero mean.
@@ -195,6 +221,21 @@ pub fn multivariate_hypergeometric(counts: &[u64], n: u64, r: &mut Stream, out: 
         left -= c;
         wanted -= k;
     }
+}
+
+/// How many of `unmarked` items come before the k-th of `marked` marked items when all are in a
+/// uniformly random order: the marked items cut the unmarked ones into marked + 1 exchangeable
+/// gaps, so the count is Beta-binomial(unmarked; k, marked − k + 1), drawn as a binomial whose
+/// probability is a Beta draw.
+pub fn unmarked_before(k: u64, marked: u64, unmarked: u64, r: &mut Stream) -> u64 {
+    debug_assert!(1 <= k && k <= marked);
+    if unmarked == 0 {
+        return 0;
+    }
+    let p = rand_distr::Beta::new(k as f64, (marked - k + 1) as f64)
+        .expect("positive shapes")
+        .sample(r);
+    binomial(unmarked, p, r)
 }
 
 /// `k` distinct indices of `0..n`, uniformly (Floyd's algorithm), in ascending order.
@@ -364,6 +405,34 @@ mod tests {
     }
 
     #[test]
+    fn hypergeometric_inversion_matches_its_pmf_and_mean() {
+        // The inversion route on HG(12, 4, 5): 35, 175, 210, 70, 5 of 495 (as above), and through
+        // `hypergeometric` with few > 4,096 and a small mean: HG(10^9, 5,000, 10^6) has mean 5 and
+        // variance ≈ 5 (1 − 5 × 10^-6)(1 − 10^-3); 5 standard errors.
+        let reps = 40_000;
+        let mut seen = vec![0.0; 5];
+        let mut r = rng(31);
+        for _ in 0..reps {
+            seen[hypergeometric_by_inversion(12, 4, 5, &mut r) as usize] += 1.0;
+        }
+        let expected: Vec<f64> = [35.0, 175.0, 210.0, 70.0, 5.0]
+            .iter()
+            .map(|c| c / 495.0 * reps as f64)
+            .collect();
+        let (chi, dof) = chi_square(&seen, &expected);
+        assert_eq!(dof, 4);
+        assert!(chi < 23.5, "chi-square {chi}");
+        let (total, marked, n) = (1_000_000_000u64, 5_000u64, 1_000_000u64);
+        let sum: f64 = (0..reps)
+            .map(|_| hypergeometric(total, marked, n, &mut r) as f64)
+            .sum();
+        let mean = n as f64 * marked as f64 / total as f64;
+        let var =
+            mean * (1.0 - marked as f64 / total as f64) * (total - n) as f64 / (total - 1) as f64;
+        assert!((sum / reps as f64 - mean).abs() < 5.0 * (var / reps as f64).sqrt());
+    }
+
+    #[test]
     fn hypergeometric_fallback_has_the_right_mean() {
         // Mean of HG(N, K, n) is n K / N; variance n (K/N)(1 − K/N)(N − n)/(N − 1).
         let (total, marked, n, reps) = (50_000u64, 100u64, 20_000u64, 4_000);
@@ -375,6 +444,34 @@ mod tests {
         let var = n as f64 * p * (1.0 - p) * (total - n) as f64 / (total - 1) as f64;
         let se = (var / reps as f64).sqrt();
         assert!((sum / reps as f64 - n as f64 * p).abs() < 5.0 * se);
+    }
+
+    #[test]
+    fn unmarked_before_matches_literal_shuffles() {
+        // 3 marked and 4 unmarked items shuffled literally: the unmarked ones before the 2nd
+        // marked one, against the sampler, by chi-square over the 5 values (0.999 quantile of
+        // χ²(4): 18.47), 100,000 draws each.
+        use rand::seq::SliceRandom;
+        let reps = 100_000;
+        let (mut literal, mut drawn) = ([0.0f64; 5], [0.0f64; 5]);
+        let mut r = rng(21);
+        let mut items = [true, true, true, false, false, false, false];
+        for _ in 0..reps {
+            items.shuffle(&mut r);
+            let second = items.iter().enumerate().filter(|x| *x.1).nth(1).unwrap().0;
+            literal[items[..second].iter().filter(|m| !**m).count()] += 1.0;
+            drawn[unmarked_before(2, 3, 4, &mut r) as usize] += 1.0;
+        }
+        // Two samples: compare each to their pooled proportions.
+        let pooled: Vec<f64> = literal
+            .iter()
+            .zip(&drawn)
+            .map(|(a, b)| (a + b) / 2.0)
+            .collect();
+        let (a, _) = chi_square(&literal, &pooled);
+        let (b, df) = chi_square(&drawn, &pooled);
+        assert_eq!(df, 4);
+        assert!(a + b < 18.47, "chi-square {}", a + b);
     }
 
     #[test]

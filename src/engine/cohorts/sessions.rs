@@ -2,30 +2,32 @@
 //!
 //! Sessions of users with one session this tick come as counts per class (user state and
 //! placement); users with several sessions come one by one. The arrival order is drawn only as
-//! far as outcomes depend on it:
+//! far as outcomes depend on it. An *epoch* is a stretch of the order during which arrivals find
+//! the same live room (open or full) and the same programs able to pay:
+//! - at its start, the fate of every single session not yet resolved is drawn by class (a
+//!   multinomial over the fates of `fates::fate_law`) under what the epoch's arrivals find;
+//! - a fate uses at most one room place and one coupon: its *kind*. What arrivals find depends
+//!   only on how many sessions of each kind arrived, so the order is followed on kinds alone;
 //! - the several-session users' sessions take uniformly random positions among all the tick's
-//!   sessions (a uniform subset of positions, in a uniformly random order), and are resolved one
-//!   at a time, literally, with the code the `agents` engine runs;
-//! - the single sessions between two of them are a uniformly random subset of the single
-//!   sessions not yet placed (a multivariate hypergeometric draw by class);
-//! - within such a block every session's fate is drawn by class (a multinomial over the fates of
-//!   `fates::fate_law`) under what the block's first session finds: the live room open or full,
-//!   the programs that can pay. If the whole block leaves that unchanged, every session in it
-//!   found the same, and the block stands. Otherwise the session at which it changed is found by
-//!   halving: the first half of the block (in its uniformly random order) is a multivariate
-//!   hypergeometric draw of its (class, fate) counts; a half that leaves things unchanged stands,
-//!   and the search goes on in the other. The sessions after the change keep their classes but
-//!   lose their fates, which are drawn again under what they now find (MODEL.md's first-come rule).
-//! - Blocks that cannot change anything (the room and every budget can take as many sessions as
-//!   the block and everything before it holds) are not drawn until something could change: their
-//!   sessions then form one block.
+//!   sessions (a uniform subset of positions, in a uniformly random order) and are resolved one at
+//!   a time with the code the `agents` engine runs. The single sessions before each of them are
+//!   the next stretch of a uniformly random order: their kinds are a multivariate hypergeometric
+//!   draw from the kinds left in the epoch. While no stretch could change anything whatever its
+//!   sessions do, stretches are not drawn at all;
+//! - when a stretch changes what arrivals find, the session at which it changed is found by
+//!   halving the stretch's room- or coupon-using sessions (each half's kinds a multivariate
+//!   hypergeometric draw), and the sessions using neither that come before it are a beta-binomial
+//!   count (the number of items before the k-th of T marked ones in a uniform order). The epoch
+//!   ends there: its sessions so far are dealt back to their classes and fates by kind and booked;
+//!   the others keep their classes but lose their fates, drawn again under what they now find
+//!   (MODEL.md's first-come rule: a late session never sees the coupon it missed).
 
 use std::collections::BTreeMap;
 
 use rand::Rng;
 
 use super::fates::{self, Class, Coupon, End, Fate, Landing, Room};
-use super::samplers::{choose_distinct, multinomial, multivariate_hypergeometric};
+use super::samplers::{choose_distinct, multinomial, multivariate_hypergeometric, unmarked_before};
 use super::{Clicked, Individual, Sim, State, Step, keyed};
 use crate::engine::Count;
 use crate::engine::rng::{Stream, mix64};
@@ -48,21 +50,45 @@ struct Item {
     n: u64,
 }
 
+/// What a fate uses: kind 0 nothing, else `live + 2 × (1 + program)` with `live` 1 for a place in
+/// the room (and 2 × 0 for no coupon).
+fn kind(fate: Fate) -> usize {
+    let Fate::Landed(landing, end) = fate else {
+        return 0;
+    };
+    let live = usize::from(landing == Landing::Live);
+    let coupon = match end {
+        End::Order { coupon, .. } => coupon.program().map_or(0, |j| j + 1),
+        _ => 0,
+    };
+    live + 2 * coupon
+}
+
 /// One tick's phase 3 in progress.
 struct Arrivals<'n> {
     t: usize,
     /// Single-session classes (state, placement), in state order.
     classes: Vec<(State, usize)>,
-    /// Single sessions of each class not yet placed in the order.
-    pool: Vec<u64>,
-    /// Single sessions placed but not yet drawn: nothing can change while they arrive.
-    pending: u64,
+    /// Single sessions of each class not yet resolved.
+    left: Vec<u64>,
     tick: TickSessions,
-    /// Draws of positions, blocks and halvings, in the order they happen.
+    /// Draws of positions, stretches and halvings, in the order they happen.
     rng: Stream,
-    /// How many times fates were drawn this tick (part of their streams' keys).
+    /// How many times fates were drawn or booked this tick (part of their streams' keys).
     epoch: u64,
     next: &'n mut BTreeMap<State, u64>,
+}
+
+/// The current epoch: its sessions' fates, and how many of each kind have arrived.
+struct Epoch {
+    found: Avail,
+    items: Vec<Item>,
+    /// Sessions of each kind not yet arrived.
+    kinds_left: Vec<u64>,
+    /// Sessions of each kind arrived (and booked on the room and budgets).
+    arrived: Vec<u64>,
+    /// Sessions placed in the order whose kinds are not drawn yet (nothing could change).
+    pending: u64,
 }
 
 impl Sim<'_, '_> {
@@ -72,7 +98,7 @@ impl Sim<'_, '_> {
         clicked: Clicked,
         next: &mut BTreeMap<State, u64>,
     ) {
-        let (classes, pool): (Vec<(State, usize)>, Vec<u64>) = clicked.single.into_iter().unzip();
+        let (classes, left): (Vec<(State, usize)>, Vec<u64>) = clicked.single.into_iter().unzip();
         let mut multi = clicked.multi;
         let (seed, rep) = (self.seed, self.rep);
         let stream_of =
@@ -86,23 +112,30 @@ impl Sim<'_, '_> {
             }
         }
         order.sort_unstable();
-        let total = pool.iter().sum::<u64>() + order.len() as u64;
+        let singles: u64 = left.iter().sum();
+        let total = singles + order.len() as u64;
         let mut ar = Arrivals {
             t,
             classes,
-            pool,
-            pending: 0,
+            left,
             tick: TickSessions::default(),
             rng: keyed(self.seed, self.rep, t, 0, Step::Arrivals, 0),
             epoch: 0,
             next,
         };
+        // Single sessions before each several-session user's session.
         let positions = choose_distinct(total as usize, order.len(), &mut ar.rng);
+        let mut gaps = Vec::with_capacity(order.len() + 1);
         let mut placed = 0;
-        for (&(_, i, idx), &position) in order.iter().zip(&positions) {
-            let gap = position as u64 - placed;
+        for &position in &positions {
+            gaps.push(position as u64 - placed);
             placed = position as u64 + 1;
-            self.advance(&mut ar, gap, 1);
+        }
+        gaps.push(total - placed);
+        let mut epoch = self.start_epoch(&mut ar);
+        for (k, &(_, i, idx)) in order.iter().enumerate() {
+            let later = (order.len() - k) as u64;
+            self.arrive_singles(&mut ar, &mut epoch, &mut gaps[k], later);
             let ind = &mut multi[i as usize];
             let mut rng = stream_of(ind, idx as usize);
             rng.next_u64();
@@ -130,116 +163,255 @@ impl Sim<'_, '_> {
                 &mut ar.tick,
                 &mut tally,
             );
+            // Inside a deferred stretch nothing could change, this session included; otherwise
+            // it may have filled the room or spent a program's last coupon.
+            if epoch.pending == 0 {
+                self.settle(&mut ar, &mut epoch);
+            }
         }
-        self.advance(&mut ar, total - placed, 0);
-        let pending = std::mem::take(&mut ar.pending);
-        self.block(&mut ar, pending);
+        let last = gaps.len() - 1;
+        self.arrive_singles(&mut ar, &mut epoch, &mut gaps[last], 0);
+        self.draw_pending(&mut ar, &mut epoch);
+        self.end_epoch(&mut ar, epoch);
         for ind in multi {
             *ar.next.entry(ind.state).or_insert(0) += 1;
         }
     }
 
-    /// The next `gap` single sessions arrive, then `then` (0 or 1) literal sessions: defer them
-    /// while nothing can change, else draw everything deferred and then this gap as blocks.
-    fn advance(&mut self, ar: &mut Arrivals, gap: u64, then: u64) {
-        if self.unchangeable(ar, ar.pending + gap + then) {
-            ar.pending += gap;
-            return;
+    /// The fates of every unresolved single session under what arrivals find now.
+    fn start_epoch(&mut self, ar: &mut Arrivals) -> Epoch {
+        let found = self.avail(ar);
+        let block: Vec<(usize, u64)> = ar
+            .left
+            .iter()
+            .enumerate()
+            .filter(|x| *x.1 > 0)
+            .map(|(c, &n)| (c, n))
+            .collect();
+        let items = self.draw_fates(ar, &block, &found);
+        let mut kinds_left = vec![0; 2 * (self.plan.scenario.programs.len() + 1)];
+        for item in &items {
+            kinds_left[kind(item.fate)] += item.n;
         }
-        let pending = std::mem::take(&mut ar.pending);
-        self.block(ar, pending);
-        self.block(ar, gap);
+        Epoch {
+            found,
+            items,
+            arrived: vec![0; kinds_left.len()],
+            kinds_left,
+            pending: 0,
+        }
     }
 
-    /// Whether `n` more arrivals can leave what sessions find unchanged whatever they do: each
-    /// admits at most one session to the room and redeems at most one coupon.
-    fn unchangeable(&self, ar: &Arrivals, n: u64) -> bool {
+    /// The next `gap` single sessions arrive (then `later` literal sessions will, at most): none,
+    /// some or all of them in this epoch, the rest in the following ones.
+    fn arrive_singles(&mut self, ar: &mut Arrivals, epoch: &mut Epoch, gap: &mut u64, later: u64) {
+        loop {
+            // Nothing can change while these arrive (plus those deferred and the next literal
+            // one): defer drawing their kinds. Checked even for an empty stretch, since the
+            // literal session after it needs to find what the deferred ones left.
+            if self.unchangeable(ar, epoch, epoch.pending + *gap, later.min(1)) {
+                epoch.pending += std::mem::take(gap);
+                return;
+            }
+            self.settle(ar, epoch);
+            if *gap == 0 {
+                return;
+            }
+            let mut stretch = Vec::new();
+            multivariate_hypergeometric(&epoch.kinds_left, *gap, &mut ar.rng, &mut stretch);
+            if !self.changes(ar, &epoch.found, &stretch) {
+                *gap = 0;
+                self.consume(ar, epoch, &stretch);
+                return;
+            }
+            let prefix = self.first_change(ar, &epoch.found, &stretch);
+            *gap -= prefix.iter().sum::<u64>();
+            self.consume(ar, epoch, &prefix);
+            let ended = std::mem::replace(epoch, self.empty_epoch());
+            self.end_epoch(ar, ended);
+            *epoch = self.start_epoch(ar);
+        }
+    }
+
+    fn empty_epoch(&self) -> Epoch {
+        Epoch {
+            found: Avail {
+                room: Room::Closed,
+                programs: Vec::new(),
+            },
+            items: Vec::new(),
+            kinds_left: Vec::new(),
+            arrived: Vec::new(),
+            pending: 0,
+        }
+    }
+
+    /// Draws the deferred sessions' kinds; if they (or a literal session) changed what arrivals
+    /// find, which can happen only at the last of them, the epoch ends there.
+    fn settle(&mut self, ar: &mut Arrivals, epoch: &mut Epoch) {
+        self.draw_pending(ar, epoch);
+        if self.avail(ar) != epoch.found {
+            let ended = std::mem::replace(epoch, self.empty_epoch());
+            self.end_epoch(ar, ended);
+            *epoch = self.start_epoch(ar);
+        }
+    }
+
+    /// Draws the kinds of the deferred sessions and books them.
+    fn draw_pending(&mut self, ar: &mut Arrivals, epoch: &mut Epoch) {
+        if epoch.pending > 0 {
+            let mut stretch = Vec::new();
+            multivariate_hypergeometric(
+                &epoch.kinds_left,
+                epoch.pending,
+                &mut ar.rng,
+                &mut stretch,
+            );
+            epoch.pending = 0;
+            self.consume(ar, epoch, &stretch);
+        }
+    }
+
+    /// Sessions of the given kinds arrived: their room places and coupons are booked.
+    fn consume(&mut self, ar: &mut Arrivals, epoch: &mut Epoch, kinds: &[u64]) {
+        for (k, &n) in kinds.iter().enumerate().filter(|x| *x.1 > 0) {
+            epoch.kinds_left[k] -= n;
+            epoch.arrived[k] += n;
+            if k % 2 == 1 {
+                ar.tick.admitted += n;
+            }
+            if k >= 2 {
+                self.ledger.charge(self.plan, k / 2 - 1, n);
+            }
+        }
+    }
+
+    /// Of a stretch (kinds in uniformly random order) that changes what arrivals find, the
+    /// sessions up to and including the one after which it changed, by kind.
+    fn first_change(&mut self, ar: &mut Arrivals, found: &Avail, stretch: &[u64]) -> Vec<u64> {
+        let mut before = vec![0; stretch.len()];
+        let mut span: Vec<u64> = stretch.to_vec();
+        span[0] = 0;
+        let mut half = Vec::new();
+        loop {
+            let size: u64 = span.iter().sum();
+            debug_assert!(size > 0, "a change needs a session that uses something");
+            if size <= 1 {
+                break;
+            }
+            multivariate_hypergeometric(&span, size / 2, &mut ar.rng, &mut half);
+            let trial: Vec<u64> = before.iter().zip(&half).map(|(a, b)| a + b).collect();
+            if self.changes(ar, found, &trial) {
+                span = half.clone();
+            } else {
+                before = trial;
+                for (s, h) in span.iter_mut().zip(&half) {
+                    *s -= h;
+                }
+            }
+        }
+        let marked: u64 = stretch[1..].iter().sum();
+        let k = before.iter().sum::<u64>() + 1;
+        let mut prefix: Vec<u64> = before.iter().zip(&span).map(|(a, b)| a + b).collect();
+        prefix[0] = unmarked_before(k, marked, stretch[0], &mut ar.rng);
+        prefix
+    }
+
+    /// Ends an epoch: its arrived sessions, by kind, are dealt to its items uniformly and booked;
+    /// the others go back to their classes, unresolved.
+    fn end_epoch(&mut self, ar: &mut Arrivals, epoch: Epoch) {
+        let mut booked = Vec::new();
+        for (k, &arrived) in epoch.arrived.iter().enumerate() {
+            let of_kind: Vec<&Item> = epoch.items.iter().filter(|i| kind(i.fate) == k).collect();
+            let sizes: Vec<u64> = of_kind.iter().map(|i| i.n).collect();
+            let mut dealt = Vec::new();
+            multivariate_hypergeometric(&sizes, arrived, &mut ar.rng, &mut dealt);
+            for (item, &d) in of_kind.iter().zip(&dealt) {
+                if d > 0 {
+                    booked.push(Item { n: d, ..**item });
+                }
+                ar.left[item.class] -= d;
+            }
+        }
+        self.book(ar, &booked);
+    }
+
+    /// Whether `singles` more single sessions of the epoch and `literal` several-session users'
+    /// sessions, whatever their order, leave what arrivals find unchanged: at most
+    /// min(singles, those of the epoch left that use the room) + literal take room places, and
+    /// likewise for each program's coupons.
+    fn unchangeable(&self, ar: &Arrivals, epoch: &Epoch, singles: u64, literal: u64) -> bool {
+        let left = &epoch.kinds_left;
+        let mut bound = vec![0; left.len()];
+        let live: u64 = left.iter().skip(1).step_by(2).sum();
+        bound[1] = singles.min(live) + literal;
+        for j in 0..self.plan.scenario.programs.len() {
+            let coupons = left[2 * (j + 1)] + left[2 * (j + 1) + 1];
+            bound[2 * (j + 1)] = singles.min(coupons) + literal;
+        }
+        !self.changes(ar, &epoch.found, &bound)
+    }
+
+    /// Whether sessions of the given kinds, arriving now, leave later arrivals finding something
+    /// else than `found` (a full room, a program that can no longer pay).
+    fn changes(&self, ar: &Arrivals, found: &Avail, kinds: &[u64]) -> bool {
         let plan = self.plan;
-        let now = self.avail(ar.t, ar.tick.admitted, &self.ledger);
-        if now.room == Room::Open
+        if found.room == Room::Open
             && let Some(cap) = plan.scenario.live_room.capacity_per_tick
-            && ar.tick.admitted + n > cap
         {
-            return false;
-        }
-        let mut largest_part = vec![0u128; plan.scenario.funders.len()];
-        for (j, _) in now.programs.iter().enumerate().filter(|x| *x.1) {
-            let charge = plan.charge[j];
-            if charge > 0 && self.ledger.allowance_room(plan, j, ar.t) / charge < n {
-                return false;
+            let live: u64 = kinds.iter().skip(1).step_by(2).sum();
+            if ar.tick.admitted + live >= cap {
+                return true;
             }
+        }
+        let coupons = |j: usize| kinds[2 * (j + 1)] + kinds[2 * (j + 1) + 1];
+        let mut funder_use = vec![0u128; plan.scenario.funders.len()];
+        for j in 0..plan.scenario.programs.len() {
+            let n = u128::from(coupons(j));
             for &(f, part) in &plan.parts[j] {
-                largest_part[f] = largest_part[f].max(u128::from(part));
+                funder_use[f] += n * u128::from(part);
             }
         }
-        largest_part.iter().enumerate().all(|(f, &part)| {
-            self.ledger
-                .funder_room(f)
-                .is_none_or(|room| room >= part * u128::from(n))
-        })
+        found
+            .programs
+            .iter()
+            .enumerate()
+            .filter(|x| *x.1)
+            .any(|(j, _)| {
+                let charge = u128::from(plan.charge[j]);
+                let room = u128::from(self.ledger.allowance_room(plan, j, ar.t));
+                room < (u128::from(coupons(j)) + 1) * charge
+                    || plan.parts[j].iter().any(|&(f, part)| {
+                        self.ledger
+                            .funder_room(f)
+                            .is_some_and(|r| r < funder_use[f] + u128::from(part))
+                    })
+            })
     }
 
-    /// What a session arriving now finds, with `admitted` sessions in the room and `ledger`.
-    fn avail(&self, t: usize, admitted: u64, ledger: &crate::engine::ledger::Ledger) -> Avail {
+    /// What a session arriving now finds.
+    fn avail(&self, ar: &Arrivals) -> Avail {
         let plan = self.plan;
+        let t = ar.t;
         let room = if !plan.live_open[t] {
             Room::Closed
         } else if plan
             .scenario
             .live_room
             .capacity_per_tick
-            .is_none_or(|c| admitted < c)
+            .is_none_or(|c| ar.tick.admitted < c)
         {
             Room::Open
         } else {
             Room::Full
         };
         let programs = (0..plan.scenario.programs.len())
-            .map(|j| plan.coupon_slot[j].is_some() && ledger.can_charge(plan, j, t))
+            .map(|j| plan.coupon_slot[j].is_some() && self.ledger.can_charge(plan, j, t))
             .collect();
         Avail { room, programs }
     }
 
-    /// What a session finds after `items` arrived on top of what has been booked.
-    fn avail_after(&self, ar: &Arrivals, items: &[Item]) -> Avail {
-        let mut ledger = self.ledger.clone();
-        let mut admitted = ar.tick.admitted;
-        for item in items {
-            if let Fate::Landed(landing, end) = item.fate {
-                if landing == Landing::Live {
-                    admitted += item.n;
-                }
-                if let End::Order { coupon, .. } = end
-                    && let Some(j) = coupon.program()
-                {
-                    ledger.charge(self.plan, j, item.n);
-                }
-            }
-        }
-        self.avail(ar.t, admitted, &ledger)
-    }
-
-    /// The next `n` single sessions of the order: a uniformly random subset of those not yet
-    /// placed, resolved under the first-come rule.
-    fn block(&mut self, ar: &mut Arrivals, n: u64) {
-        if n == 0 {
-            return;
-        }
-        let mut counts = Vec::new();
-        multivariate_hypergeometric(&ar.pool, n, &mut ar.rng, &mut counts);
-        let mut block: Vec<(usize, u64)> = Vec::new();
-        for (c, &k) in counts.iter().enumerate().filter(|x| *x.1 > 0) {
-            ar.pool[c] -= k;
-            block.push((c, k));
-        }
-        while !block.is_empty() {
-            let found = self.avail(ar.t, ar.tick.admitted, &self.ledger);
-            let items = self.draw_fates(ar, &block, &found);
-            block = self.first_change(ar, items, &found);
-        }
-    }
-
-    /// Fates of a block's sessions, class by class, under `found`.
+    /// Fates of single sessions, class by class, under `found`.
     fn draw_fates(
         &mut self,
         ar: &mut Arrivals,
@@ -286,56 +458,8 @@ impl Sim<'_, '_> {
         items
     }
 
-    /// Books the sessions of `items` (in uniformly random order) up to and including the first
-    /// one after which arrivals find something else than `found`; returns the classes of the
-    /// sessions after it (none if nothing changed).
-    fn first_change(
-        &mut self,
-        ar: &mut Arrivals,
-        items: Vec<Item>,
-        found: &Avail,
-    ) -> Vec<(usize, u64)> {
-        if self.avail_after(ar, &items) == *found {
-            self.book(ar, &items);
-            return Vec::new();
-        }
-        let mut later: BTreeMap<usize, u64> = BTreeMap::new();
-        let mut span = items;
-        loop {
-            let size: u64 = span.iter().map(|x| x.n).sum();
-            if size == 1 {
-                self.book(ar, &span);
-                break;
-            }
-            let sizes: Vec<u64> = span.iter().map(|x| x.n).collect();
-            let mut first = Vec::new();
-            multivariate_hypergeometric(&sizes, size / 2, &mut ar.rng, &mut first);
-            let (mut early, mut late) = (Vec::new(), Vec::new());
-            for (item, &k) in span.iter().zip(&first) {
-                if k > 0 {
-                    early.push(Item { n: k, ..*item });
-                }
-                if item.n > k {
-                    late.push(Item {
-                        n: item.n - k,
-                        ..*item
-                    });
-                }
-            }
-            if self.avail_after(ar, &early) == *found {
-                self.book(ar, &early);
-                span = late;
-            } else {
-                for item in &late {
-                    *later.entry(item.class).or_insert(0) += item.n;
-                }
-                span = early;
-            }
-        }
-        later.into_iter().collect()
-    }
-
-    /// Counts, money, budgets and user states of resolved single sessions.
+    /// Counts, money and user states of resolved single sessions (their use of the room and of
+    /// budgets was booked by [`Sim::consume`]).
     fn book(&mut self, ar: &mut Arrivals, items: &[Item]) {
         let t = ar.t;
         for item in items {
@@ -357,10 +481,7 @@ impl Sim<'_, '_> {
                         Landing::Shop => {}
                         Landing::Closed => tally(out, Count::LiveRoomClosed, column),
                         Landing::Overflow => tally(out, Count::LiveRoomOverflow, column),
-                        Landing::Live => {
-                            ar.tick.admitted += n;
-                            tally(out, Count::LiveRoomSessions, column);
-                        }
+                        Landing::Live => tally(out, Count::LiveRoomSessions, column),
                     }
                     match end {
                         End::Leak => tally(out, Count::LeakedToCompetitor, column),
@@ -384,7 +505,6 @@ impl Sim<'_, '_> {
                             tally(out, by_destination, column);
                             if let Some(j) = coupon.program() {
                                 tally(out, Count::CouponOrders, column);
-                                self.ledger.charge(self.plan, j, n);
                                 let d = u128::from(self.plan.charge[j]) * u128::from(n);
                                 out.per_tick[t].discount += d;
                                 out.totals.discount += d;
