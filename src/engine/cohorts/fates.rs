@@ -285,6 +285,11 @@ struct Interval {
     hi: f64,
     /// P(lo ≤ B < hi).
     mass: f64,
+    /// The interval's ends in z = ln(B / median) / sigma.
+    za: f64,
+    zb: f64,
+    /// The share of the interval's baskets that get no coupon: 1, 1 − topup, or 0.
+    keep: f64,
     offer: Offer,
     /// P(B here, no coupon, attempt).
     plain: f64,
@@ -304,8 +309,6 @@ pub struct CouponLaw {
     /// P(attempt) by coupon, `Coupon::None` first; they and `leak` sum to at most 1.
     pub attempts: Vec<(Coupon, f64)>,
     intervals: Vec<Interval>,
-    /// (1 − leak(0)) × q: P(attempt | no coupon).
-    plain_rate: f64,
     /// P(no coupon offered or a top-up declined) = Σ plain / plain_rate.
     plain_share: f64,
 }
@@ -338,7 +341,6 @@ impl CouponLaw {
             leak: 0.0,
             attempts: vec![(Coupon::None, 0.0)],
             intervals: Vec::new(),
-            plain_rate,
             plain_share: 0.0,
         };
         let add_attempt = |law: &mut CouponLaw, coupon: Coupon, p: f64| match law
@@ -365,6 +367,9 @@ impl CouponLaw {
                 lo,
                 hi,
                 mass,
+                za: basket.z(lo),
+                zb: basket.z(hi),
+                keep: 0.0,
                 offer,
                 plain: 0.0,
                 reached: 0.0,
@@ -397,6 +402,9 @@ impl CouponLaw {
                     add_attempt(&mut law, Coupon::Reached(j), attempted);
                 }
             }
+            if plain_rate > 0.0 {
+                interval.keep = interval.plain / (mass * plain_rate);
+            }
             law.attempts[0].1 += interval.plain;
             law.intervals.push(interval);
         }
@@ -421,15 +429,19 @@ impl CouponLaw {
                 // d = 0 whatever B: no tilt, just B on the no-coupon part of its range, where a
                 // declined top-up band counts with weight 1 − topup. When that part holds most
                 // of the mass, draw B from its whole law and keep it with its interval's weight.
+                if self.basket.sigma == 0.0 {
+                    return self.basket.median;
+                }
                 if self.plain_share >= PLAIN_REJECTION_SHARE {
                     loop {
-                        let b = self.basket.value(StandardNormal.sample(r));
+                        // Intervals are compared in z (log space), so that exp is taken once.
+                        let z: f64 = StandardNormal.sample(r);
                         // Intervals of zero mass were left out: B never falls there.
-                        let Some(i) = self.intervals.iter().find(|i| i.lo <= b && b < i.hi) else {
+                        let Some(i) = self.intervals.iter().find(|i| i.za <= z && z < i.zb) else {
                             continue;
                         };
-                        if r.random::<f64>() * i.mass < i.plain / self.plain_rate {
-                            return b;
+                        if i.keep >= 1.0 || r.random::<f64>() < i.keep {
+                            return self.basket.value(z);
                         }
                     }
                 }

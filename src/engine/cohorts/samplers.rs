@@ -18,10 +18,9 @@ pub fn binomial(n: u64, p: f64, r: &mut Stream) -> u64 {
     Binomial::new(n, p).expect("p in (0, 1)").sample(r)
 }
 
-/// Below this many draws (or marked items) a hypergeometric is drawn literally: rand_distr's
-/// constructor can loop over the whole sample when the expected count is small, which costs far
-/// more than a few thousand uniform draws.
-const LITERAL_HYPERGEOMETRIC_MAX: u64 = 4096;
+/// Below this many draws (or marked items) a hypergeometric is drawn literally, one item at a
+/// time; above it by inversion (small means) or rand_distr's H2PE.
+const LITERAL_HYPERGEOMETRIC_MAX: u64 = 64;
 
 /// Hypergeometric: successes among `n` drawn without replacement from `total` items of which
 /// `marked` are successes. By the symmetry HG(N, K, n) = HG(N, n, K), the smaller of K and n is
