@@ -464,9 +464,17 @@ impl CouponLaw {
                 };
                 // At lo = 0 the bound is 1 (d is infinite; 0 × ∞ would give NaN, which min drops).
                 let bound = w(i.lo).min(1.0);
+                // w(hi) bounds w below on the interval (w at d = 0 when hi is infinite): most
+                // candidates are accepted without evaluating w.
+                let sure = w(i.hi);
                 loop {
-                    let b = self.basket.sample_in(i.lo, i.hi, i.mass, r);
-                    if r.random::<f64>() * bound < w(b) {
+                    let b = if self.basket.sigma == 0.0 {
+                        self.basket.median
+                    } else {
+                        self.basket.value(truncated_normal(i.za, i.zb, i.mass, r))
+                    };
+                    let u = r.random::<f64>() * bound;
+                    if u < sure || u < w(b) {
                         return b;
                     }
                 }
