@@ -29,7 +29,7 @@ pub const UNITS_PER_IMPRESSION_PER_CPM_YUAN: u64 = 100;
 pub fn yuan_to_units(yuan: f64) -> Units {
     const SIGNED_LIMIT: f64 = 9_223_372_036_854_775_808.0; // 2^63
     let x = yuan * UNITS_PER_YUAN as f64;
-    if !(x >= 0.0 && x < SIGNED_LIMIT) {
+    if !(0.0..SIGNED_LIMIT).contains(&x) {
         return x.round() as Units;
     }
     let whole = x as i64;
