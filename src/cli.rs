@@ -18,7 +18,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     arg_required_else_help = true
 )]
 #[command(
-    after_help = "Examples:\n  d11sim run                              # the built-in national 2023 scenario\n  d11sim run scenarios/quick.toml         # a small scenario, in a second\n  d11sim validate scenarios/*.toml\n  d11sim scenario --default > my.toml"
+    after_help = "Examples:\n  d11sim run                              # the built-in national 2023 scenario\n  d11sim run scenarios/quick.toml         # a small scenario, in a second\n  d11sim compare scenarios/singles_day_2023.toml --split-programs cross_store_300_50,channels_boost\n  d11sim validate scenarios/*.toml\n  d11sim scenario --default > my.toml"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -77,13 +77,14 @@ pub struct CommonArgs {
     /// Worker threads (default: all cores). Results do not depend on it.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub threads: Option<u32>,
-    /// Results folder (default: output/<scenario name>/).
+    /// Results folder (default: output/<scenario name>/ for run, output/<scenario name>-compare/
+    /// for compare).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Replace an existing results folder (atomically).
     #[arg(long)]
     pub force: bool,
-    /// No progress bar and no summary table.
+    /// No progress bar and no table (run's summary, compare's ranking).
     #[arg(long, short)]
     pub quiet: bool,
     /// Image format of the charts in charts/ (report.html always inlines SVG).

@@ -17,6 +17,7 @@ pub mod table;
 use crate::engine::{Engine, Paired, Plan};
 use crate::error::{Error, Result};
 use crate::results::Record;
+use crate::scenario::parse::MAX_MONEY_YUAN;
 use crate::scenario::{Scenario, Units, units_to_yuan};
 
 /// Shares must sum to 1 within this tolerance (INTERFACE.md, as in scenario files).
@@ -252,6 +253,23 @@ fn program_sweep(s: &Scenario, a: &str, b: &str, steps: u32) -> Result<SplitSet>
     }
     check_steps(FLAG, steps)?;
     let total = u128::from(s.programs[ia].budget) + u128::from(s.programs[ib].budget);
+    if total == 0 {
+        return Err(usage(
+            FLAG,
+            format!("\"{a}\" and \"{b}\" have no budget between them: every split is the same"),
+        ));
+    }
+    // A sweep end puts the whole sum in one program: it must be a budget a scenario could write.
+    if units_to_yuan(total) > MAX_MONEY_YUAN {
+        return Err(usage(
+            FLAG,
+            format!(
+                "\"{a}\" and \"{b}\" have {} yuan between them, more than one budget may hold \
+                 (at most 10^13 yuan)",
+                units_to_yuan(total)
+            ),
+        ));
+    }
     let last = u128::from(steps - 1);
     let mut splits = Vec::new();
     let mut values = Vec::new();

@@ -86,7 +86,16 @@ fn every_bad_input_exits_2_and_writes_nothing() {
     let dir = tmp.path();
     write(dir, "tiny.toml", &scenario_text(&[]));
     write(dir, "merchants.toml", &with_merchants());
-    let mut inputs = vec!["tiny.toml", "merchants.toml"];
+    // Both programs' budgets zero (nothing to split), or summing past what one budget may hold.
+    let budgets = |a: &str, b: &str| {
+        scenario_text(&[
+            ("budget = 300.0\n", &format!("budget = {a}\n")),
+            ("budget = 20.0\n", &format!("budget = {b}\n")),
+        ])
+    };
+    write(dir, "zero.toml", &budgets("0.0", "0.0"));
+    write(dir, "huge.toml", &budgets("9e12", "9e12"));
+    let mut inputs = vec!["tiny.toml", "merchants.toml", "zero.toml", "huge.toml"];
     for (name, text, _) in BAD_FILES {
         write(dir, name, text);
         inputs.push(name);
@@ -151,6 +160,16 @@ fn every_bad_input_exits_2_and_writes_nothing() {
         args.extend(extra);
         failures.extend(fails(dir, &inputs, &args, fragment).err());
     }
+    for (file, fragment) in [
+        ("zero.toml", "have no budget between them"),
+        (
+            "huge.toml",
+            "more than one budget may hold (at most 10^13 yuan)",
+        ),
+    ] {
+        let args = ["compare", file, "--split-programs", both, "--quiet"];
+        failures.extend(fails(dir, &inputs, &args, fragment).err());
+    }
     let args = [
         "compare",
         "merchants.toml",
@@ -172,7 +191,7 @@ fn every_bad_input_exits_2_and_writes_nothing() {
         failures.is_empty(),
         "{} of {} cases failed:\n{}",
         failures.len(),
-        cases.len() + 1,
+        cases.len() + 3,
         failures.join("\n")
     );
 }
