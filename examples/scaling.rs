@@ -9,9 +9,10 @@
 //!   live room's capacity in proportion), which it can run;
 //! - `cohorts` on the default scaled to 10^6 and to 10^9 users.
 //!
-//! Per case it prints wall seconds, simulated user-ticks per second (users × ticks × 2, the
-//! scenario and its baseline), orders, the time the orders' basket draws take (orders × the
-//! measured cost of one draw) and the peak resident memory; then the ratios the README quotes.
+//! Per case it prints wall and CPU seconds, simulated user-ticks per second (users × ticks × 2,
+//! the scenario and its baseline), orders, the CPU time the orders' basket draws take at the draw
+//! floor (orders × the measured cost of one draw) and the peak resident memory; then the ratios
+//! the README quotes.
 
 use std::process::Command;
 use std::time::Instant;
@@ -46,13 +47,15 @@ fn child(engine: &str, users: u64) {
     );
     let wall = start.elapsed().as_secs_f64();
     let orders = a.count(d11sim::engine::Count::Orders) + b.count(d11sim::engine::Count::Orders);
-    let per_basket = cohorts::seconds_per_basket(&Plan::new(&scenario), 1_000_000);
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: getrusage writes into the struct we own.
     unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    let per_basket = cohorts::seconds_per_basket(&Plan::new(&scenario), 1_000_000);
     let user_ticks = 2 * scenario.users * scenario.ticks() as u64;
+    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
+    let cpu = seconds(usage.ru_utime) + seconds(usage.ru_stime);
     println!(
-        "{wall} {user_ticks} {orders} {} {}",
+        "{wall} {user_ticks} {orders} {} {} {cpu}",
         orders as f64 * per_basket,
         usage.ru_maxrss
     );
@@ -60,6 +63,8 @@ fn child(engine: &str, users: u64) {
 
 struct Case {
     wall: f64,
+    /// CPU seconds of the child (both threads) up to the end of its replication.
+    cpu: f64,
     user_ticks: f64,
     orders: f64,
     baskets: f64,
@@ -87,11 +92,13 @@ fn run(engine: &str, users: u64) -> Case {
         orders: v[2],
         baskets: v[3],
         peak_mib: v[4] / 1024.0,
+        cpu: v[5],
     };
     println!(
-        "{engine:>8} {users:>14} users: {:8.2} s wall, {:.3e} user-ticks/s, {:.3e} orders, \
-         {:.2} s in basket draws, peak {:.0} MiB",
+        "{engine:>8} {users:>14} users: {:8.2} s wall, {:6.2} s CPU, {:.3e} user-ticks/s, \
+         {:.3e} orders, {:.2} s CPU in basket draws, peak {:.1} MiB",
         case.wall,
+        case.cpu,
         case.user_ticks / case.wall,
         case.orders,
         case.baskets,
@@ -117,16 +124,18 @@ fn main() {
             / (agents_small.user_ticks / agents_small.wall)
     );
     println!(
-        "cohorts 10^9 / 10^6 users: wall {:.2}x, wall minus basket draws {:.2}x, peak memory {:.2}x",
+        "cohorts 10^9 / 10^6 users: wall {:.2}x, CPU {:.2}x, CPU minus basket draws {:.2}x, \
+         peak memory {:.2}x",
         large.wall / small.wall,
-        (large.wall - large.baskets) / (small.wall - small.baskets),
+        large.cpu / small.cpu,
+        (large.cpu - large.baskets) / (small.cpu - small.baskets),
         large.peak_mib / small.peak_mib
     );
     println!(
-        "draw floor, national: {:.3e} orders (scenario + baseline) x {:.1} ns = {:.2} s of {:.2} s",
+        "draw floor, national: {:.3e} orders (scenario + baseline) x {:.1} ns = {:.2} s of {:.2} s CPU",
         cohorts_national.orders,
         cohorts_national.baskets / cohorts_national.orders * 1e9,
         cohorts_national.baskets,
-        cohorts_national.wall
+        cohorts_national.cpu
     );
 }
