@@ -517,75 +517,38 @@ impl<'p, 's> Sim<'p, 's> {
         }
     }
 
-    /// Phase 2 for the boosted users, type by type (cohort and boosted vector): their organic
-    /// levels by a multinomial, then each level walked on counts.
-    pub(super) fn expose_boosted(
+    /// Phase 2 for every user. Exposure depends only on segment, impressions served today and
+    /// the kept boosted impressions (the boosted vector), so the users sharing those form one
+    /// group whatever their cohorts: its users are split by organic impression count, each level
+    /// is walked on counts, and each outcome is then dealt to the group's cohorts uniformly
+    /// without replacement. Keying a group's streams by (segment, served, boosted vector) alone
+    /// keeps the scenario and its baseline (and two splits) on the same draws even after
+    /// redemptions have split their cohorts.
+    pub(super) fn expose_cohorts(
         &mut self,
         t: usize,
         boosted: Boosted,
         next: &mut BTreeMap<State, u64>,
         clicked: &mut Clicked,
     ) {
-        let s = self.scenario();
-        for (state, groups) in boosted {
-            let g = state.segment as usize;
-            let room = s.frequency.cap.saturating_sub(state.served);
-            let mean: f64 = self.plan.lambda[t][g].iter().sum();
-            for (b, n) in groups {
+        let mut groups: BTreeMap<(u32, u32, Boosts), Vec<(State, u64)>> = BTreeMap::new();
+        for (state, by_vector) in boosted {
+            for (b, n) in by_vector {
                 *self.cohorts.get_mut(&state).expect("boosted cohorts exist") -= n;
-                let boosts: Vec<Boost> = b
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, k)| **k > 0)
-                    .map(|(j, &kept)| Boost {
-                        program: j,
-                        placement: s.programs[j].traffic().expect("traffic program").placement,
-                        kept,
-                    })
-                    .collect();
-                let offered: u64 = boosts.iter().map(|x| u64::from(x.kept)).sum();
-                for x in &boosts {
-                    self.add(
-                        t,
-                        Count::ImpressionsOffered,
-                        x.placement,
-                        g,
-                        n * u64::from(x.kept),
-                    );
-                }
-                let key = mix64(state.key() ^ boosts_key(&b));
-                let mut r = keyed(self.seed, self.rep, t, key, Step::BoostedLevels, 0);
-                if room == 0 {
-                    self.offer_unserved(t, g, n, &mut r);
-                    *next.entry(state.clone()).or_insert(0) += n;
-                    continue;
-                }
-                let levels = split_levels(mean, n, &mut r);
-                let most = levels.iter().map(|l| l.0).max().unwrap_or(0) + offered;
-                let table = ClickTable::new(self.plan, t, g, state.served, served_of(most, room));
-                for (o, users, tail) in levels {
-                    let served = served_of(o + offered, room);
-                    let unit = mix64(mix64(key ^ mix64(o)) ^ tail);
-                    let out = self.expose_users(t, &table, g, served, &boosts, o, users, unit);
-                    let after = State {
-                        served: state.served + served as u32,
-                        ..state.clone()
-                    };
-                    if out.quiet > 0 {
-                        *next.entry(after.clone()).or_insert(0) += out.quiet;
-                    }
-                    for (p, &c) in out.single.iter().enumerate().filter(|x| *x.1 > 0) {
-                        *clicked.single.entry((after.clone(), p)).or_insert(0) += c;
-                    }
-                    for (sessions, unit) in out.multi {
-                        clicked.multi.push(Individual {
-                            state: after.clone(),
-                            sessions,
-                            unit,
-                        });
-                    }
-                }
+                groups
+                    .entry((state.segment, state.served, b))
+                    .or_default()
+                    .push((state.clone(), n));
             }
+        }
+        for (state, &n) in self.cohorts.iter().filter(|x| *x.1 > 0) {
+            groups
+                .entry((state.segment, state.served, Boosts::new()))
+                .or_default()
+                .push((state.clone(), n));
+        }
+        for ((segment, served_before, b), members) in groups {
+            self.expose_group(t, (segment, served_before, &b), members, next, clicked);
         }
     }
 
@@ -597,82 +560,98 @@ impl<'p, 's> Sim<'p, 's> {
         }
     }
 
-    /// Phase 2 for the users without boosted impressions. Exposure depends only on segment and
-    /// impressions served today, so the cohorts sharing those form one group: its users are split
-    /// by organic impression count, each level walked on counts, and each outcome is then dealt to
-    /// the group's cohorts uniformly without replacement. Keying the group's streams by (segment,
-    /// served) alone keeps the scenario and its baseline on the same draws even after redemptions
-    /// have split the scenario's cohorts.
-    pub(super) fn expose_cohorts(
+    /// Phase 2 for one group: `members` (cohorts in state order, with their users in the group)
+    /// share `segment`, `served_before` and the boosted vector `b`.
+    fn expose_group(
         &mut self,
         t: usize,
+        (segment, served_before, b): (u32, u32, &[u32]),
+        members: Vec<(State, u64)>,
         next: &mut BTreeMap<State, u64>,
         clicked: &mut Clicked,
     ) {
         let s = self.scenario();
-        let mut groups: BTreeMap<(u32, u32), Vec<(State, u64)>> = BTreeMap::new();
-        for (state, &n) in self.cohorts.iter().filter(|x| *x.1 > 0) {
-            groups
-                .entry((state.segment, state.served))
-                .or_default()
-                .push((state.clone(), n));
-        }
-        for ((segment, served_before), members) in groups {
-            let g = segment as usize;
-            let key = mix64(u64::from(segment) << 32 | u64::from(served_before));
-            let mean: f64 = self.plan.lambda[t][g].iter().sum();
-            let room = s.frequency.cap.saturating_sub(served_before);
-            let n: u64 = members.iter().map(|m| m.1).sum();
-            let mut r = keyed(self.seed, self.rep, t, key, Step::Exposure, 0);
-            let mut group = Group::new(
-                members,
-                keyed(self.seed, self.rep, t, key, Step::AssignBlock, 0),
-                keyed(self.seed, self.rep, t, key, Step::AssignMember, 0),
+        let g = segment as usize;
+        let boosts: Vec<Boost> = b
+            .iter()
+            .enumerate()
+            .filter(|(_, k)| **k > 0)
+            .map(|(j, &kept)| Boost {
+                program: j,
+                placement: s.programs[j].traffic().expect("traffic program").placement,
+                kept,
+            })
+            .collect();
+        let offered: u64 = boosts.iter().map(|x| u64::from(x.kept)).sum();
+        let n: u64 = members.iter().map(|m| m.1).sum();
+        for x in &boosts {
+            self.add(
+                t,
+                Count::ImpressionsOffered,
+                x.placement,
+                g,
+                n * u64::from(x.kept),
             );
-            if mean > 0.0 && room > 0 {
-                let levels = split_levels(mean, n, &mut r);
-                let most = levels.iter().map(|l| l.0).max().unwrap_or(0);
-                let table = ClickTable::new(self.plan, t, g, served_before, served_of(most, room));
-                for (o, users, tail) in levels {
-                    if o == 0 {
-                        continue;
-                    }
-                    let served = served_of(o, room);
-                    let unit = mix64(mix64(key ^ mix64(o)) ^ tail);
-                    let out = self.expose_users(t, &table, g, served, &[], o, users, unit);
-                    let after = |state: &State| State {
-                        served: state.served + served as u32,
-                        ..state.clone()
-                    };
-                    for (m, c) in group.take_many(out.quiet) {
-                        *next.entry(after(&group.members[m].0)).or_insert(0) += c;
-                    }
-                    for (p, &n_p) in out.single.iter().enumerate() {
-                        for (m, c) in group.take_many(n_p) {
-                            let state = after(&group.members[m].0);
-                            *clicked.single.entry((state, p)).or_insert(0) += c;
-                        }
-                    }
-                    for (sessions, unit) in out.multi {
-                        let m = group.take_one();
-                        clicked.multi.push(Individual {
-                            state: after(&group.members[m].0),
-                            sessions,
-                            unit,
-                        });
+        }
+        let base = mix64(u64::from(segment) << 32 | u64::from(served_before));
+        let key = if offered == 0 {
+            base
+        } else {
+            mix64(base ^ boosts_key(b))
+        };
+        let mean: f64 = self.plan.lambda[t][g].iter().sum();
+        let room = s.frequency.cap.saturating_sub(served_before);
+        let mut r = keyed(self.seed, self.rep, t, key, Step::Exposure, 0);
+        let mut group = Group::new(
+            members,
+            keyed(self.seed, self.rep, t, key, Step::AssignBlock, 0),
+            keyed(self.seed, self.rep, t, key, Step::AssignMember, 0),
+        );
+        if room == 0 || (mean == 0.0 && offered == 0) {
+            self.offer_unserved(t, g, n, &mut r);
+        } else {
+            let levels = split_levels(mean, n, &mut r);
+            let most = levels.iter().map(|l| l.0).max().unwrap_or(0) + offered;
+            let table = ClickTable::new(self.plan, t, g, served_before, served_of(most, room));
+            for (o, users, tail) in levels {
+                if o + offered == 0 {
+                    continue;
+                }
+                let served = served_of(o + offered, room);
+                let unit = mix64(mix64(key ^ mix64(o)) ^ tail);
+                let out = self.expose_users(t, &table, g, served, &boosts, o, users, unit);
+                let after = |state: &State| State {
+                    served: state.served + served as u32,
+                    ..state.clone()
+                };
+                for (m, c) in group.take_many(out.quiet) {
+                    *next.entry(after(&group.members[m].0)).or_insert(0) += c;
+                }
+                for (p, &n_p) in out.single.iter().enumerate() {
+                    for (m, c) in group.take_many(n_p) {
+                        let state = after(&group.members[m].0);
+                        *clicked.single.entry((state, p)).or_insert(0) += c;
                     }
                 }
-            } else {
-                self.offer_unserved(t, g, n, &mut r);
+                for (sessions, unit) in out.multi {
+                    let m = group.take_one();
+                    clicked.multi.push(Individual {
+                        state: after(&group.members[m].0),
+                        sessions,
+                        unit,
+                    });
+                }
             }
-            for (state, left) in group.members {
+        }
+        for (state, left) in group.members {
+            if left > 0 {
                 *next.entry(state).or_insert(0) += left;
             }
         }
     }
 }
 
-/// The cohorts of one (segment, served today), with the users not yet dealt an outcome. Users are
+/// The cohorts of one exposure group, with the users not yet dealt an outcome. Users are
 /// dealt uniformly without replacement, first to an (app, Alipay) block, then to a cohort within it,
 /// each level with its own stream: the baseline's blocks are the scenario's, so they stay coupled.
 struct Group {

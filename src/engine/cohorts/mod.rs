@@ -6,8 +6,8 @@
 //! - phase 1: a traffic program's kept boosted impressions are spread over cohorts by a multinomial
 //!   weighted by size × boosted mean, then over a cohort's users by an exact occupancy histogram;
 //!   each cohort keeps a histogram of its users by boosted vector (kept impressions per program);
-//! - phase 2: the users of each type (cohort or group of cohorts, boosted vector) are split by
-//!   their organic impression count (a multinomial over Poisson levels); a level's served
+//! - phase 2: the users of each exposure group (segment, served today, boosted vector) are split
+//!   by their organic impression count (a multinomial over Poisson levels); a level's served
 //!   positions are walked on counts, and its users come out as counts of quiet users and of
 //!   single-session users by placement; only users with two sessions or more are individuals;
 //! - phase 3: the sessions go through steps 3–10 one by one in a uniformly random arrival order,
@@ -88,8 +88,6 @@ enum Step {
     AssignMember = 108,
     /// The walk of one organic level of one exposure type through its served positions.
     Level = 120,
-    /// The organic levels of the users of one cohort with one boosted vector.
-    BoostedLevels = 121,
     Arrivals = 140,
     Fates = 141,
     Baskets = 142,
@@ -196,8 +194,7 @@ impl<'p, 's> Sim<'p, 's> {
         let boosted = self.reserve_boosts(t);
         let mut next = BTreeMap::new();
         let mut clicked = Clicked::default();
-        self.expose_boosted(t, boosted, &mut next, &mut clicked);
-        self.expose_cohorts(t, &mut next, &mut clicked);
+        self.expose_cohorts(t, boosted, &mut next, &mut clicked);
         for j in 0..self.reserved.len() {
             self.ledger
                 .reserve(self.plan, j, self.reserved[j] - self.paid[j], false);
