@@ -187,17 +187,22 @@ impl Basket {
         normal_mass(self.z(lo), self.z(hi))
     }
 
-    /// E[1{lo ≤ B < hi} f(B)] for a smooth f with two outputs.
-    pub fn expect(&self, lo: f64, hi: f64, f: impl Fn(f64) -> [f64; 2]) -> [f64; 2] {
+    /// E[1{lo ≤ B < hi} f(B)] for a smooth f with N outputs.
+    pub fn expect<const N: usize>(
+        &self,
+        lo: f64,
+        hi: f64,
+        f: impl Fn(f64) -> [f64; N],
+    ) -> [f64; N] {
         if self.sigma == 0.0 {
             return if lo <= self.median && self.median < hi {
                 f(self.median)
             } else {
-                [0.0; 2]
+                [0.0; N]
             };
         }
         let (a, b) = (self.z(lo).max(-Z_LIMIT), self.z(hi).min(Z_LIMIT));
-        let mut sum = [0.0; 2];
+        let mut sum = [0.0; N];
         if a >= b {
             return sum;
         }
@@ -210,8 +215,9 @@ impl Basket {
                 let z = mid + 0.5 * width * x;
                 let weight = 0.5 * width * w * density * (-0.5 * z * z).exp();
                 let v = f(self.value(z));
-                sum[0] += weight * v[0];
-                sum[1] += weight * v[1];
+                for (s, v) in sum.iter_mut().zip(v) {
+                    *s += weight * v;
+                }
             }
         }
         sum
@@ -295,6 +301,39 @@ struct Interval {
     plain: f64,
     /// P(B here, threshold reached, attempt) (only for `Offer::Reached`).
     reached: f64,
+    /// P(B here, threshold reached, leak without a coupon, attempt with it) (`Offer::Reached`).
+    from_leak: f64,
+    /// P(B here, threshold reached, no leak, no attempt without a coupon, attempt with it).
+    from_no: f64,
+    /// The top-up probability of the offered program (`Offer::TopUp`), else 0.
+    topup: f64,
+}
+
+/// A landed session's end at step 8 (before payment), without any coupon program.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Plain {
+    Leak,
+    NoAttempt,
+    Attempt,
+}
+
+/// A landed session's end at step 8 (before payment) under the eligible programs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Step8 {
+    Leak,
+    NoAttempt,
+    Attempt(Coupon),
+}
+
+/// How an order's basket law is tilted, given the session's end without any coupon program.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tilt {
+    /// The marginal law of an order with this coupon: w = (1 − leak(d)) a(d).
+    Marginal,
+    /// It would have leaked without a coupon: w = (leak(0) − leak(d)) a(d).
+    FromLeak,
+    /// It would not have attempted without a coupon: w = a(d) − q.
+    FromNoAttempt,
 }
 
 /// The coupon part of a landed session's law (steps 5–8) for a segment, an order probability q
@@ -311,6 +350,11 @@ pub struct CouponLaw {
     intervals: Vec<Interval>,
     /// P(no coupon offered or a top-up declined) = Σ plain / plain_rate.
     plain_share: f64,
+    /// The joint law of (end without any coupon program, end under the eligible ones) when both
+    /// are functions of the same latent draws (basket, top-up, leak and decision uniforms): where
+    /// no coupon is offered they are equal; leaking with a coupon implies leaking without
+    /// (leak(d) ≤ leak(0)) and attempting without implies attempting with (a(d) ≥ q).
+    pub pairs: Vec<(Plain, Step8, f64)>,
 }
 
 /// Orders without a coupon draw B from its whole law by rejection when at least this share of
@@ -342,6 +386,7 @@ impl CouponLaw {
             attempts: vec![(Coupon::None, 0.0)],
             intervals: Vec::new(),
             plain_share: 0.0,
+            pairs: Vec::new(),
         };
         let add_attempt = |law: &mut CouponLaw, coupon: Coupon, p: f64| match law
             .attempts
@@ -373,11 +418,15 @@ impl CouponLaw {
                 offer,
                 plain: 0.0,
                 reached: 0.0,
+                from_leak: 0.0,
+                from_no: 0.0,
+                topup: 0.0,
             };
             match offer {
                 Offer::None => {
                     law.leak += mass * leak0;
                     interval.plain = mass * plain_rate;
+                    law.add_plain_pairs(mass, leak0, q);
                 }
                 Offer::TopUp(j) => {
                     let c = s.programs[j].coupon().expect("coupon");
@@ -389,17 +438,34 @@ impl CouponLaw {
                         mass * c.topup * (1.0 - leak(d)) * attempt(d),
                     );
                     interval.plain = mass * (1.0 - c.topup) * plain_rate;
+                    interval.topup = c.topup;
+                    law.add_plain_pairs(mass * (1.0 - c.topup), leak0, q);
+                    let (m, l, a) = (mass * c.topup, leak(d), attempt(d));
+                    law.add_coupon_pairs(
+                        Coupon::TopUp(j),
+                        [m, m * l, m * (leak0 - l) * a, m * a],
+                        leak0,
+                        q,
+                    );
                 }
                 Offer::Reached(j) => {
                     let discount = s.programs[j].coupon().expect("coupon").discount_yuan();
-                    let [leaked, attempted] = basket.expect(lo, hi, |b| {
+                    let [leaked, attempted, from_leak, attempts] = basket.expect(lo, hi, |b| {
                         let d = discount / b;
-                        let l = leak(d);
-                        [l, (1.0 - l) * attempt(d)]
+                        let (l, a) = (leak(d), attempt(d));
+                        [l, (1.0 - l) * a, (leak0 - l) * a, a]
                     });
                     law.leak += leaked;
                     interval.reached = attempted;
+                    interval.from_leak = from_leak;
+                    interval.from_no = ((1.0 - leak0) * (attempts - q * mass)).max(0.0);
                     add_attempt(&mut law, Coupon::Reached(j), attempted);
+                    law.add_coupon_pairs(
+                        Coupon::Reached(j),
+                        [mass, leaked, from_leak, attempts],
+                        leak0,
+                        q,
+                    );
                 }
             }
             if plain_rate > 0.0 {
@@ -414,14 +480,101 @@ impl CouponLaw {
         law
     }
 
+    fn add_pair(&mut self, plain: Plain, end: Step8, p: f64) {
+        match self.pairs.iter_mut().find(|x| x.0 == plain && x.1 == end) {
+            Some(x) => x.2 += p,
+            None => self.pairs.push((plain, end, p)),
+        }
+    }
+
+    /// Pairs where no coupon is offered (mass m): both ends equal.
+    fn add_plain_pairs(&mut self, m: f64, leak0: f64, q: f64) {
+        self.add_pair(Plain::Leak, Step8::Leak, m * leak0);
+        self.add_pair(
+            Plain::NoAttempt,
+            Step8::NoAttempt,
+            m * (1.0 - leak0) * (1.0 - q),
+        );
+        self.add_pair(
+            Plain::Attempt,
+            Step8::Attempt(Coupon::None),
+            m * (1.0 - leak0) * q,
+        );
+    }
+
+    /// Pairs where `coupon` is offered, from the masses [M, E[leak(d)], E[(leak(0) − leak(d))
+    /// a(d)], E[a(d)]] over the baskets that get it.
+    fn add_coupon_pairs(&mut self, coupon: Coupon, e: [f64; 4], leak0: f64, q: f64) {
+        let [m, l, la, a] = e;
+        let pairs = [
+            (Plain::Leak, Step8::Leak, l),
+            (Plain::Leak, Step8::Attempt(coupon), la),
+            (Plain::Leak, Step8::NoAttempt, leak0 * m - l - la),
+            (
+                Plain::Attempt,
+                Step8::Attempt(coupon),
+                (1.0 - leak0) * q * m,
+            ),
+            (
+                Plain::NoAttempt,
+                Step8::Attempt(coupon),
+                (1.0 - leak0) * (a - q * m),
+            ),
+            (Plain::NoAttempt, Step8::NoAttempt, (1.0 - leak0) * (m - a)),
+        ];
+        for (plain, end, p) in pairs {
+            self.add_pair(plain, end, p.max(0.0));
+        }
+    }
+
     /// P(no leak, no attempt).
     pub fn no_attempt(&self) -> f64 {
         (1.0 - self.leak - self.attempts.iter().map(|x| x.1).sum::<f64>()).max(0.0)
     }
 
+    /// The coupon under this law, and the basket (yuan, after any top-up), of an order that
+    /// would have been an order without coupon programs too (no leak, an attempt, the same
+    /// payment), from its latent basket deviate `z` and top-up uniform `u`.
+    ///
+    /// Given that, the coupon depends on the basket and the top-up uniform alone (no tilt): so
+    /// each such session keeps its (z, u) while unresolved, and a baseline (where nothing is
+    /// offered) meets the same pairs: its no-coupon baskets are the scenario's, but where a
+    /// coupon changed them (a top-up) or the order is not one without programs.
+    pub fn plain_order(&self, plan: &Plan, z: f64, u: f64) -> (Coupon, f64) {
+        let coupon = self.plain_coupon(z, u);
+        let b = match coupon {
+            Coupon::TopUp(j) => {
+                plan.scenario.programs[j]
+                    .coupon()
+                    .expect("coupon")
+                    .threshold_yuan
+            }
+            _ if self.basket.sigma == 0.0 => self.basket.median,
+            _ => self.basket.value(z),
+        };
+        (coupon, b)
+    }
+
+    /// The coupon of [`CouponLaw::plain_order`] alone (compared in z: no exp).
+    pub fn plain_coupon(&self, z: f64, u: f64) -> Coupon {
+        let interval = if self.basket.sigma == 0.0 {
+            let b = self.basket.median;
+            self.intervals.iter().find(|i| i.lo <= b && b < i.hi)
+        } else {
+            self.intervals.iter().find(|i| i.za <= z && z < i.zb)
+        };
+        // Intervals of zero mass were left out: B never falls there.
+        match interval.map_or(Offer::None, |i| i.offer) {
+            Offer::None => Coupon::None,
+            Offer::Reached(j) => Coupon::Reached(j),
+            Offer::TopUp(j) if u < interval.expect("found").topup => Coupon::TopUp(j),
+            Offer::TopUp(_) => Coupon::None,
+        }
+    }
+
     /// The basket (yuan, after any top-up) of an order that redeemed `coupon`, from its exact
-    /// conditional law.
-    pub fn order_basket(&self, plan: &Plan, coupon: Coupon, r: &mut Stream) -> f64 {
+    /// conditional law given how the session would have ended without a coupon (`tilt`).
+    pub fn order_basket(&self, plan: &Plan, coupon: Coupon, tilt: Tilt, r: &mut Stream) -> f64 {
         let s = plan.scenario;
         match coupon {
             Coupon::TopUp(j) => s.programs[j].coupon().expect("coupon").threshold_yuan,
@@ -450,17 +603,27 @@ impl CouponLaw {
             }
             Coupon::Reached(j) => {
                 let i = self.pick(r, |x| match x.offer {
-                    Offer::Reached(k) if k == j => x.reached,
+                    Offer::Reached(k) if k == j => match tilt {
+                        Tilt::Marginal => x.reached,
+                        Tilt::FromLeak => x.from_leak,
+                        Tilt::FromNoAttempt => x.from_no,
+                    },
                     _ => 0.0,
                 });
                 let discount = s.programs[j].coupon().expect("coupon").discount_yuan();
                 let (g, q) = (self.segment, self.q);
-                // w(b) = (1 − leak(D/b)) × P(attempt | D/b): both factors grow with d = D/b
-                // (retention and sensitivity are non-negative), so w(lo) bounds w on the interval.
+                let leak0 = story::leak_probability(s, g, 0.0);
+                // w(b) = (1 − leak(D/b)) × P(attempt | D/b), or (leak(0) − leak(D/b)) × P(attempt
+                // | D/b), or P(attempt | D/b) − q: each factor grows with d = D/b (retention and
+                // sensitivity are non-negative), so w(lo) bounds w on the interval.
                 let w = |b: f64| {
                     let d = discount / b;
-                    (1.0 - story::leak_probability(s, g, d))
-                        * story::attempt_probability(s, g, q, d)
+                    let a = story::attempt_probability(s, g, q, d);
+                    match tilt {
+                        Tilt::Marginal => (1.0 - story::leak_probability(s, g, d)) * a,
+                        Tilt::FromLeak => (leak0 - story::leak_probability(s, g, d)) * a,
+                        Tilt::FromNoAttempt => a - q,
+                    }
                 };
                 // At lo = 0 the bound is 1 (d is infinite; 0 × ∞ would give NaN, which min drops).
                 let bound = w(i.lo).min(1.0);
@@ -562,18 +725,7 @@ pub fn fate_law(
         Room::Open => Landing::Live,
         Room::Full => Landing::Overflow,
     };
-    let mut eligible = Vec::new();
-    for (j, program) in s.programs.iter().enumerate() {
-        let Some(c) = program.coupon() else { continue };
-        let slot = plan.coupon_slot[j].expect("a coupon program has a slot");
-        if available[j]
-            && program.segments[g]
-            && c.placements[p]
-            && class.redeemed[slot] < c.per_user_limit
-        {
-            eligible.push(j);
-        }
-    }
+    let eligible = eligible_of(plan, class, available);
     let pays = class.alipay || f.payment_interop;
     for (landing, chance) in [(Landing::Shop, 1.0 - to_live), (bound, to_live)] {
         if chance <= 0.0 {
@@ -612,6 +764,125 @@ pub fn fate_law(
     }
 }
 
+/// The coupon programs a session of `class` may be offered when `available` can pay.
+fn eligible_of(plan: &Plan, class: Class, available: &[bool]) -> Vec<usize> {
+    let s = plan.scenario;
+    let (g, p) = (class.segment, class.placement);
+    let mut eligible = Vec::new();
+    for (j, program) in s.programs.iter().enumerate() {
+        let Some(c) = program.coupon() else { continue };
+        let slot = plan.coupon_slot[j].expect("a coupon program has a slot");
+        if available[j]
+            && program.segments[g]
+            && c.placements[p]
+            && class.redeemed[slot] < c.per_user_limit
+        {
+            eligible.push(j);
+        }
+    }
+    eligible
+}
+
+/// One cell of a class's joint law: the index of its fate without any coupon program in the
+/// `base` list of [`joint_law`], its fate under the available programs, its probability, and the
+/// coupon law behind the latter (for baskets).
+pub type Pair = (usize, Fate, f64, usize);
+
+/// The joint law of a session's fate without any coupon program (`base`: exactly
+/// [`fate_law`] with nothing available, the baseline's law) and its fate under `available`
+/// (`pairs`), when both are functions of the same latent draws (jump, landing, basket, top-up,
+/// leak, decision and set-up uniforms). Its marginals are the two fate laws. With no eligible
+/// program the pairs are the diagonal.
+#[allow(clippy::too_many_arguments)]
+pub fn joint_law(
+    plan: &Plan,
+    laws: &mut Laws,
+    t: usize,
+    class: Class,
+    room: Room,
+    available: &[bool],
+    base: &mut Vec<(Fate, f64, usize)>,
+    pairs: &mut Vec<Pair>,
+) {
+    let s = plan.scenario;
+    let none = vec![false; s.programs.len()];
+    fate_law(plan, laws, t, class, room, &none, base);
+    pairs.clear();
+    let eligible = eligible_of(plan, class, available);
+    if eligible.is_empty() {
+        pairs.extend(base.iter().enumerate().map(|(i, &(f, p, l))| (i, f, p, l)));
+        return;
+    }
+    let f = &s.friction;
+    let (g, p) = (class.segment, class.placement);
+    let jump = if class.app {
+        f.jump_with_app
+    } else {
+        f.jump_h5
+    };
+    pairs.push((0, Fate::JumpFail, 1.0 - jump, usize::MAX));
+    let to_live = s.placements[p].to_live_room;
+    let bound = match room {
+        Room::Closed => Landing::Closed,
+        Room::Open => Landing::Live,
+        Room::Full => Landing::Overflow,
+    };
+    let pays = class.alipay || f.payment_interop;
+    let setup = f.alipay_setup;
+    for (landing, chance) in [(Landing::Shop, 1.0 - to_live), (bound, to_live)] {
+        if chance <= 0.0 {
+            continue;
+        }
+        let weight = jump * chance;
+        let q = story::base_order_probability(plan, t, g, p, !class.app, landing == Landing::Live);
+        let i = laws.get(plan, g, q, &eligible);
+        let fate = |end: End| Fate::Landed(landing, end);
+        let order = |coupon: Coupon| {
+            fate(End::Order {
+                setup: !pays,
+                coupon,
+            })
+        };
+        let mut push = |f0: Fate, fs: Fate, pr: f64| {
+            if pr <= 0.0 {
+                return;
+            }
+            let k = base
+                .iter()
+                .position(|x| x.0 == f0)
+                .expect("every fate without programs is in the base law");
+            match pairs.iter_mut().find(|x| x.0 == k && x.1 == fs) {
+                Some(x) => x.2 += weight * pr,
+                None => pairs.push((k, fs, weight * pr, i)),
+            }
+        };
+        for &(plain, end, pr) in &laws.law(i).pairs {
+            let f0 = match plain {
+                Plain::Leak => Some(fate(End::Leak)),
+                Plain::NoAttempt => Some(fate(End::NoAttempt)),
+                Plain::Attempt => None,
+            };
+            match (f0, end) {
+                (Some(f0), Step8::Leak) => push(f0, fate(End::Leak), pr),
+                (Some(f0), Step8::NoAttempt) => push(f0, fate(End::NoAttempt), pr),
+                (Some(f0), Step8::Attempt(c)) if pays => push(f0, order(c), pr),
+                (Some(f0), Step8::Attempt(c)) => {
+                    push(f0, order(c), pr * setup);
+                    push(f0, fate(End::PayFail), pr * (1.0 - setup));
+                }
+                (None, Step8::Attempt(c)) if pays => push(order(Coupon::None), order(c), pr),
+                (None, Step8::Attempt(c)) => {
+                    push(order(Coupon::None), order(c), pr * setup);
+                    push(fate(End::PayFail), fate(End::PayFail), pr * (1.0 - setup));
+                }
+                (None, _) => {
+                    unreachable!("attempting without a coupon implies attempting with one")
+                }
+            }
+        }
+    }
+}
+
 /// Seconds per order basket drawn as the engine draws them (for the benchmarks' draw floor): the
 /// orders of segment 0 on placement 0 in tick 0, with every coupon program eligible, their
 /// coupons in the proportions of their law.
@@ -629,7 +900,7 @@ pub fn seconds_per_basket(plan: &Plan, draws: u64) -> f64 {
     let mut sum = 0.0;
     for (&(coupon, _), &n) in law.attempts.iter().zip(&counts) {
         for _ in 0..n {
-            sum += law.order_basket(plan, coupon, &mut r);
+            sum += law.order_basket(plan, coupon, Tilt::Marginal, &mut r);
         }
     }
     std::hint::black_box(sum);
@@ -779,7 +1050,7 @@ mod tests {
             let mut r = rng(100 + k as u64);
             let (mut sum, mut sum2) = (0.0, 0.0);
             for _ in 0..n {
-                let b = law.order_basket(&plan, coupon, &mut r);
+                let b = law.order_basket(&plan, coupon, Tilt::Marginal, &mut r);
                 match coupon {
                     Coupon::None => assert!(b < t),
                     _ => assert!(b >= t),
@@ -794,7 +1065,10 @@ mod tests {
                 "{coupon:?}: {mean} vs {expected}"
             );
         }
-        assert_eq!(law.order_basket(&plan, Coupon::TopUp(0), &mut rng(9)), t);
+        assert_eq!(
+            law.order_basket(&plan, Coupon::TopUp(0), Tilt::Marginal, &mut rng(9)),
+            t
+        );
         // The law's probabilities: leak, attempts and no attempt sum to 1.
         let total = law.leak + law.attempts.iter().map(|x| x.1).sum::<f64>() + law.no_attempt();
         assert!((total - 1.0).abs() < 1e-12);
