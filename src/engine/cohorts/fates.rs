@@ -555,6 +555,11 @@ impl CouponLaw {
         (coupon, b)
     }
 
+    /// Whether no basket gets a coupon under this law (no eligible program reaches any).
+    pub fn offers_nothing(&self) -> bool {
+        self.intervals.iter().all(|i| i.offer == Offer::None)
+    }
+
     /// The coupon of [`CouponLaw::plain_order`] alone (compared in z: no exp).
     pub fn plain_coupon(&self, z: f64, u: f64) -> Coupon {
         let interval = if self.basket.sigma == 0.0 {

@@ -64,12 +64,18 @@ type BaseFates = (Room, Vec<(Fate, u64)>);
 
 /// The latent (basket deviate, top-up uniform) pairs of a class's unresolved sessions whose fate
 /// without programs is one order fate, grouped by their coupon under the coupon law `law`.
+///
+/// While every law met offers no coupon, the draws are not made until their sessions are booked
+/// (`fresh` counts them; they come next from the class's basket stream, in order), so that a
+/// baseline stores none; the first law that offers one draws them all.
 #[derive(Clone, Default)]
 struct Latents {
     law: Option<usize>,
     /// Coupons and how many of `draws` (in turn) have each.
     cells: Vec<(Coupon, usize)>,
     draws: Vec<(f64, f64)>,
+    /// Sessions whose draws are not made yet (only while `draws` is empty).
+    fresh: u64,
 }
 
 /// What a fate uses: kind 0 nothing, else `live + 2 × (1 + program)` with `live` 1 for a place in
@@ -381,22 +387,40 @@ impl Sim<'_, '_> {
         self.book(ar, &booked);
         // The latent draws of the sessions left: the booked ones were the first of each item's
         // (the draws of an item are i.i.d. and were dealt by count alone).
-        let mut kept: BTreeMap<(usize, usize), Latents> = BTreeMap::new();
+        // An order fate's items are consecutive in `epoch.items`.
+        let mut kept: Option<((usize, usize), Latents)> = None;
         for (item, &d) in epoch.items.iter().zip(&dealt_to) {
-            if let Fate::Landed(_, End::Order { coupon, .. }) = item.fate
-                && is_order(item.from)
-            {
-                let old = &ar.latents[item.class][item.base];
-                let new = kept.entry((item.class, item.base)).or_default();
-                new.law = old.law;
-                let (from, to) = (item.start + d as usize, item.start + item.n as usize);
-                if to > from {
-                    new.cells.push((coupon, to - from));
-                    new.draws.extend_from_slice(&old.draws[from..to]);
+            let Fate::Landed(_, End::Order { coupon, .. }) = item.fate else {
+                continue;
+            };
+            if !is_order(item.from) {
+                continue;
+            }
+            let at = (item.class, item.base);
+            if kept.as_ref().is_none_or(|k| k.0 != at) {
+                if let Some(((c, i), list)) = kept.take() {
+                    ar.latents[c][i] = list;
+                }
+                let new = Latents {
+                    law: ar.latents[at.0][at.1].law,
+                    ..Latents::default()
+                };
+                kept = Some((at, new));
+            }
+            let old = &ar.latents[at.0][at.1];
+            let new = &mut kept.as_mut().expect("set above").1;
+            let left = (item.n - d) as usize;
+            if left > 0 {
+                new.cells.push((coupon, left));
+                if old.draws.is_empty() {
+                    new.fresh += left as u64;
+                } else {
+                    let from = item.start + d as usize;
+                    new.draws.extend_from_slice(&old.draws[from..from + left]);
                 }
             }
         }
-        for ((c, i), list) in kept {
+        if let Some(((c, i), list)) = kept {
             ar.latents[c][i] = list;
         }
     }
@@ -513,17 +537,44 @@ impl Sim<'_, '_> {
             );
             let key = mix64(state.key() ^ *placement as u64);
             if !matches!(&ar.base[c], Some((room, _)) if *room == found.room) {
-                // The room changed (or this is the class's first epoch): the fates without
-                // programs are drawn afresh for the unresolved sessions, keyed by the room.
-                weights.clear();
-                weights.extend(base.iter().map(|x| x.1));
+                // The class's first epoch, or the room filled: the fates without programs are
+                // drawn for the unresolved sessions, keyed by the room.
                 let index = u64::from(found.room == Room::Full);
                 let mut r = keyed(self.seed, self.rep, ar.t, key, Step::Fates, index);
-                multinomial(n, &weights, &mut r, &mut counts);
-                let drawn = base.iter().zip(&counts).map(|(x, &k)| (x.0, k)).collect();
-                ar.base[c] = Some((found.room, drawn));
-                ar.latents[c].clear();
-                ar.latents[c].resize(base.len(), Latents::default());
+                match ar.base[c].take() {
+                    Some((Room::Open, mut kept)) if kept.len() == base.len() => {
+                        // The room filled: a session's fate depends on the room only if it was
+                        // admitted, so the others keep theirs (and their basket draws), and the
+                        // live-bound ones now overflow: their ends are drawn afresh from the
+                        // overflow's law (the base law given the landing).
+                        let mut live = 0;
+                        weights.clear();
+                        for (k, (fate, count)) in kept.iter_mut().enumerate() {
+                            if let Fate::Landed(Landing::Live, _) = *fate {
+                                live += std::mem::take(count);
+                                *fate = base[k].0;
+                                ar.latents[c][k] = Latents::default();
+                            }
+                            debug_assert_eq!(*fate, base[k].0);
+                            let overflow = matches!(base[k].0, Fate::Landed(Landing::Overflow, _));
+                            weights.push(if overflow { base[k].1 } else { 0.0 });
+                        }
+                        multinomial(live, &weights, &mut r, &mut counts);
+                        for (x, &k) in kept.iter_mut().zip(&counts) {
+                            x.1 += k;
+                        }
+                        ar.base[c] = Some((found.room, kept));
+                    }
+                    _ => {
+                        weights.clear();
+                        weights.extend(base.iter().map(|x| x.1));
+                        multinomial(n, &weights, &mut r, &mut counts);
+                        let drawn = base.iter().zip(&counts).map(|(x, &k)| (x.0, k)).collect();
+                        ar.base[c] = Some((found.room, drawn));
+                        ar.latents[c].clear();
+                        ar.latents[c].resize(base.len(), Latents::default());
+                    }
+                }
             }
             let (_, drawn) = ar.base[c].as_ref().expect("drawn above");
             debug_assert_eq!(drawn.iter().map(|x| x.1).sum::<u64>(), n);
@@ -538,49 +589,57 @@ impl Sim<'_, '_> {
                     // Orders without programs: each session's coupon under the programs follows
                     // from its latent basket and top-up draws, kept until it is resolved.
                     let list = &mut ar.latents[c][i];
-                    if list.draws.is_empty() {
+                    if list.law.is_none() && list.draws.is_empty() && list.fresh == 0 {
+                        list.fresh = m;
+                    }
+                    let law = row.first().map_or(base[i].2, |x| x.3);
+                    let coupon_law = self.laws.law(law);
+                    if list.fresh > 0 && !coupon_law.offers_nothing() {
                         let code = fate_code(from);
                         let (seed, rep, t) = (self.seed, self.rep, ar.t);
                         let r = ar.baskets.entry((c, code)).or_insert_with(|| {
                             keyed(seed, rep, t, mix64(key ^ code), Step::Baskets, 0)
                         });
-                        list.draws.extend((0..m).map(|_| {
+                        list.draws.extend((0..list.fresh).map(|_| {
                             let z: f64 = StandardNormal.sample(r);
                             (z, r.random::<f64>())
                         }));
+                        list.fresh = 0;
                         list.law = None;
                     }
-                    debug_assert_eq!(list.draws.len() as u64, m);
-                    let law = row.first().map_or(base[i].2, |x| x.3);
+                    debug_assert_eq!(list.draws.len() as u64 + list.fresh, m);
                     if list.law != Some(law) {
                         // Grouped by coupon afresh, each group in the list's order. Sessions are
                         // booked from the front of their group, so that order must not depend
                         // on the draws' values: draw order is fine, but the list of draws
                         // already grouped under another law is in an order that does (its
                         // groups one after the other), so it is shuffled first.
-                        if list.law.is_some() {
+                        if list.law.is_some() && list.draws.len() > 1 {
                             let mut r =
                                 keyed(self.seed, self.rep, ar.t, key, Step::Shuffle, ar.epoch);
                             let len = list.draws.len();
-                            for k in 0..len.saturating_sub(1) {
+                            for k in 0..len - 1 {
                                 let pick = r.random_range(k..len);
                                 list.draws.swap(k, pick);
                             }
                         }
-                        let coupon_law = self.laws.law(law);
-                        let mut cells: Vec<(Coupon, Vec<(f64, f64)>)> = Vec::new();
-                        for &(z, u) in &list.draws {
-                            let coupon = coupon_law.plain_coupon(z, u);
-                            match cells.iter_mut().find(|x| x.0 == coupon) {
-                                Some(x) => x.1.push((z, u)),
-                                None => cells.push((coupon, vec![(z, u)])),
-                            }
-                        }
-                        list.draws.clear();
                         list.cells.clear();
-                        for (coupon, draws) in cells {
-                            list.cells.push((coupon, draws.len()));
-                            list.draws.extend(draws);
+                        if coupon_law.offers_nothing() {
+                            list.cells.push((Coupon::None, m as usize));
+                        } else {
+                            let mut cells: Vec<(Coupon, Vec<(f64, f64)>)> = Vec::new();
+                            for &(z, u) in &list.draws {
+                                let coupon = coupon_law.plain_coupon(z, u);
+                                match cells.iter_mut().find(|x| x.0 == coupon) {
+                                    Some(x) => x.1.push((z, u)),
+                                    None => cells.push((coupon, vec![(z, u)])),
+                                }
+                            }
+                            list.draws.clear();
+                            for (coupon, draws) in cells {
+                                list.cells.push((coupon, draws.len()));
+                                list.draws.extend(draws);
+                            }
                         }
                         list.law = Some(law);
                     }
@@ -694,15 +753,36 @@ impl Sim<'_, '_> {
                                     // An order without programs too: its basket comes from its
                                     // own latent draws, shared with the baseline.
                                     let law = self.laws.law(item.law);
-                                    ar.latents[item.class][item.base].draws[item.start..]
-                                        [..n as usize]
-                                        .iter()
-                                        .map(|&(z, u)| {
-                                            let (got, b) = law.plain_order(self.plan, z, u);
-                                            debug_assert_eq!(got, coupon);
-                                            u128::from(yuan_to_units(b))
-                                        })
-                                        .sum()
+                                    let value = |&(z, u): &(f64, f64)| {
+                                        let (got, b) = law.plain_order(self.plan, z, u);
+                                        debug_assert_eq!(got, coupon);
+                                        u128::from(yuan_to_units(b))
+                                    };
+                                    let list = &ar.latents[item.class][item.base];
+                                    if list.draws.is_empty() {
+                                        // Not drawn yet: the next ones of the class's stream.
+                                        let code = fate_code(item.from);
+                                        let (seed, rep) = (self.seed, self.rep);
+                                        let r = ar
+                                            .baskets
+                                            .entry((item.class, code))
+                                            .or_insert_with(|| {
+                                                let key =
+                                                    mix64(mix64(state.key() ^ p as u64) ^ code);
+                                                keyed(seed, rep, t, key, Step::Baskets, 0)
+                                            });
+                                        (0..n)
+                                            .map(|_| {
+                                                let z: f64 = StandardNormal.sample(r);
+                                                value(&(z, r.random::<f64>()))
+                                            })
+                                            .sum()
+                                    } else {
+                                        list.draws[item.start..][..n as usize]
+                                            .iter()
+                                            .map(value)
+                                            .sum()
+                                    }
                                 }
                                 from => {
                                     let law = self.laws.law(item.law);
