@@ -186,6 +186,11 @@ fn live_room_overflow_and_schedule() {
 }
 
 #[test]
+fn coupons_run_out_while_the_room_fills() {
+    check("coupon_overflow.toml");
+}
+
+#[test]
 fn topup_band() {
     check("topup.toml");
 }

@@ -91,6 +91,10 @@ enum Step {
     Arrivals = 140,
     Fates = 141,
     Baskets = 142,
+    /// A class's fates under the available programs given its fates without them.
+    Kernel = 143,
+    /// A class's latent basket draws put in a uniformly random order before they are regrouped.
+    Shuffle = 144,
 }
 
 /// One replication of the plan's scenario.

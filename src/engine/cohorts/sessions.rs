@@ -22,11 +22,12 @@
 //!   the others keep their classes but lose their fates, drawn again under what they now find
 //!   (MODEL.md's first-come rule: a late session never sees the coupon it missed).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
-use rand::Rng;
+use rand::{Rng, RngExt};
+use rand_distr::{Distribution, StandardNormal};
 
-use super::fates::{self, Class, Coupon, End, Fate, Landing, Room};
+use super::fates::{self, Class, Coupon, End, Fate, Landing, Room, Tilt};
 use super::samplers::{choose_distinct, multinomial, multivariate_hypergeometric, unmarked_before};
 use super::{Clicked, Individual, Sim, State, Step, keyed};
 use crate::engine::Count;
@@ -41,13 +42,40 @@ struct Avail {
     programs: Vec<bool>,
 }
 
-/// `n` single sessions of one class with one fate; `law` is the coupon law behind the fate.
+/// `n` single sessions of one class with one fate under what the epoch's arrivals find (`fate`)
+/// and one fate without any coupon program (`from`, the `base`-th of the class's base law);
+/// `law` is the coupon law behind `fate`.
 #[derive(Clone, Copy, Debug)]
 struct Item {
     class: usize,
+    base: usize,
+    from: Fate,
     fate: Fate,
     law: usize,
     n: u64,
+    /// For sessions that would be orders without programs: where their latent draws start in
+    /// the class's list for `base` (`Arrivals::latents`).
+    start: usize,
+}
+
+/// A class's unresolved sessions by fate without any coupon program (in the order of the base
+/// law of `fates::joint_law`), and the room that law was for.
+type BaseFates = (Room, Vec<(Fate, u64)>);
+
+/// The latent (basket deviate, top-up uniform) pairs of a class's unresolved sessions whose fate
+/// without programs is one order fate, grouped by their coupon under the coupon law `law`.
+///
+/// While every law met offers no coupon, the draws are not made until their sessions are booked
+/// (`fresh` counts them; they come next from the class's basket stream, in order), so that a
+/// baseline stores none; the first law that offers one draws them all.
+#[derive(Clone, Default)]
+struct Latents {
+    law: Option<usize>,
+    /// Coupons and how many of `draws` (in turn) have each.
+    cells: Vec<(Coupon, usize)>,
+    draws: Vec<(f64, f64)>,
+    /// Sessions whose draws are not made yet (only while `draws` is empty).
+    fresh: u64,
 }
 
 /// What a fate uses: kind 0 nothing, else `live + 2 × (1 + program)` with `live` 1 for a place in
@@ -74,8 +102,17 @@ struct Arrivals<'n> {
     tick: TickSessions,
     /// Draws of positions, stretches and halvings, in the order they happen.
     rng: Stream,
-    /// How many times fates were drawn or booked this tick (part of their streams' keys).
+    /// How many times fates were drawn or booked this tick (part of the kernel streams' keys).
     epoch: u64,
+    /// Per class, the fates without any coupon program of its unresolved sessions (counts by the
+    /// base law's fates), and the room they were drawn for: kept across epochs, so that only
+    /// the fates under the programs are drawn again when what arrivals find changes.
+    base: Vec<Option<BaseFates>>,
+    /// Basket streams of this tick by (class, fates), continued from booking to booking.
+    baskets: HashMap<(usize, u64), Stream>,
+    /// Per class and base fate that is an order, the latent (basket deviate, top-up uniform)
+    /// of each unresolved session with that fate without programs, grouped by item.
+    latents: Vec<Vec<Latents>>,
     next: &'n mut BTreeMap<State, u64>,
 }
 
@@ -114,10 +151,14 @@ impl Sim<'_, '_> {
         order.sort_unstable();
         let singles: u64 = left.iter().sum();
         let total = singles + order.len() as u64;
+        let n_classes = classes.len();
         let mut ar = Arrivals {
             t,
             classes,
             left,
+            base: vec![None; n_classes],
+            latents: vec![Vec::new(); n_classes],
+            baskets: HashMap::new(),
             tick: TickSessions::default(),
             rng: keyed(self.seed, self.rep, t, 0, Step::Arrivals, 0),
             epoch: 0,
@@ -321,19 +362,67 @@ impl Sim<'_, '_> {
     /// the others go back to their classes, unresolved.
     fn end_epoch(&mut self, ar: &mut Arrivals, epoch: Epoch) {
         let mut booked = Vec::new();
+        let mut dealt_to = vec![0; epoch.items.len()];
         for (k, &arrived) in epoch.arrived.iter().enumerate() {
-            let of_kind: Vec<&Item> = epoch.items.iter().filter(|i| kind(i.fate) == k).collect();
-            let sizes: Vec<u64> = of_kind.iter().map(|i| i.n).collect();
+            let of_kind: Vec<(usize, &Item)> = epoch
+                .items
+                .iter()
+                .enumerate()
+                .filter(|i| kind(i.1.fate) == k)
+                .collect();
+            let sizes: Vec<u64> = of_kind.iter().map(|i| i.1.n).collect();
             let mut dealt = Vec::new();
             multivariate_hypergeometric(&sizes, arrived, &mut ar.rng, &mut dealt);
-            for (item, &d) in of_kind.iter().zip(&dealt) {
+            for (&(at, item), &d) in of_kind.iter().zip(&dealt) {
+                dealt_to[at] = d;
                 if d > 0 {
-                    booked.push(Item { n: d, ..**item });
+                    booked.push(Item { n: d, ..*item });
                 }
                 ar.left[item.class] -= d;
+                if let Some((_, base)) = &mut ar.base[item.class] {
+                    base[item.base].1 -= d;
+                }
             }
         }
         self.book(ar, &booked);
+        // The latent draws of the sessions left: the booked ones were the first of each item's
+        // (the draws of an item are i.i.d. and were dealt by count alone).
+        // An order fate's items are consecutive in `epoch.items`.
+        let mut kept: Option<((usize, usize), Latents)> = None;
+        for (item, &d) in epoch.items.iter().zip(&dealt_to) {
+            let Fate::Landed(_, End::Order { coupon, .. }) = item.fate else {
+                continue;
+            };
+            if !is_order(item.from) {
+                continue;
+            }
+            let at = (item.class, item.base);
+            if kept.as_ref().is_none_or(|k| k.0 != at) {
+                if let Some(((c, i), list)) = kept.take() {
+                    ar.latents[c][i] = list;
+                }
+                let new = Latents {
+                    law: ar.latents[at.0][at.1].law,
+                    ..Latents::default()
+                };
+                kept = Some((at, new));
+            }
+            let old = &ar.latents[at.0][at.1];
+            let new = &mut kept.as_mut().expect("set above").1;
+            let left = (item.n - d) as usize;
+            if left > 0 {
+                new.cells.push((coupon, left));
+                if old.draws.is_empty() {
+                    new.fresh += left as u64;
+                } else {
+                    let from = item.start + d as usize;
+                    new.draws.extend_from_slice(&old.draws[from..from + left]);
+                }
+            }
+        }
+        if let Some(((c, i), list)) = kept {
+            ar.latents[c][i] = list;
+        }
     }
 
     /// Whether `singles` more single sessions of the epoch and `literal` several-session users'
@@ -411,15 +500,21 @@ impl Sim<'_, '_> {
         Avail { room, programs }
     }
 
-    /// Fates of single sessions, class by class, under `found`.
+    /// Fates of single sessions, class by class, under `found`, in two layers: each session's
+    /// fate without any coupon program (drawn once per class and room state, with the stream and
+    /// law the baseline uses, and kept across epochs), then its fate under the available
+    /// programs given that one (from their joint law; the identity when no program is eligible).
     fn draw_fates(
         &mut self,
         ar: &mut Arrivals,
         block: &[(usize, u64)],
         found: &Avail,
     ) -> Vec<Item> {
-        let mut law = Vec::new();
+        let mut base = Vec::new();
+        let mut pairs = Vec::new();
         let mut counts = Vec::new();
+        let mut weights = Vec::new();
+        let mut row: Vec<fates::Pair> = Vec::new();
         let mut items = Vec::new();
         for &(c, n) in block {
             let (state, placement) = &ar.classes[c];
@@ -430,27 +525,170 @@ impl Sim<'_, '_> {
                 placement: *placement,
                 redeemed: &state.redeemed,
             };
-            fates::fate_law(
+            fates::joint_law(
                 self.plan,
                 &mut self.laws,
                 ar.t,
                 class,
                 found.room,
                 &found.programs,
-                &mut law,
+                &mut base,
+                &mut pairs,
             );
-            let weights: Vec<f64> = law.iter().map(|x| x.1).collect();
             let key = mix64(state.key() ^ *placement as u64);
-            let mut r = keyed(self.seed, self.rep, ar.t, key, Step::Fates, ar.epoch);
-            multinomial(n, &weights, &mut r, &mut counts);
-            for (&(fate, _, law), &k) in law.iter().zip(&counts) {
-                if k > 0 {
+            if !matches!(&ar.base[c], Some((room, _)) if *room == found.room) {
+                // The class's first epoch, or the room filled: the fates without programs are
+                // drawn for the unresolved sessions, keyed by the room.
+                let index = u64::from(found.room == Room::Full);
+                let mut r = keyed(self.seed, self.rep, ar.t, key, Step::Fates, index);
+                match ar.base[c].take() {
+                    Some((Room::Open, mut kept)) if kept.len() == base.len() => {
+                        // The room filled: a session's fate depends on the room only if it was
+                        // admitted, so the others keep theirs (and their basket draws), and the
+                        // live-bound ones now overflow: their ends are drawn afresh from the
+                        // overflow's law (the base law given the landing).
+                        let mut live = 0;
+                        weights.clear();
+                        for (k, (fate, count)) in kept.iter_mut().enumerate() {
+                            if let Fate::Landed(Landing::Live, _) = *fate {
+                                live += std::mem::take(count);
+                                *fate = base[k].0;
+                                ar.latents[c][k] = Latents::default();
+                            }
+                            debug_assert_eq!(*fate, base[k].0);
+                            let overflow = matches!(base[k].0, Fate::Landed(Landing::Overflow, _));
+                            weights.push(if overflow { base[k].1 } else { 0.0 });
+                        }
+                        multinomial(live, &weights, &mut r, &mut counts);
+                        for (x, &k) in kept.iter_mut().zip(&counts) {
+                            x.1 += k;
+                        }
+                        ar.base[c] = Some((found.room, kept));
+                    }
+                    _ => {
+                        weights.clear();
+                        weights.extend(base.iter().map(|x| x.1));
+                        multinomial(n, &weights, &mut r, &mut counts);
+                        let drawn = base.iter().zip(&counts).map(|(x, &k)| (x.0, k)).collect();
+                        ar.base[c] = Some((found.room, drawn));
+                        ar.latents[c].clear();
+                        ar.latents[c].resize(base.len(), Latents::default());
+                    }
+                }
+            }
+            let (_, drawn) = ar.base[c].as_ref().expect("drawn above");
+            debug_assert_eq!(drawn.iter().map(|x| x.1).sum::<u64>(), n);
+            let mut kernel: Option<Stream> = None;
+            for (i, &(from, m)) in drawn.iter().enumerate() {
+                if m == 0 {
+                    continue;
+                }
+                row.clear();
+                row.extend(pairs.iter().filter(|x| x.0 == i));
+                if let Fate::Landed(landing, End::Order { setup, .. }) = from {
+                    // Orders without programs: each session's coupon under the programs follows
+                    // from its latent basket and top-up draws, kept until it is resolved.
+                    let list = &mut ar.latents[c][i];
+                    if list.law.is_none() && list.draws.is_empty() && list.fresh == 0 {
+                        list.fresh = m;
+                    }
+                    let law = row.first().map_or(base[i].2, |x| x.3);
+                    let coupon_law = self.laws.law(law);
+                    if list.fresh > 0 && !coupon_law.offers_nothing() {
+                        let code = fate_code(from);
+                        let (seed, rep, t) = (self.seed, self.rep, ar.t);
+                        let r = ar.baskets.entry((c, code)).or_insert_with(|| {
+                            keyed(seed, rep, t, mix64(key ^ code), Step::Baskets, 0)
+                        });
+                        list.draws.extend((0..list.fresh).map(|_| {
+                            let z: f64 = StandardNormal.sample(r);
+                            (z, r.random::<f64>())
+                        }));
+                        list.fresh = 0;
+                        list.law = None;
+                    }
+                    debug_assert_eq!(list.draws.len() as u64 + list.fresh, m);
+                    if list.law != Some(law) {
+                        // Grouped by coupon afresh, each group in the list's order. Sessions are
+                        // booked from the front of their group, so that order must not depend
+                        // on the draws' values: draw order is fine, but the list of draws
+                        // already grouped under another law is in an order that does (its
+                        // groups one after the other), so it is shuffled first.
+                        if list.law.is_some() && list.draws.len() > 1 {
+                            let mut r =
+                                keyed(self.seed, self.rep, ar.t, key, Step::Shuffle, ar.epoch);
+                            let len = list.draws.len();
+                            for k in 0..len - 1 {
+                                let pick = r.random_range(k..len);
+                                list.draws.swap(k, pick);
+                            }
+                        }
+                        list.cells.clear();
+                        if coupon_law.offers_nothing() {
+                            list.cells.push((Coupon::None, m as usize));
+                        } else {
+                            let mut cells: Vec<(Coupon, Vec<(f64, f64)>)> = Vec::new();
+                            for &(z, u) in &list.draws {
+                                let coupon = coupon_law.plain_coupon(z, u);
+                                match cells.iter_mut().find(|x| x.0 == coupon) {
+                                    Some(x) => x.1.push((z, u)),
+                                    None => cells.push((coupon, vec![(z, u)])),
+                                }
+                            }
+                            list.draws.clear();
+                            for (coupon, draws) in cells {
+                                list.cells.push((coupon, draws.len()));
+                                list.draws.extend(draws);
+                            }
+                        }
+                        list.law = Some(law);
+                    }
+                    let mut start = 0;
+                    for &(coupon, n) in &list.cells {
+                        items.push(Item {
+                            class: c,
+                            base: i,
+                            from,
+                            fate: Fate::Landed(landing, End::Order { setup, coupon }),
+                            law,
+                            n: n as u64,
+                            start,
+                        });
+                        start += n;
+                    }
+                    continue;
+                }
+                if row.len() <= 1 {
+                    let (fate, law) = row.first().map_or((from, base[i].2), |x| (x.1, x.3));
                     items.push(Item {
                         class: c,
+                        base: i,
+                        from,
                         fate,
                         law,
-                        n: k,
+                        n: m,
+                        start: 0,
                     });
+                    continue;
+                }
+                let r = kernel.get_or_insert_with(|| {
+                    keyed(self.seed, self.rep, ar.t, key, Step::Kernel, ar.epoch)
+                });
+                weights.clear();
+                weights.extend(row.iter().map(|x| x.2));
+                multinomial(m, &weights, r, &mut counts);
+                for (&(_, fate, _, law), &k) in row.iter().zip(&counts) {
+                    if k > 0 {
+                        items.push(Item {
+                            class: c,
+                            base: i,
+                            from,
+                            fate,
+                            law,
+                            n: k,
+                            start: 0,
+                        });
+                    }
                 }
             }
         }
@@ -510,16 +748,64 @@ impl Sim<'_, '_> {
                                 out.totals.discount += d;
                                 after.redeemed[self.plan.coupon_slot[j].expect("coupon")] += 1;
                             }
-                            let key = mix64(mix64(state.key() ^ p as u64) ^ fate_code(coupon));
-                            let mut r = keyed(self.seed, self.rep, t, key, Step::Baskets, ar.epoch);
-                            let law = self.laws.law(item.law);
-                            let value: u128 = (0..n)
-                                .map(|_| {
-                                    u128::from(yuan_to_units(
-                                        law.order_basket(self.plan, coupon, &mut r),
-                                    ))
-                                })
-                                .sum();
+                            let value: u128 = match item.from {
+                                Fate::Landed(_, End::Order { .. }) => {
+                                    // An order without programs too: its basket comes from its
+                                    // own latent draws, shared with the baseline.
+                                    let law = self.laws.law(item.law);
+                                    let value = |&(z, u): &(f64, f64)| {
+                                        let (got, b) = law.plain_order(self.plan, z, u);
+                                        debug_assert_eq!(got, coupon);
+                                        u128::from(yuan_to_units(b))
+                                    };
+                                    let list = &ar.latents[item.class][item.base];
+                                    if list.draws.is_empty() {
+                                        // Not drawn yet: the next ones of the class's stream.
+                                        let code = fate_code(item.from);
+                                        let (seed, rep) = (self.seed, self.rep);
+                                        let r = ar
+                                            .baskets
+                                            .entry((item.class, code))
+                                            .or_insert_with(|| {
+                                                let key =
+                                                    mix64(mix64(state.key() ^ p as u64) ^ code);
+                                                keyed(seed, rep, t, key, Step::Baskets, 0)
+                                            });
+                                        (0..n)
+                                            .map(|_| {
+                                                let z: f64 = StandardNormal.sample(r);
+                                                value(&(z, r.random::<f64>()))
+                                            })
+                                            .sum()
+                                    } else {
+                                        list.draws[item.start..][..n as usize]
+                                            .iter()
+                                            .map(value)
+                                            .sum()
+                                    }
+                                }
+                                from => {
+                                    let law = self.laws.law(item.law);
+                                    let (seed, rep) = (self.seed, self.rep);
+                                    let tilt = match from {
+                                        Fate::Landed(_, End::Leak) => Tilt::FromLeak,
+                                        _ => Tilt::FromNoAttempt,
+                                    };
+                                    let code = mix64(fate_code(from) ^ mix64(fate_code(item.fate)));
+                                    let r =
+                                        ar.baskets.entry((item.class, code)).or_insert_with(|| {
+                                            let key = mix64(mix64(state.key() ^ p as u64) ^ code);
+                                            keyed(seed, rep, t, key, Step::Baskets, 1)
+                                        });
+                                    (0..n)
+                                        .map(|_| {
+                                            u128::from(yuan_to_units(
+                                                law.order_basket(self.plan, coupon, tilt, r),
+                                            ))
+                                        })
+                                        .sum()
+                                }
+                            };
                             out.per_tick[t].gmv += value;
                             out.totals.gmv += value;
                             out.funnel_gmv[self.funnel.gmv_index(p, g, column)] += value;
@@ -533,11 +819,34 @@ impl Sim<'_, '_> {
     }
 }
 
-/// A number for an order's coupon in a stream key.
-fn fate_code(coupon: Coupon) -> u64 {
-    match coupon {
-        Coupon::None => 0,
-        Coupon::Reached(j) => 2 * j as u64 + 1,
-        Coupon::TopUp(j) => 2 * j as u64 + 2,
-    }
+/// Whether a fate is a paid order.
+fn is_order(fate: Fate) -> bool {
+    matches!(fate, Fate::Landed(_, End::Order { .. }))
+}
+
+/// A number for a fate in a stream key.
+fn fate_code(fate: Fate) -> u64 {
+    let Fate::Landed(landing, end) = fate else {
+        return 0;
+    };
+    let landing = match landing {
+        Landing::Shop => 1,
+        Landing::Closed => 2,
+        Landing::Live => 3,
+        Landing::Overflow => 4,
+    };
+    let end = match end {
+        End::Leak => 0,
+        End::NoAttempt => 1,
+        End::PayFail => 2,
+        End::Order { setup, coupon } => {
+            let coupon = match coupon {
+                Coupon::None => 0,
+                Coupon::Reached(j) => 2 * j as u64 + 1,
+                Coupon::TopUp(j) => 2 * j as u64 + 2,
+            };
+            4 + u64::from(setup) + 2 * coupon
+        }
+    };
+    landing | end << 3
 }
