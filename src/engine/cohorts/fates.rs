@@ -681,14 +681,21 @@ impl CouponLaw {
 /// Coupon laws computed so far, by (segment, q, eligible programs): they repeat across ticks.
 #[derive(Default)]
 pub struct Laws {
-    index: HashMap<(usize, u64, Vec<usize>), usize>,
+    /// By (segment, q's bits, eligible programs below 64 as a bit set, the others).
+    index: HashMap<(usize, u64, u64, Vec<usize>), usize>,
     laws: Vec<CouponLaw>,
 }
 
 impl Laws {
     /// The index of the law for (segment, q, eligible).
     pub fn get(&mut self, plan: &Plan, segment: usize, q: f64, eligible: &[usize]) -> usize {
-        let key = (segment, q.to_bits(), eligible.to_vec());
+        // A bit set for the usual few programs: no allocation for the key.
+        let mask = eligible
+            .iter()
+            .filter(|&&j| j < 64)
+            .fold(0u64, |m, &j| m | 1 << j);
+        let others: Vec<usize> = eligible.iter().copied().filter(|&j| j >= 64).collect();
+        let key = (segment, q.to_bits(), mask, others);
         if let Some(&i) = self.index.get(&key) {
             return i;
         }
@@ -778,7 +785,8 @@ pub fn fate_law(
     }
 }
 
-/// The coupon programs a session of `class` may be offered when `available` can pay.
+/// The coupon programs a session of `class` may be offered when `available` can pay (a
+/// program past the end of `available` cannot).
 fn eligible_of(plan: &Plan, class: Class, available: &[bool]) -> Vec<usize> {
     let s = plan.scenario;
     let (g, p) = (class.segment, class.placement);
@@ -786,7 +794,7 @@ fn eligible_of(plan: &Plan, class: Class, available: &[bool]) -> Vec<usize> {
     for (j, program) in s.programs.iter().enumerate() {
         let Some(c) = program.coupon() else { continue };
         let slot = plan.coupon_slot[j].expect("a coupon program has a slot");
-        if available[j]
+        if available.get(j).copied().unwrap_or(false)
             && program.segments[g]
             && c.placements[p]
             && class.redeemed[slot] < c.per_user_limit
@@ -819,8 +827,8 @@ pub fn joint_law(
     pairs: &mut Vec<Pair>,
 ) {
     let s = plan.scenario;
-    let none = vec![false; s.programs.len()];
-    fate_law(plan, laws, t, class, room, &none, base);
+    // Nothing available (an empty slice reads as all false).
+    fate_law(plan, laws, t, class, room, &[], base);
     pairs.clear();
     let eligible = eligible_of(plan, class, available);
     if eligible.is_empty() {
