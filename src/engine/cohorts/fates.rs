@@ -355,6 +355,8 @@ pub struct CouponLaw {
     /// no coupon is offered they are equal; leaking with a coupon implies leaking without
     /// (leak(d) ≤ leak(0)) and attempting without implies attempting with (a(d) ≥ q).
     pub pairs: Vec<(Plain, Step8, f64)>,
+    /// The intervals' upper ends in z, offers and top-up probabilities, compactly.
+    cuts: Vec<(f64, Offer, f64)>,
 }
 
 /// Orders without a coupon draw B from its whole law by rejection when at least this share of
@@ -387,6 +389,7 @@ impl CouponLaw {
             intervals: Vec::new(),
             plain_share: 0.0,
             pairs: Vec::new(),
+            cuts: Vec::new(),
         };
         let add_attempt = |law: &mut CouponLaw, coupon: Coupon, p: f64| match law
             .attempts
@@ -477,6 +480,11 @@ impl CouponLaw {
         if plain_rate > 0.0 {
             law.plain_share = law.attempts[0].1 / plain_rate;
         }
+        law.cuts = law
+            .intervals
+            .iter()
+            .map(|i| (i.zb, i.offer, i.topup))
+            .collect();
         law
     }
 
@@ -562,18 +570,19 @@ impl CouponLaw {
 
     /// The coupon of [`CouponLaw::plain_order`] alone (compared in z: no exp).
     pub fn plain_coupon(&self, z: f64, u: f64) -> Coupon {
-        let interval = if self.basket.sigma == 0.0 {
-            let b = self.basket.median;
-            self.intervals.iter().find(|i| i.lo <= b && b < i.hi)
+        let cut = if self.basket.sigma == 0.0 {
+            // B is the median: its interval holds all the mass, the only one kept.
+            self.cuts.first()
         } else {
-            self.intervals.iter().find(|i| i.za <= z && z < i.zb)
+            // Intervals are in increasing order; those of zero mass were left out (B never
+            // falls there), so the first whose upper end is above z holds it.
+            self.cuts.iter().find(|c| z < c.0)
         };
-        // Intervals of zero mass were left out: B never falls there.
-        match interval.map_or(Offer::None, |i| i.offer) {
-            Offer::None => Coupon::None,
-            Offer::Reached(j) => Coupon::Reached(j),
-            Offer::TopUp(j) if u < interval.expect("found").topup => Coupon::TopUp(j),
-            Offer::TopUp(_) => Coupon::None,
+        match cut.map_or((Offer::None, 0.0), |c| (c.1, c.2)) {
+            (Offer::None, _) => Coupon::None,
+            (Offer::Reached(j), _) => Coupon::Reached(j),
+            (Offer::TopUp(j), topup) if u < topup => Coupon::TopUp(j),
+            (Offer::TopUp(_), _) => Coupon::None,
         }
     }
 
@@ -672,14 +681,21 @@ impl CouponLaw {
 /// Coupon laws computed so far, by (segment, q, eligible programs): they repeat across ticks.
 #[derive(Default)]
 pub struct Laws {
-    index: HashMap<(usize, u64, Vec<usize>), usize>,
+    /// By (segment, q's bits, eligible programs below 64 as a bit set, the others).
+    index: HashMap<(usize, u64, u64, Vec<usize>), usize>,
     laws: Vec<CouponLaw>,
 }
 
 impl Laws {
     /// The index of the law for (segment, q, eligible).
     pub fn get(&mut self, plan: &Plan, segment: usize, q: f64, eligible: &[usize]) -> usize {
-        let key = (segment, q.to_bits(), eligible.to_vec());
+        // A bit set for the usual few programs: no allocation for the key.
+        let mask = eligible
+            .iter()
+            .filter(|&&j| j < 64)
+            .fold(0u64, |m, &j| m | 1 << j);
+        let others: Vec<usize> = eligible.iter().copied().filter(|&j| j >= 64).collect();
+        let key = (segment, q.to_bits(), mask, others);
         if let Some(&i) = self.index.get(&key) {
             return i;
         }
@@ -769,7 +785,8 @@ pub fn fate_law(
     }
 }
 
-/// The coupon programs a session of `class` may be offered when `available` can pay.
+/// The coupon programs a session of `class` may be offered when `available` can pay (a
+/// program past the end of `available` cannot).
 fn eligible_of(plan: &Plan, class: Class, available: &[bool]) -> Vec<usize> {
     let s = plan.scenario;
     let (g, p) = (class.segment, class.placement);
@@ -777,7 +794,7 @@ fn eligible_of(plan: &Plan, class: Class, available: &[bool]) -> Vec<usize> {
     for (j, program) in s.programs.iter().enumerate() {
         let Some(c) = program.coupon() else { continue };
         let slot = plan.coupon_slot[j].expect("a coupon program has a slot");
-        if available[j]
+        if available.get(j).copied().unwrap_or(false)
             && program.segments[g]
             && c.placements[p]
             && class.redeemed[slot] < c.per_user_limit
@@ -810,8 +827,8 @@ pub fn joint_law(
     pairs: &mut Vec<Pair>,
 ) {
     let s = plan.scenario;
-    let none = vec![false; s.programs.len()];
-    fate_law(plan, laws, t, class, room, &none, base);
+    // Nothing available (an empty slice reads as all false).
+    fate_law(plan, laws, t, class, room, &[], base);
     pairs.clear();
     let eligible = eligible_of(plan, class, available);
     if eligible.is_empty() {

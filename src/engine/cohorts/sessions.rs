@@ -76,6 +76,10 @@ struct Latents {
     draws: Vec<(f64, f64)>,
     /// Sessions whose draws are not made yet (only while `draws` is empty).
     fresh: u64,
+    /// Whether the order of each group's draws is independent of their values (draw order,
+    /// grouped once): then the booked ones are the first of their group; else (the list was
+    /// grouped again under another law) they are a uniformly random subset of it.
+    ordered: bool,
 }
 
 /// What a fate uses: kind 0 nothing, else `live + 2 × (1 + program)` with `live` 1 for a place in
@@ -384,6 +388,26 @@ impl Sim<'_, '_> {
                 }
             }
         }
+        // Booked draws of a group whose order may depend on their values: a uniformly random
+        // subset of it, moved to its front (a partial Fisher–Yates shuffle).
+        for (item, &d) in epoch.items.iter().zip(&dealt_to) {
+            let list = &mut ar.latents[item.class];
+            if d == 0 || d == item.n || !is_order(item.from) || list.is_empty() {
+                continue;
+            }
+            let list = &mut list[item.base];
+            if list.ordered || list.draws.is_empty() {
+                continue;
+            }
+            let (state, p) = &ar.classes[item.class];
+            let key = mix64(mix64(state.key() ^ *p as u64) ^ fate_code(item.fate));
+            let mut r = keyed(self.seed, self.rep, ar.t, key, Step::Shuffle, ar.epoch);
+            let group = &mut list.draws[item.start..item.start + item.n as usize];
+            for k in 0..d as usize {
+                let pick = r.random_range(k..group.len());
+                group.swap(k, pick);
+            }
+        }
         self.book(ar, &booked);
         // The latent draws of the sessions left: the booked ones were the first of each item's
         // (the draws of an item are i.i.d. and were dealt by count alone).
@@ -401,8 +425,10 @@ impl Sim<'_, '_> {
                 if let Some(((c, i), list)) = kept.take() {
                     ar.latents[c][i] = list;
                 }
+                let old = &ar.latents[at.0][at.1];
                 let new = Latents {
-                    law: ar.latents[at.0][at.1].law,
+                    law: old.law,
+                    ordered: old.ordered,
                     ..Latents::default()
                 };
                 kept = Some((at, new));
@@ -515,6 +541,7 @@ impl Sim<'_, '_> {
         let mut counts = Vec::new();
         let mut weights = Vec::new();
         let mut row: Vec<fates::Pair> = Vec::new();
+        let (mut tags, mut cells, mut sorted) = (Vec::new(), Vec::new(), Vec::new());
         let mut items = Vec::new();
         for &(c, n) in block {
             let (state, placement) = &ar.classes[c];
@@ -579,12 +606,20 @@ impl Sim<'_, '_> {
             let (_, drawn) = ar.base[c].as_ref().expect("drawn above");
             debug_assert_eq!(drawn.iter().map(|x| x.1).sum::<u64>(), n);
             let mut kernel: Option<Stream> = None;
+            // The pairs by base fate, each row in the joint law's order.
+            pairs.sort_by_key(|x| x.0);
+            let mut rest: &[fates::Pair] = &pairs;
             for (i, &(from, m)) in drawn.iter().enumerate() {
+                let skip = rest.iter().take_while(|x| x.0 < i).count();
+                rest = &rest[skip..];
                 if m == 0 {
                     continue;
                 }
+                let len = rest.iter().take_while(|x| x.0 == i).count();
+                let (this, after) = rest.split_at(len);
+                rest = after;
                 row.clear();
-                row.extend(pairs.iter().filter(|x| x.0 == i));
+                row.extend_from_slice(this);
                 if let Fate::Landed(landing, End::Order { setup, .. }) = from {
                     // Orders without programs: each session's coupon under the programs follows
                     // from its latent basket and top-up draws, kept until it is resolved.
@@ -610,36 +645,49 @@ impl Sim<'_, '_> {
                     debug_assert_eq!(list.draws.len() as u64 + list.fresh, m);
                     if list.law != Some(law) {
                         // Grouped by coupon afresh, each group in the list's order. Sessions are
-                        // booked from the front of their group, so that order must not depend
-                        // on the draws' values: draw order is fine, but the list of draws
-                        // already grouped under another law is in an order that does (its
-                        // groups one after the other), so it is shuffled first.
-                        if list.law.is_some() && list.draws.len() > 1 {
-                            let mut r =
-                                keyed(self.seed, self.rep, ar.t, key, Step::Shuffle, ar.epoch);
-                            let len = list.draws.len();
-                            for k in 0..len - 1 {
-                                let pick = r.random_range(k..len);
-                                list.draws.swap(k, pick);
-                            }
-                        }
+                        // booked from the front of their group only while that order does not
+                        // depend on the draws' values: draw order does not, but a list already
+                        // grouped under another law does (its groups one after the other), so
+                        // then they are booked as a uniformly random subset (`end_epoch`).
+                        list.ordered = list.law.is_none();
                         list.cells.clear();
                         if coupon_law.offers_nothing() {
                             list.cells.push((Coupon::None, m as usize));
                         } else {
-                            let mut cells: Vec<(Coupon, Vec<(f64, f64)>)> = Vec::new();
+                            // A counting sort of the draws by coupon.
+                            tags.clear();
+                            cells.clear();
                             for &(z, u) in &list.draws {
                                 let coupon = coupon_law.plain_coupon(z, u);
-                                match cells.iter_mut().find(|x| x.0 == coupon) {
-                                    Some(x) => x.1.push((z, u)),
-                                    None => cells.push((coupon, vec![(z, u)])),
-                                }
+                                let k = match cells
+                                    .iter()
+                                    .position(|x: &(Coupon, usize)| x.0 == coupon)
+                                {
+                                    Some(k) => k,
+                                    None => {
+                                        cells.push((coupon, 0));
+                                        cells.len() - 1
+                                    }
+                                };
+                                cells[k].1 += 1;
+                                tags.push(k as u8);
                             }
-                            list.draws.clear();
-                            for (coupon, draws) in cells {
-                                list.cells.push((coupon, draws.len()));
-                                list.draws.extend(draws);
+                            let mut at: Vec<usize> = cells
+                                .iter()
+                                .scan(0, |sum, x| {
+                                    let start = *sum;
+                                    *sum += x.1;
+                                    Some(start)
+                                })
+                                .collect();
+                            sorted.clear();
+                            sorted.resize(list.draws.len(), (0.0, 0.0));
+                            for (&draw, &k) in list.draws.iter().zip(&tags) {
+                                sorted[at[k as usize]] = draw;
+                                at[k as usize] += 1;
                             }
+                            std::mem::swap(&mut list.draws, &mut sorted);
+                            list.cells.extend_from_slice(&cells);
                         }
                         list.law = Some(law);
                     }
