@@ -4,8 +4,12 @@
 //! placement); users with several sessions come one by one. The arrival order is drawn only as
 //! far as outcomes depend on it. An *epoch* is a stretch of the order during which arrivals find
 //! the same live room (open or full) and the same programs able to pay:
-//! - at its start, the fate of every single session not yet resolved is drawn by class (a
-//!   multinomial over the fates of `fates::fate_law`) under what the epoch's arrivals find;
+//! - at its start, the fate of every single session not yet resolved is drawn by class, in two
+//!   layers (`fates::joint_law`): its fate without any coupon program, by the multinomial and
+//!   stream the baseline uses (drawn once per tick and room state, and kept across epochs), then
+//!   its fate under the available programs given that one (a multinomial per row of the joint
+//!   law; for a session that would order without programs, read off its own latent basket and
+//!   top-up draws, which the baseline's no-coupon orders share);
 //! - a fate uses at most one room place and one coupon: its *kind*. What arrivals find depends
 //!   only on how many sessions of each kind arrived, so the order is followed on kinds alone;
 //! - the several-session users' sessions take uniformly random positions among all the tick's
@@ -19,8 +23,14 @@
 //!   hypergeometric draw), and the sessions using neither that come before it are a beta-binomial
 //!   count (the number of items before the k-th of T marked ones in a uniform order). The epoch
 //!   ends there: its sessions so far are dealt back to their classes and fates by kind and booked;
-//!   the others keep their classes but lose their fates, drawn again under what they now find
-//!   (MODEL.md's first-come rule: a late session never sees the coupon it missed).
+//!   the others keep their classes and fates without programs (and basket draws) but lose their
+//!   fates under the programs, drawn again given the former under what they now find (MODEL.md's
+//!   first-come rule: a late session never sees the coupon it missed). When the room fills, only
+//!   the live-bound sessions' fates without programs are drawn again.
+//!
+//! So the scenario and its baseline share every session's fate without programs and every
+//! no-coupon basket wherever their classes agree: incremental figures come from the sessions a
+//! coupon changed, not from two unrelated draws.
 
 use std::collections::{BTreeMap, HashMap};
 
