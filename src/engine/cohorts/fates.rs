@@ -719,6 +719,24 @@ pub struct Class<'a> {
     pub redeemed: &'a [u32],
 }
 
+/// Steps 3–4 for a class: the chance that the jump succeeds, and the two landings of a session
+/// that jumped (the shop, and where a live-bound session goes given the room) with their chances.
+fn landings(plan: &Plan, class: Class, room: Room) -> (f64, [(Landing, f64); 2]) {
+    let s = plan.scenario;
+    let jump = if class.app {
+        s.friction.jump_with_app
+    } else {
+        s.friction.jump_h5
+    };
+    let to_live = s.placements[class.placement].to_live_room;
+    let bound = match room {
+        Room::Closed => Landing::Closed,
+        Room::Open => Landing::Live,
+        Room::Full => Landing::Overflow,
+    };
+    (jump, [(Landing::Shop, 1.0 - to_live), (bound, to_live)])
+}
+
 /// The fates of a class's sessions under the current room and programs, with their
 /// probabilities and the coupon law behind each landing (for baskets), in a fixed order.
 pub fn fate_law(
@@ -731,24 +749,13 @@ pub fn fate_law(
     out: &mut Vec<(Fate, f64, usize)>,
 ) {
     out.clear();
-    let s = plan.scenario;
-    let f = &s.friction;
+    let f = &plan.scenario.friction;
     let (g, p) = (class.segment, class.placement);
-    let jump = if class.app {
-        f.jump_with_app
-    } else {
-        f.jump_h5
-    };
+    let (jump, landings) = landings(plan, class, room);
     out.push((Fate::JumpFail, 1.0 - jump, usize::MAX));
-    let to_live = s.placements[p].to_live_room;
-    let bound = match room {
-        Room::Closed => Landing::Closed,
-        Room::Open => Landing::Live,
-        Room::Full => Landing::Overflow,
-    };
     let eligible = eligible_of(plan, class, available);
     let pays = class.alipay || f.payment_interop;
-    for (landing, chance) in [(Landing::Shop, 1.0 - to_live), (bound, to_live)] {
+    for (landing, chance) in landings {
         if chance <= 0.0 {
             continue;
         }
@@ -837,21 +844,11 @@ pub fn joint_law(
     }
     let f = &s.friction;
     let (g, p) = (class.segment, class.placement);
-    let jump = if class.app {
-        f.jump_with_app
-    } else {
-        f.jump_h5
-    };
+    let (jump, landings) = landings(plan, class, room);
     pairs.push((0, Fate::JumpFail, 1.0 - jump, usize::MAX));
-    let to_live = s.placements[p].to_live_room;
-    let bound = match room {
-        Room::Closed => Landing::Closed,
-        Room::Open => Landing::Live,
-        Room::Full => Landing::Overflow,
-    };
     let pays = class.alipay || f.payment_interop;
     let setup = f.alipay_setup;
-    for (landing, chance) in [(Landing::Shop, 1.0 - to_live), (bound, to_live)] {
+    for (landing, chance) in landings {
         if chance <= 0.0 {
             continue;
         }
