@@ -116,7 +116,8 @@ struct Arrivals<'n> {
     tick: TickSessions,
     /// Draws of positions, stretches and halvings, in the order they happen.
     rng: Stream,
-    /// How many times fates were drawn or booked this tick (part of the kernel streams' keys).
+    /// How many times fates were drawn or booked this tick (part of the kernel and shuffle
+    /// streams' keys).
     epoch: u64,
     /// Per class, the fates without any coupon program of its unresolved sessions (counts by the
     /// base law's fates), and the room they were drawn for: kept across epochs, so that only
@@ -630,6 +631,15 @@ impl Sim<'_, '_> {
                 rest = after;
                 row.clear();
                 row.extend_from_slice(this);
+                let item = |fate: Fate, law: usize, n: u64, start: usize| Item {
+                    class: c,
+                    base: i,
+                    from,
+                    fate,
+                    law,
+                    n,
+                    start,
+                };
                 if let Fate::Landed(landing, End::Order { setup, .. }) = from {
                     // Orders without programs: each session's coupon under the programs follows
                     // from its latent basket and top-up draws, kept until it is resolved.
@@ -703,30 +713,15 @@ impl Sim<'_, '_> {
                     }
                     let mut start = 0;
                     for &(coupon, n) in &list.cells {
-                        items.push(Item {
-                            class: c,
-                            base: i,
-                            from,
-                            fate: Fate::Landed(landing, End::Order { setup, coupon }),
-                            law,
-                            n: n as u64,
-                            start,
-                        });
+                        let fate = Fate::Landed(landing, End::Order { setup, coupon });
+                        items.push(item(fate, law, n as u64, start));
                         start += n;
                     }
                     continue;
                 }
                 if row.len() <= 1 {
                     let (fate, law) = row.first().map_or((from, base[i].2), |x| (x.1, x.3));
-                    items.push(Item {
-                        class: c,
-                        base: i,
-                        from,
-                        fate,
-                        law,
-                        n: m,
-                        start: 0,
-                    });
+                    items.push(item(fate, law, m, 0));
                     continue;
                 }
                 let r = kernel.get_or_insert_with(|| {
@@ -737,15 +732,7 @@ impl Sim<'_, '_> {
                 multinomial(m, &weights, r, &mut counts);
                 for (&(_, fate, _, law), &k) in row.iter().zip(&counts) {
                     if k > 0 {
-                        items.push(Item {
-                            class: c,
-                            base: i,
-                            from,
-                            fate,
-                            law,
-                            n: k,
-                            start: 0,
-                        });
+                        items.push(item(fate, law, k, 0));
                     }
                 }
             }
