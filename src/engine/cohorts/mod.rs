@@ -12,7 +12,8 @@
 //!   single-session users by placement; only users with two sessions or more are individuals;
 //! - phase 3: the sessions go through steps 3–10 one by one in a uniformly random arrival order,
 //!   exactly as in the `agents` engine (the code is shared), and the users return to the cohorts
-//!   with their new state.
+//!   with their new state (which of a class's users had each outcome is a uniformly random
+//!   partition of them, since no step of phase 3 reads impressions served today).
 //!
 //! The cost grows with cohorts × ticks plus sessions, not with the population; memory does not
 //! grow with the population at all.
@@ -95,6 +96,8 @@ enum Step {
     Kernel = 143,
     /// A class's latent basket draws put in a uniformly random order before they are regrouped.
     Shuffle = 144,
+    /// Which users of a phase-3 class (by impressions served today) a booking resolves.
+    Served = 145,
 }
 
 /// One replication of the plan's scenario.

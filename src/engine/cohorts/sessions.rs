@@ -1,7 +1,8 @@
 //! Phase 3 of a tick: every session in one uniformly random arrival order, through steps 3–10.
 //!
-//! Sessions of users with one session this tick come as counts per class (user state and
-//! placement); users with several sessions come one by one. The arrival order is drawn only as
+//! Sessions of users with one session this tick come as counts per class (user state but for
+//! impressions served today, which no step here reads, and placement); users with several
+//! sessions come one by one. The arrival order is drawn only as
 //! far as outcomes depend on it. An *epoch* is a stretch of the order during which arrivals find
 //! the same live room (open or full) and the same programs able to pay:
 //! - at its start, the fate of every single session not yet resolved is drawn by class, in two
@@ -92,6 +93,13 @@ struct Latents {
     ordered: bool,
 }
 
+/// Users by impressions served today.
+type ByServed = Vec<(u32, u64)>;
+
+/// What a session changes in its user's state: an Alipay set-up, and the coupon slot of a
+/// redemption.
+type Change = (bool, Option<usize>);
+
 /// What a fate uses: kind 0 nothing, else `live + 2 × (1 + program)` with `live` 1 for a place in
 /// the room (and 2 × 0 for no coupon).
 fn kind(fate: Fate) -> usize {
@@ -113,6 +121,12 @@ struct Arrivals<'n> {
     classes: Vec<(State, usize)>,
     /// Single sessions of each class not yet resolved.
     left: Vec<u64>,
+    /// Per class, its unresolved users by impressions served today (the class's states have
+    /// `served` 0).
+    served: Vec<ByServed>,
+    /// Per class, how many of its sessions booked so far had each change of their users' state
+    /// (an Alipay set-up, the program slot of a redeemed coupon).
+    outcomes: Vec<Vec<(Change, u64)>>,
     tick: TickSessions,
     /// Draws of positions, stretches and halvings, in the order they happen.
     rng: Stream,
@@ -150,7 +164,15 @@ impl Sim<'_, '_> {
         clicked: Clicked,
         next: &mut BTreeMap<State, u64>,
     ) {
-        let (classes, left): (Vec<(State, usize)>, Vec<u64>) = clicked.single.into_iter().unzip();
+        // Phase 3 does not depend on impressions served today: users who differ only there
+        // share a class, which keeps them as a histogram.
+        let mut merged: BTreeMap<(State, usize), ByServed> = BTreeMap::new();
+        for ((mut state, p), n) in clicked.single {
+            let served = std::mem::take(&mut state.served);
+            merged.entry((state, p)).or_default().push((served, n));
+        }
+        let (classes, served): (Vec<(State, usize)>, Vec<ByServed>) = merged.into_iter().unzip();
+        let left: Vec<u64> = served.iter().map(|h| h.iter().map(|x| x.1).sum()).collect();
         let mut multi = clicked.multi;
         let (seed, rep) = (self.seed, self.rep);
         let stream_of =
@@ -171,6 +193,8 @@ impl Sim<'_, '_> {
             t,
             classes,
             left,
+            served,
+            outcomes: vec![Vec::new(); n_classes],
             base: vec![None; n_classes],
             latents: vec![Vec::new(); n_classes],
             baskets: HashMap::new(),
@@ -229,6 +253,7 @@ impl Sim<'_, '_> {
         self.arrive_singles(&mut ar, &mut epoch, &mut gaps[last], 0);
         self.draw_pending(&mut ar, &mut epoch);
         self.end_epoch(&mut ar, epoch);
+        self.return_users(&mut ar);
         for ind in multi {
             *ar.next.entry(ind.state).or_insert(0) += 1;
         }
@@ -748,7 +773,8 @@ impl Sim<'_, '_> {
         for item in items {
             let (state, p) = &ar.classes[item.class];
             let (p, g, n) = (*p, state.segment as usize, item.n);
-            let mut after = state.clone();
+            // What the sessions change in their users' state: an Alipay set-up, a redemption.
+            let mut change: Change = (false, None);
             let funnel = self.funnel;
             let tally = |out: &mut crate::engine::Outcome, count: Count, column: usize| {
                 out.add(t, count, n);
@@ -777,7 +803,7 @@ impl Sim<'_, '_> {
                             tally(out, Count::OrderAttempts, column);
                             if setup {
                                 tally(out, Count::AlipaySetups, column);
-                                after.alipay = true;
+                                change.0 = true;
                             }
                             tally(out, Count::Orders, column);
                             let by_destination = if column == 2 {
@@ -791,7 +817,7 @@ impl Sim<'_, '_> {
                                 let d = u128::from(self.plan.charge[j]) * u128::from(n);
                                 out.per_tick[t].discount += d;
                                 out.totals.discount += d;
-                                after.redeemed[self.plan.coupon_slot[j].expect("coupon")] += 1;
+                                change.1 = self.plan.coupon_slot[j];
                             }
                             let value: u128 = match item.from {
                                 Fate::Landed(_, End::Order { .. }) => {
@@ -858,9 +884,48 @@ impl Sim<'_, '_> {
                     }
                 }
             }
-            *ar.next.entry(after).or_insert(0) += n;
+            let outcomes = &mut ar.outcomes[item.class];
+            match outcomes.iter_mut().find(|x| x.0 == change) {
+                Some(x) => x.1 += n,
+                None => outcomes.push((change, n)),
+            }
         }
         ar.epoch += 1;
+    }
+
+    /// Once every session of the tick is resolved, the users of each class return to the
+    /// cohorts with their new state. Phase 3 never looks at impressions served today, so
+    /// which of a class's users had each outcome is a uniformly random partition of them: a
+    /// multivariate hypergeometric split of the class's histogram by served count per outcome.
+    fn return_users(&self, ar: &mut Arrivals) {
+        let mut sizes = Vec::new();
+        let mut picked = Vec::new();
+        for (c, outcomes) in ar.outcomes.iter_mut().enumerate() {
+            let (state, p) = &ar.classes[c];
+            let histogram = &mut ar.served[c];
+            debug_assert_eq!(
+                outcomes.iter().map(|x| x.1).sum::<u64>(),
+                histogram.iter().map(|x| x.1).sum::<u64>()
+            );
+            outcomes.sort_unstable();
+            let key = mix64(state.key() ^ *p as u64);
+            let mut r = keyed(self.seed, self.rep, ar.t, key, Step::Served, 0);
+            for &((setup, slot), n) in outcomes.iter() {
+                let mut after = state.clone();
+                after.alipay |= setup;
+                if let Some(k) = slot {
+                    after.redeemed[k] += 1;
+                }
+                sizes.clear();
+                sizes.extend(histogram.iter().map(|x| x.1));
+                multivariate_hypergeometric(&sizes, n, &mut r, &mut picked);
+                for (cell, &k) in histogram.iter_mut().zip(&picked).filter(|x| *x.1 > 0) {
+                    cell.1 -= k;
+                    after.served = cell.0;
+                    *ar.next.entry(after.clone()).or_insert(0) += k;
+                }
+            }
+        }
     }
 }
 
