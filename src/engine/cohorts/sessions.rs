@@ -894,20 +894,23 @@ impl Sim<'_, '_> {
     }
 
     /// Once every session of the tick is resolved, the users of each class return to the
-    /// cohorts with their new state. Phase 3 never looks at impressions served today, so
-    /// which of a class's users had each outcome is a uniformly random partition of them: a
-    /// multivariate hypergeometric split of the class's histogram by served count per outcome.
+    /// cohorts with their new state. Phase 3 never looks at impressions served today, so which
+    /// of a class's users had each outcome is a uniformly random partition of them: the users
+    /// whose state changed are drawn one by one without replacement from the class's histogram
+    /// by served count (Alipay set-ups first, then redemptions by slot), and the rest keep their
+    /// state. The draws come from a stream of the class alone, so the scenario and its baseline
+    /// pick the same users wherever their outcome counts agree, and the bulk that changed
+    /// nothing differs between them only by the users whose outcomes differ.
     fn return_users(&self, ar: &mut Arrivals) {
-        let mut sizes = Vec::new();
-        let mut picked = Vec::new();
+        let mut picked: Vec<u64> = Vec::new();
         for (c, outcomes) in ar.outcomes.iter_mut().enumerate() {
             let (state, p) = &ar.classes[c];
             let histogram = &mut ar.served[c];
-            debug_assert_eq!(
-                outcomes.iter().map(|x| x.1).sum::<u64>(),
-                histogram.iter().map(|x| x.1).sum::<u64>()
-            );
-            outcomes.sort_unstable();
+            let mut left: u64 = histogram.iter().map(|x| x.1).sum();
+            debug_assert_eq!(outcomes.iter().map(|x| x.1).sum::<u64>(), left);
+            outcomes.sort_unstable_by_key(|&((setup, slot), _)| {
+                ((setup, slot) == (false, None), slot, !setup)
+            });
             let key = mix64(state.key() ^ *p as u64);
             let mut r = keyed(self.seed, self.rep, ar.t, key, Step::Served, 0);
             for &((setup, slot), n) in outcomes.iter() {
@@ -916,11 +919,30 @@ impl Sim<'_, '_> {
                 if let Some(k) = slot {
                     after.redeemed[k] += 1;
                 }
-                sizes.clear();
-                sizes.extend(histogram.iter().map(|x| x.1));
-                multivariate_hypergeometric(&sizes, n, &mut r, &mut picked);
-                for (cell, &k) in histogram.iter_mut().zip(&picked).filter(|x| *x.1 > 0) {
-                    cell.1 -= k;
+                picked.clear();
+                picked.resize(histogram.len(), 0);
+                if (setup, slot) == (false, None) {
+                    // Sorted last: the users left.
+                    for (x, cell) in picked.iter_mut().zip(histogram.iter_mut()) {
+                        *x = std::mem::take(&mut cell.1);
+                    }
+                } else {
+                    for _ in 0..n {
+                        let mut u = r.random_range(0..left);
+                        let cell = histogram
+                            .iter()
+                            .position(|x| {
+                                let inside = u < x.1;
+                                u = u.wrapping_sub(x.1);
+                                inside
+                            })
+                            .expect("a user is left");
+                        histogram[cell].1 -= 1;
+                        picked[cell] += 1;
+                        left -= 1;
+                    }
+                }
+                for (cell, &k) in histogram.iter().zip(&picked).filter(|x| *x.1 > 0) {
                     after.served = cell.0;
                     *ar.next.entry(after.clone()).or_insert(0) += k;
                 }
