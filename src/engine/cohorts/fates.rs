@@ -540,17 +540,16 @@ impl CouponLaw {
         (1.0 - self.leak - self.attempts.iter().map(|x| x.1).sum::<f64>()).max(0.0)
     }
 
-    /// The coupon under this law, and the basket (yuan, after any top-up), of an order that
-    /// would have been an order without coupon programs too (no leak, an attempt, the same
-    /// payment), from its latent basket deviate `z` and top-up uniform `u`.
+    /// The basket (yuan, after any top-up) of an order that would have been an order without
+    /// coupon programs too (no leak, an attempt, the same payment), from its latent basket
+    /// deviate `z` and its coupon under this law ([`CouponLaw::plain_coupon`]).
     ///
     /// Given that, the coupon depends on the basket and the top-up uniform alone (no tilt): so
     /// each such session keeps its (z, u) while unresolved, and a baseline (where nothing is
     /// offered) meets the same pairs: its no-coupon baskets are the scenario's, but where a
     /// coupon changed them (a top-up) or the order is not one without programs.
-    pub fn plain_order(&self, plan: &Plan, z: f64, u: f64) -> (Coupon, f64) {
-        let coupon = self.plain_coupon(z, u);
-        let b = match coupon {
+    pub fn plain_basket(&self, plan: &Plan, coupon: Coupon, z: f64) -> f64 {
+        match coupon {
             Coupon::TopUp(j) => {
                 plan.scenario.programs[j]
                     .coupon()
@@ -559,8 +558,7 @@ impl CouponLaw {
             }
             _ if self.basket.sigma == 0.0 => self.basket.median,
             _ => self.basket.value(z),
-        };
-        (coupon, b)
+        }
     }
 
     /// Whether no basket gets a coupon under this law (no eligible program reaches any).
@@ -568,7 +566,8 @@ impl CouponLaw {
         self.intervals.iter().all(|i| i.offer == Offer::None)
     }
 
-    /// The coupon of [`CouponLaw::plain_order`] alone (compared in z: no exp).
+    /// The coupon under this law of an order that would have been one without coupon programs
+    /// too, from its latent basket deviate `z` and top-up uniform `u` (compared in z: no exp).
     pub fn plain_coupon(&self, z: f64, u: f64) -> Coupon {
         let cut = if self.basket.sigma == 0.0 {
             // B is the median: its interval holds all the mass, the only one kept.
@@ -1263,7 +1262,7 @@ mod tests {
         // the statistic is ~35 on 31 degrees of freedom, bound ~69). A control checks that the
         // test has power: fates with drawn independently of fates without give ~2e6.
         // Then the baskets: the mean basket of each kind of order against the engine's
-        // samplers (`plain_order` on fresh latent draws, `order_basket` with its tilt), 5 SE.
+        // samplers (`plain_coupon` and `plain_basket` on fresh latent draws, `order_basket` with its tilt), 5 SE.
         let s = national();
         let plan = Plan::new(&s);
         let mut laws = Laws::default();
@@ -1358,7 +1357,8 @@ mod tests {
                 .map(|_| match f0 {
                     Fate::Landed(_, End::Order { .. }) => loop {
                         let z: f64 = StandardNormal.sample(&mut r);
-                        let (c, b) = law.plain_order(&plan, z, r.random());
+                        let c = law.plain_coupon(z, r.random());
+                        let b = law.plain_basket(&plan, c, z);
                         if c == coupon {
                             break b;
                         }

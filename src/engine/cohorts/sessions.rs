@@ -446,9 +446,10 @@ impl Sim<'_, '_> {
         }
         self.book(ar, &booked);
         // The latent draws of the sessions left: the booked ones were the first of each item's
-        // (the draws of an item are i.i.d. and were dealt by count alone).
-        // An order fate's items are consecutive in `epoch.items`.
-        let mut kept: Option<((usize, usize), Latents)> = None;
+        // (the draws of an item are i.i.d. and were dealt by count alone). An order fate's items
+        // are consecutive in `epoch.items`, in the order of their draws, so each list is
+        // compacted in place: `open` is the list being written and how many draws it keeps.
+        let mut open: Option<((usize, usize), usize)> = None;
         for (item, &d) in epoch.items.iter().zip(&dealt_to) {
             let Fate::Landed(_, End::Order { coupon, .. }) = item.fate else {
                 continue;
@@ -457,33 +458,31 @@ impl Sim<'_, '_> {
                 continue;
             }
             let at = (item.class, item.base);
-            if kept.as_ref().is_none_or(|k| k.0 != at) {
-                if let Some(((c, i), list)) = kept.take() {
-                    ar.latents[c][i] = list;
+            if open.is_none_or(|o| o.0 != at) {
+                if let Some(((c, i), kept)) = open.take() {
+                    ar.latents[c][i].draws.truncate(kept);
                 }
-                let old = &ar.latents[at.0][at.1];
-                let new = Latents {
-                    law: old.law,
-                    ordered: old.ordered,
-                    ..Latents::default()
-                };
-                kept = Some((at, new));
+                let list = &mut ar.latents[at.0][at.1];
+                list.cells.clear();
+                list.fresh = 0;
+                open = Some((at, 0));
             }
-            let old = &ar.latents[at.0][at.1];
-            let new = &mut kept.as_mut().expect("set above").1;
+            let list = &mut ar.latents[at.0][at.1];
+            let kept = &mut open.as_mut().expect("set above").1;
             let left = (item.n - d) as usize;
             if left > 0 {
-                new.cells.push((coupon, left));
-                if old.draws.is_empty() {
-                    new.fresh += left as u64;
+                list.cells.push((coupon, left));
+                if list.draws.is_empty() {
+                    list.fresh += left as u64;
                 } else {
                     let from = item.start + d as usize;
-                    new.draws.extend_from_slice(&old.draws[from..from + left]);
+                    list.draws.copy_within(from..from + left, *kept);
+                    *kept += left;
                 }
             }
         }
-        if let Some(((c, i), list)) = kept {
-            ar.latents[c][i] = list;
+        if let Some(((c, i), kept)) = open {
+            ar.latents[c][i].draws.truncate(kept);
         }
     }
 
@@ -825,8 +824,8 @@ impl Sim<'_, '_> {
                                     // own latent draws, shared with the baseline.
                                     let law = self.laws.law(item.law);
                                     let value = |&(z, u): &(f64, f64)| {
-                                        let (got, b) = law.plain_order(self.plan, z, u);
-                                        debug_assert_eq!(got, coupon);
+                                        debug_assert_eq!(law.plain_coupon(z, u), coupon);
+                                        let b = law.plain_basket(self.plan, coupon, z);
                                         u128::from(yuan_to_units(b))
                                     };
                                     let list = &ar.latents[item.class][item.base];
