@@ -96,8 +96,10 @@ enum Step {
     Kernel = 143,
     /// A class's latent basket draws put in a uniformly random order before they are regrouped.
     Shuffle = 144,
-    /// Which users of a phase-3 class (by impressions served today) a booking resolves.
+    /// Which users of a phase-3 class (by impressions served today) had which outcome.
     Served = 145,
+    /// Which of an epoch's sessions of one kind arrived: their items' shares.
+    Deal = 146,
 }
 
 /// One replication of the plan's scenario.

@@ -3,19 +3,130 @@
 //! Poisson conditioned to exceed a value. Each is tested against its exact law below.
 
 use rand::RngExt;
-use rand_distr::{Binomial, Distribution, Poisson};
+use rand::{Rng, SeedableRng};
+use rand_distr::{Distribution, Poisson};
 
-use crate::engine::rng::Stream;
+use crate::engine::rng::{Stream, mix64};
 
 /// Binomial(n, p) with p clamped to [0, 1] (rounding can push a ratio of sums a hair past 1).
+///
+/// It takes exactly one number from `r`, whatever n and p, and draws from a generator seeded
+/// with it ([`binomial_seeded`]): so a run where a count differs a little from another's (a split
+/// against the reference, a scenario against its baseline) still meets the same later draws.
 pub fn binomial(n: u64, p: f64, r: &mut Stream) -> u64 {
+    binomial_seeded(n, p, r.next_u64())
+}
+
+/// Below this mean (of the smaller of successes and failures) a binomial is drawn by inversion.
+const BINOMIAL_INVERSION_MEAN_MAX: f64 = 10.0;
+
+/// Binomial(n, p) from one seed, exact, and *monotone in n* for most seeds: by inversion of one
+/// uniform when the mean is small, else by Hörmann's transformed rejection with squeeze (BTRS:
+/// "The generation of binomial random variates", J. Statist. Comput. Simul. 46, 1993), whose
+/// first proposal is accepted without any test ~85% of the time and is then a smooth function
+/// of n, p and two uniforms: Binomial(n + 1, p) from the same seed is the same count or one more.
+/// That is what keeps paired runs coupled where a count they share differs by a few users.
+pub fn binomial_seeded(n: u64, p: f64, seed: u64) -> u64 {
     if n == 0 || p <= 0.0 {
         return 0;
     }
     if p >= 1.0 {
         return n;
     }
-    Binomial::new(n, p).expect("p in (0, 1)").sample(r)
+    if p > 0.5 {
+        return n - binomial_seeded(n, 1.0 - p, seed);
+    }
+    if n as f64 * p < BINOMIAL_INVERSION_MEAN_MAX {
+        return binomial_by_inversion(n, p, unit_uniform(mix64(seed)));
+    }
+    btrs(n, p, &mut Stream::seed_from_u64(seed))
+}
+
+/// A uniform on [0, 1) from 64 random bits (their top 53).
+fn unit_uniform(bits: u64) -> f64 {
+    (bits >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+}
+
+/// Binomial(n, p), n p < 10, by sequential search from 0: P(0) = (1 − p)^n, then
+/// P(x + 1) / P(x) = (n − x) p / ((x + 1)(1 − p)).
+fn binomial_by_inversion(n: u64, p: f64, mut u: f64) -> u64 {
+    let q = 1.0 - p;
+    let mut f = (n as f64 * (-p).ln_1p()).exp();
+    let mut x = 0;
+    while u > f && x < n {
+        u -= f;
+        f *= (n - x) as f64 * p / ((x + 1) as f64 * q);
+        x += 1;
+    }
+    x
+}
+
+/// BTRS for p ≤ ½ and n p ≥ 10: propose k = ⌊(2a/u_s + b) u + c⌋ from two uniforms; accept at
+/// once inside the squeeze (u_s ≥ 0.07, v ≤ v_r), else when ln(v α / (a/u_s² + b)) is at most
+/// ln f(k)/f(m), f being the pmf and m its mode.
+fn btrs(n: u64, p: f64, r: &mut Stream) -> u64 {
+    let q = 1.0 - p;
+    let nf = n as f64;
+    let spq = (nf * p * q).sqrt();
+    let b = 1.15 + 2.53 * spq;
+    let a = -0.0873 + 0.0248 * b + 0.01 * p;
+    let c = nf * p + 0.5;
+    let v_r = 0.92 - 4.2 / b;
+    let alpha = (2.83 + 5.1 / b) * spq;
+    let m = ((nf + 1.0) * p).floor() as u64;
+    loop {
+        let u = r.random::<f64>() - 0.5;
+        let v: f64 = r.random();
+        let us = 0.5 - u.abs();
+        let k = ((2.0 * a / us + b) * u + c).floor();
+        if k < 0.0 || k > nf {
+            continue;
+        }
+        let k = k as u64;
+        if us >= 0.07 && v <= v_r {
+            return k;
+        }
+        let log_ratio = ln_factorial_ratio(m, k)
+            + ln_factorial_ratio(n - m, n - k)
+            + (k as f64 - m as f64) * (p / q).ln();
+        if (v * alpha / (a / (us * us) + b)).ln() <= log_ratio {
+            return k;
+        }
+    }
+}
+
+/// ln(x!) exactly enough for small x (a sum of logarithms, error ~10^-14).
+fn ln_factorial_small(x: u64) -> f64 {
+    static TABLE: std::sync::OnceLock<Vec<f64>> = std::sync::OnceLock::new();
+    let table = TABLE.get_or_init(|| {
+        let mut t = vec![0.0; STIRLING_SERIES_MIN as usize];
+        for i in 1..t.len() {
+            t[i] = t[i - 1] + (i as f64).ln();
+        }
+        t
+    });
+    table[x as usize]
+}
+
+/// ln(a!) − ln(b!), arranged for large a and b that differ little: with Stirling's formula the
+/// terms of the size of ln(a!) cancel exactly, leaving
+/// (a + ½) ln(1 + (a − b)/b) + (a − b)(ln b − 1) + s(a) − s(b), each about |a − b| ln b.
+fn ln_factorial_ratio(a: u64, b: u64) -> f64 {
+    let limit = STIRLING_SERIES_MIN as u64;
+    if a < limit || b < limit {
+        let ln_factorial = |x: u64| {
+            if x < limit {
+                ln_factorial_small(x)
+            } else {
+                let y = x as f64;
+                (y + 0.5) * y.ln() - y + 0.5 * (2.0 * std::f64::consts::PI).ln() + stirling_error(y)
+            }
+        };
+        return ln_factorial(a) - ln_factorial(b);
+    }
+    let (x, y) = (a as f64, b as f64);
+    let d = a as f64 - b as f64;
+    (x + 0.5) * (d / y).ln_1p() + d * (y.ln() - 1.0) + stirling_error(x) - stirling_error(y)
 }
 
 /// Below this many draws (or marked items) a hypergeometric is drawn literally, one item at a
@@ -79,8 +190,12 @@ const INVERSION_MEAN_MAX: f64 = 30.0;
 /// i) / (total − i), then P(x+1) / P(x) = (few − x)(many − x) / ((x + 1)(total − few − many + x +
 /// 1)). Used for small means only, where P(0) does not underflow.
 fn hypergeometric_by_inversion(total: u64, few: u64, many: u64, r: &mut Stream) -> u64 {
+    hypergeometric_inverted(total, few, many, r.random())
+}
+
+/// [`hypergeometric_by_inversion`] of the uniform `u`.
+fn hypergeometric_inverted(total: u64, few: u64, many: u64, mut u: f64) -> u64 {
     let mut p = hypergeometric_zero(total, few, many);
-    let mut u: f64 = r.random();
     let mut x = 0;
     while u > p && x < few {
         u -= p;
@@ -142,7 +257,9 @@ pub fn poisson(mean: f64, r: &mut Stream) -> u64 {
 }
 
 /// Multinomial(n, weights / Σ weights) into `out` (same length as `weights`), by successive
-/// conditional binomials: count_i ~ Binomial(left, w_i / Σ_{k ≥ i} w_k).
+/// conditional binomials: count_i ~ Binomial(left, w_i / Σ_{k ≥ i} w_k), each taking one
+/// number from `r` (seeds derived from one number and the category's index, `mix64(base ^ i)`,
+/// were tried and made the exactness suite fail: keep each seed a fresh draw of the stream).
 pub fn multinomial(n: u64, weights: &[f64], r: &mut Stream, out: &mut Vec<u64>) {
     out.clear();
     out.resize(weights.len(), 0);
@@ -262,6 +379,58 @@ pub fn multivariate_hypergeometric(counts: &[u64], n: u64, r: &mut Stream, out: 
     }
 }
 
+/// Below this mean a keyed hypergeometric is drawn by inversion of one uniform (P(0) stays far
+/// from underflow: e^-500 ≈ 10^-217).
+const KEYED_INVERSION_MEAN_MAX: f64 = 500.0;
+
+/// Hypergeometric(total, marked, n) from one seed: by inversion of one uniform while its mean
+/// is below `KEYED_INVERSION_MEAN_MAX`, so that from the same seed a draw with parameters a
+/// little different is a count a little different (a monotone coupling); above, by
+/// [`hypergeometric`] on a generator seeded with it.
+pub fn hypergeometric_keyed(total: u64, marked: u64, n: u64, seed: u64) -> u64 {
+    if n == 0 || marked == 0 {
+        return 0;
+    }
+    if marked >= total {
+        return n.min(total);
+    }
+    if n >= total {
+        return marked;
+    }
+    // As in `hypergeometric`: the complements keep both sides to at most half the population.
+    if marked > total / 2 {
+        return n - hypergeometric_keyed(total, total - marked, n, seed);
+    }
+    if n > total / 2 {
+        return marked - hypergeometric_keyed(total, marked, total - n, seed);
+    }
+    let (few, many) = (marked.min(n), marked.max(n));
+    if (few as f64) * (many as f64) / (total as f64) < KEYED_INVERSION_MEAN_MAX {
+        return hypergeometric_inverted(total, few, many, unit_uniform(mix64(seed)));
+    }
+    hypergeometric(total, marked, n, &mut Stream::seed_from_u64(seed))
+}
+
+/// A multivariate hypergeometric draw (as [`multivariate_hypergeometric`]) whose category i is
+/// drawn from its own seed, `seed(i)`, by [`hypergeometric_keyed`]: paired runs that deal a few
+/// items more or less, among categories a little different, get counts a little different.
+pub fn multivariate_hypergeometric_keyed(
+    counts: &[u64],
+    n: u64,
+    seed: impl Fn(usize) -> u64,
+    out: &mut Vec<u64>,
+) {
+    out.clear();
+    let mut left: u64 = counts.iter().sum();
+    let mut wanted = n.min(left);
+    for (i, &c) in counts.iter().enumerate() {
+        let k = hypergeometric_keyed(left, c, wanted, seed(i));
+        out.push(k);
+        left -= c;
+        wanted -= k;
+    }
+}
+
 /// How many of `unmarked` items come before the k-th of `marked` marked items when all are in a
 /// uniformly random order: the marked items cut the unmarked ones into marked + 1 exchangeable
 /// gaps, so the count is Beta-binomial(unmarked; k, marked − k + 1), drawn as a binomial whose
@@ -346,6 +515,164 @@ mod tests {
         let (chi2, df) = chi_square(&obs, &exp);
         assert_eq!(df, 8);
         assert!(chi2 < 26.12, "chi-square {chi2}");
+    }
+
+    /// Chi-square of `draws` binomial draws against the exact pmf (from the mode by the ratio
+    /// P(x + 1)/P(x) = (n − x) p / ((x + 1) q), normalised), over cells of mass about 1/12 each.
+    fn binomial_chi_square(n: u64, p: f64, draws: usize, seed: u64) -> (f64, usize) {
+        let q = 1.0 - p;
+        let m = ((n as f64 + 1.0) * p).floor() as u64;
+        let mut pmf = std::collections::BTreeMap::new();
+        pmf.insert(m, 1.0);
+        let (mut x, mut f) = (m, 1.0);
+        while x < n && f > 1e-18 {
+            f *= (n - x) as f64 * p / ((x + 1) as f64 * q);
+            x += 1;
+            pmf.insert(x, f);
+        }
+        let (mut x, mut f) = (m, 1.0);
+        while x > 0 && f > 1e-18 {
+            f *= x as f64 * q / ((n - x + 1) as f64 * p);
+            x -= 1;
+            pmf.insert(x, f);
+        }
+        let total: f64 = pmf.values().sum();
+        // Cells: consecutive values until each holds 1/12 of the mass; the first and last take
+        // the tails beyond the tabulated values (mass below 10^-16).
+        let mut edges = Vec::new();
+        let mut mass = Vec::new();
+        let mut acc = 0.0;
+        for (&x, &f) in &pmf {
+            acc += f / total;
+            if acc >= 1.0 / 12.0 {
+                edges.push(x);
+                mass.push(acc);
+                acc = 0.0;
+            }
+        }
+        if acc > 0.0 {
+            *mass.last_mut().expect("a cell") += acc;
+            *edges.last_mut().expect("a cell") = u64::MAX;
+        }
+        let mut observed = vec![0.0; edges.len()];
+        let mut r = rng(seed);
+        for _ in 0..draws {
+            let k = binomial(n, p, &mut r);
+            assert!(k <= n);
+            let cell = edges
+                .iter()
+                .position(|&e| k <= e)
+                .expect("within the last cell");
+            observed[cell] += 1.0;
+        }
+        let expected: Vec<f64> = mass.iter().map(|m| m * draws as f64).collect();
+        chi_square(&observed, &expected)
+    }
+
+    #[test]
+    fn binomial_matches_its_exact_law_on_every_path() {
+        // Inversion (n p < 10), BTRS at small and national sizes, and p > ½ by symmetry; about
+        // 12 cells each, so χ² has ~11 degrees of freedom: its 0.999 quantile is 31.26 at 11 and
+        // below 34.53 at up to 13 (rounding can add a cell).
+        for (i, &(n, p)) in [
+            (40u64, 0.1),
+            (1_000, 0.006),
+            (30, 0.4),
+            (200, 0.3),
+            (1_000_000_000, 0.013),
+            (5_000_000, 0.5),
+            (120, 0.85),
+            (3, 0.5),
+        ]
+        .iter()
+        .enumerate()
+        {
+            let (statistic, dof) = binomial_chi_square(n, p, 200_000, 40 + i as u64);
+            assert!(dof <= 13, "n={n} p={p}: {dof} degrees of freedom");
+            assert!(
+                statistic < 34.53,
+                "n={n} p={p}: χ² = {statistic} on {dof} dof"
+            );
+        }
+    }
+
+    #[test]
+    fn keyed_hypergeometric_matches_its_pmf_and_stays_close_to_its_neighbour() {
+        // HG(12, 5, 4) by the keyed route (inversion): 35, 175, 210, 70, 5 of 495 for x = 0..4,
+        // as in `hypergeometric_matches_its_pmf_on_every_path`; chi-square at 100,000 draws
+        // against the 0.999 quantile of χ²(4), 18.47. Then HG(10^6, 3·10^5, 2,000) (mean 600,
+        // the fallback) against its mean 600 and variance 2,000 × 0.3 × 0.7 × 998,000/999,999
+        // within 5 standard errors.
+        let expected = [35.0, 175.0, 210.0, 70.0, 5.0];
+        let draws = 100_000u64;
+        let mut observed = [0.0; 5];
+        for s in 0..draws {
+            observed[hypergeometric_keyed(12, 5, 4, mix64(s)) as usize] += 1.0;
+        }
+        let expected: Vec<f64> = expected.iter().map(|e| e / 495.0 * draws as f64).collect();
+        let (statistic, _) = chi_square(&observed, &expected);
+        assert!(statistic < 18.47, "χ² = {statistic}");
+        let reps = 20_000u64;
+        let xs: Vec<f64> = (0..reps)
+            .map(|s| hypergeometric_keyed(1_000_000, 300_000, 2_000, mix64(s)) as f64)
+            .collect();
+        let mean = xs.iter().sum::<f64>() / reps as f64;
+        let variance = 2_000.0 * 0.3 * 0.7 * 998_000.0 / 999_999.0;
+        assert!(
+            (mean - 600.0).abs() < 5.0 * (variance / reps as f64).sqrt(),
+            "mean {mean}"
+        );
+        // What keeps paired runs coupled (not needed for exactness): with a small mean, one
+        // more draw or one more marked item from the same seed moves the count by at most 1.
+        for s in 0..10_000u64 {
+            let x = hypergeometric_keyed(100_000, 2_000, 5_000, mix64(s));
+            let more = hypergeometric_keyed(100_000, 2_000, 5_001, mix64(s));
+            assert!(
+                (0..=1).contains(&(more as i64 - x as i64)),
+                "seed {s}: {x} then {more}"
+            );
+        }
+    }
+
+    #[test]
+    fn binomial_rejects_a_wrong_law() {
+        // Control: draws of Binomial(200, 0.3) tested against the pmf of Binomial(200, 0.31)
+        // (means 60 and 62, sd 6.5): the same statistic must be far beyond its 0.999 quantile.
+        let (n, draws) = (200u64, 200_000);
+        let mut r = rng(77);
+        let mut observed = vec![0.0; 2];
+        for _ in 0..draws {
+            observed[usize::from(binomial(n, 0.3, &mut r) > 61)] += 1.0;
+        }
+        // P(Binomial(200, 0.31) > 61) = 1 − F(61), F(61) ≈ 0.45: compute it exactly.
+        let p: f64 = 0.31;
+        let mut f = (n as f64 * (-p).ln_1p()).exp();
+        let mut below = 0.0;
+        for x in 0..=61u64 {
+            below += f;
+            f *= (n - x) as f64 * p / ((x + 1) as f64 * (1.0 - p));
+        }
+        let expected = [below * draws as f64, (1.0 - below) * draws as f64];
+        let (statistic, _) = chi_square(&observed, &expected);
+        assert!(statistic > 100.0, "χ² = {statistic}");
+    }
+
+    #[test]
+    fn binomial_is_monotone_in_n_for_most_seeds() {
+        // Not needed for exactness, but what keeps paired runs coupled: Binomial(n) and
+        // Binomial(n + 1) from one seed are equal or one apart for the squeeze's share of seeds
+        // (about 0.8 at these sizes), and by inversion always.
+        for &(n, p) in &[(1_000_000u64, 0.02), (5_000, 0.3), (50, 0.1)] {
+            let close = (0..10_000u64)
+                .filter(|&s| {
+                    let seed = mix64(s);
+                    let d =
+                        binomial_seeded(n + 1, p, seed) as i64 - binomial_seeded(n, p, seed) as i64;
+                    (0..=1).contains(&d)
+                })
+                .count();
+            assert!(close >= 7_500, "n={n} p={p}: {close} of 10,000 seeds");
+        }
     }
 
     #[test]

@@ -39,7 +39,10 @@ use rand::{Rng, RngExt};
 use rand_distr::{Distribution, StandardNormal};
 
 use super::fates::{self, Class, Coupon, End, Fate, Landing, Room, Tilt};
-use super::samplers::{choose_distinct, multinomial, multivariate_hypergeometric, unmarked_before};
+use super::samplers::{
+    choose_distinct, multinomial, multivariate_hypergeometric, multivariate_hypergeometric_keyed,
+    unmarked_before,
+};
 use super::{Clicked, Individual, Sim, State, Step, keyed};
 use crate::engine::Count;
 use crate::engine::rng::{Stream, mix64};
@@ -412,7 +415,16 @@ impl Sim<'_, '_> {
                 .collect();
             let sizes: Vec<u64> = of_kind.iter().map(|i| i.1.n).collect();
             let mut dealt = Vec::new();
-            multivariate_hypergeometric(&sizes, arrived, &mut ar.rng, &mut dealt);
+            // Each item's share from a seed of its own (its class and fates), so that paired
+            // runs whose arrivals of a kind differ by a few deal them a few apart.
+            let deal = keyed(self.seed, self.rep, ar.t, k as u64, Step::Deal, ar.epoch).next_u64();
+            let seed = |i: usize| {
+                let item = of_kind[i].1;
+                let (state, p) = &ar.classes[item.class];
+                let fates = fate_code(item.from) << 32 | fate_code(item.fate);
+                mix64(deal ^ mix64(mix64(state.key() ^ *p as u64) ^ fates))
+            };
+            multivariate_hypergeometric_keyed(&sizes, arrived, seed, &mut dealt);
             for (&(at, item), &d) in of_kind.iter().zip(&dealt) {
                 dealt_to[at] = d;
                 if d > 0 {
