@@ -138,6 +138,23 @@ const LITERAL_HYPERGEOMETRIC_MAX: u64 = 64;
 /// drawn literally when small, one item at a time; otherwise rand_distr's sampler (and the literal
 /// draw where it declines the parameters: its inversion start can underflow).
 pub fn hypergeometric(total: u64, marked: u64, n: u64, r: &mut Stream) -> u64 {
+    reduced_hypergeometric(total, marked, n, &mut |total, few, many| {
+        hypergeometric_reduced(total, few, many, r)
+    })
+}
+
+/// Hypergeometric(total, marked, n) from `draw(total, few, many)`, which is given few ≤ many ≤
+/// total/2 (the trivial cases are answered here). Both the marked items and the draws are kept
+/// to at most half the population: the complements have the same law (unmarked drawn; marked
+/// left out of the draw), and rand_distr's set-up otherwise loops over the larger side when the
+/// expected count is small. By the symmetry HG(N, K, n) = HG(N, n, K), few and many are the
+/// smaller and larger of K and n.
+fn reduced_hypergeometric(
+    total: u64,
+    marked: u64,
+    n: u64,
+    draw: &mut dyn FnMut(u64, u64, u64) -> u64,
+) -> u64 {
     if n == 0 || marked == 0 {
         return 0;
     }
@@ -147,27 +164,24 @@ pub fn hypergeometric(total: u64, marked: u64, n: u64, r: &mut Stream) -> u64 {
     if n >= total {
         return marked;
     }
-    // Keep both the marked items and the draws to at most half the population: the complements
-    // have the same law (unmarked drawn; marked left out of the draw), and rand_distr's set-up
-    // otherwise loops over the larger side when the expected count is small.
     if marked > total / 2 {
-        return n - hypergeometric(total, total - marked, n, r);
+        return n - reduced_hypergeometric(total, total - marked, n, draw);
     }
     if n > total / 2 {
-        return marked - hypergeometric(total, marked, total - n, r);
+        return marked - reduced_hypergeometric(total, marked, total - n, draw);
     }
-    let (few, many) = if marked <= n {
-        (marked, n)
-    } else {
-        (n, marked)
-    };
+    draw(total, marked.min(n), marked.max(n))
+}
+
+/// [`hypergeometric`] once reduced: HG(total, few, many) with few ≤ many ≤ total/2.
+fn hypergeometric_reduced(total: u64, few: u64, many: u64, r: &mut Stream) -> u64 {
     if few > LITERAL_HYPERGEOMETRIC_MAX {
         // rand_distr's set-up for a small mean (its inversion branch) multiplies over a range as
         // long as the population: invert from 0 ourselves, with P(0) a product over `few` terms.
         if (few as f64) * (many as f64) / (total as f64) < INVERSION_MEAN_MAX {
             return hypergeometric_by_inversion(total, few, many, r);
         }
-        if let Ok(h) = rand_distr::Hypergeometric::new(total, marked, n) {
+        if let Ok(h) = rand_distr::Hypergeometric::new(total, few, many) {
             return h.sample(r);
         }
     }
@@ -388,27 +402,13 @@ const KEYED_INVERSION_MEAN_MAX: f64 = 500.0;
 /// little different is a count a little different (a monotone coupling); above, by
 /// [`hypergeometric`] on a generator seeded with it.
 pub fn hypergeometric_keyed(total: u64, marked: u64, n: u64, seed: u64) -> u64 {
-    if n == 0 || marked == 0 {
-        return 0;
-    }
-    if marked >= total {
-        return n.min(total);
-    }
-    if n >= total {
-        return marked;
-    }
-    // As in `hypergeometric`: the complements keep both sides to at most half the population.
-    if marked > total / 2 {
-        return n - hypergeometric_keyed(total, total - marked, n, seed);
-    }
-    if n > total / 2 {
-        return marked - hypergeometric_keyed(total, marked, total - n, seed);
-    }
-    let (few, many) = (marked.min(n), marked.max(n));
-    if (few as f64) * (many as f64) / (total as f64) < KEYED_INVERSION_MEAN_MAX {
-        return hypergeometric_inverted(total, few, many, unit_uniform(mix64(seed)));
-    }
-    hypergeometric(total, marked, n, &mut Stream::seed_from_u64(seed))
+    reduced_hypergeometric(total, marked, n, &mut |total, few, many| {
+        if (few as f64) * (many as f64) / (total as f64) < KEYED_INVERSION_MEAN_MAX {
+            hypergeometric_inverted(total, few, many, unit_uniform(mix64(seed)))
+        } else {
+            hypergeometric_reduced(total, few, many, &mut Stream::seed_from_u64(seed))
+        }
+    })
 }
 
 /// A multivariate hypergeometric draw (as [`multivariate_hypergeometric`]) whose category i is
