@@ -376,21 +376,16 @@ pub fn poisson_above(mu: f64, m: u64, r: &mut Stream) -> u64 {
 
 /// A multivariate hypergeometric draw: how many of each category are among `n` items drawn
 /// without replacement from `counts[i]` items of category i, by successive conditional
-/// hypergeometrics (category i among the items left after categories before it).
+/// hypergeometrics (category i among the items left after the categories drawn before it), the
+/// largest category last (it takes what is left, with no draw).
+///
+/// For paired runs it takes exactly one number from `r` per category, and each category's count
+/// comes from its own number by [`hypergeometric_keyed`] (inversion of one uniform for small
+/// means): a draw a few items larger, from counts a few items different, gives counts a few
+/// apart, and the stream stays aligned whatever the counts.
 pub fn multivariate_hypergeometric(counts: &[u64], n: u64, r: &mut Stream, out: &mut Vec<u64>) {
-    out.clear();
-    let mut left: u64 = counts.iter().sum();
-    let mut wanted = n.min(left);
-    for &c in counts {
-        let k = if wanted == 0 {
-            0
-        } else {
-            hypergeometric(left, c, wanted, r)
-        };
-        out.push(k);
-        left -= c;
-        wanted -= k;
-    }
+    let seeds: Vec<u64> = counts.iter().map(|_| r.next_u64()).collect();
+    multivariate_hypergeometric_keyed(counts, n, |i| seeds[i], out);
 }
 
 /// Below this mean a keyed hypergeometric is drawn by inversion of one uniform (P(0) stays far
@@ -411,9 +406,10 @@ pub fn hypergeometric_keyed(total: u64, marked: u64, n: u64, seed: u64) -> u64 {
     })
 }
 
-/// A multivariate hypergeometric draw (as [`multivariate_hypergeometric`]) whose category i is
-/// drawn from its own seed, `seed(i)`, by [`hypergeometric_keyed`]: paired runs that deal a few
-/// items more or less, among categories a little different, get counts a little different.
+/// A multivariate hypergeometric draw (as [`multivariate_hypergeometric`], the largest category
+/// last) whose category i is drawn from its own seed, `seed(i)`, by [`hypergeometric_keyed`]:
+/// paired runs that deal a few items more or less, among categories a little different, get
+/// counts a little different.
 pub fn multivariate_hypergeometric_keyed(
     counts: &[u64],
     n: u64,
@@ -421,29 +417,43 @@ pub fn multivariate_hypergeometric_keyed(
     out: &mut Vec<u64>,
 ) {
     out.clear();
+    out.resize(counts.len(), 0);
+    let Some(largest) = (0..counts.len()).max_by_key(|&i| (counts[i], std::cmp::Reverse(i))) else {
+        return;
+    };
     let mut left: u64 = counts.iter().sum();
     let mut wanted = n.min(left);
-    for (i, &c) in counts.iter().enumerate() {
+    for (i, &c) in counts.iter().enumerate().filter(|x| x.0 != largest) {
         let k = hypergeometric_keyed(left, c, wanted, seed(i));
-        out.push(k);
+        out[i] = k;
         left -= c;
         wanted -= k;
     }
+    out[largest] = wanted;
 }
 
 /// How many of `unmarked` items come before the k-th of `marked` marked items when all are in a
 /// uniformly random order: the marked items cut the unmarked ones into marked + 1 exchangeable
 /// gaps, so the count is Beta-binomial(unmarked; k, marked − k + 1), drawn as a binomial whose
 /// probability is a Beta draw.
+///
+/// The Beta draw is a ratio of two Gamma draws, G_k / (G_k + G_{marked−k+1}) (Marsaglia and
+/// Tsang's method, whose accepted proposal is a smooth function of the shape), each from its own
+/// number of `r`, and the binomial from a third: exactly three numbers whatever the arguments, so
+/// that paired runs whose k or counts differ a little get a count a little different.
 pub fn unmarked_before(k: u64, marked: u64, unmarked: u64, r: &mut Stream) -> u64 {
     debug_assert!(1 <= k && k <= marked);
+    let seeds = [r.next_u64(), r.next_u64(), r.next_u64()];
     if unmarked == 0 {
         return 0;
     }
-    let p = rand_distr::Beta::new(k as f64, (marked - k + 1) as f64)
-        .expect("positive shapes")
-        .sample(r);
-    binomial(unmarked, p, r)
+    let gamma = |shape: u64, seed: u64| -> f64 {
+        rand_distr::Gamma::new(shape as f64, 1.0)
+            .expect("shape at least 1")
+            .sample(&mut Stream::seed_from_u64(seed))
+    };
+    let (a, b) = (gamma(k, seeds[0]), gamma(marked - k + 1, seeds[1]));
+    binomial_seeded(unmarked, a / (a + b), seeds[2])
 }
 
 /// `k` distinct indices of `0..n`, uniformly (Floyd's algorithm), in ascending order.
