@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use rand::RngExt;
+use rand::{Rng, RngExt, SeedableRng};
 
 use super::samplers::{binomial, hypergeometric, multinomial, occupancy, poisson, poisson_above};
 use super::{Clicked, Individual, Sim, State, Step, keyed};
@@ -203,6 +203,10 @@ fn walk(
     let mut standings: BTreeMap<Standing, u64> = BTreeMap::from([(start, n)]);
     let mut alone: Vec<Alone> = Vec::new();
     let (mut kinds, mut split, mut outcome) = (Vec::new(), Vec::new(), Vec::new());
+    // Each standing's draws at each position come from a generator of their own, seeded by
+    // the walk's first number, the position and the standing: paired runs whose walks hold a
+    // few users more or less, or a standing the other lacks, still meet the same draws elsewhere.
+    let walk_seed = r.next_u64();
     for k in 0..served {
         let mut moves = Moves {
             to: BTreeMap::new(),
@@ -210,6 +214,13 @@ fn walk(
             next_position: k + 1,
         };
         for ((organic_left, boosted_left, first), users) in standings {
+            let standing = boosted_left
+                .iter()
+                .fold(mix64(organic_left ^ mix64(k as u64)), |h, &b| {
+                    mix64(h ^ u64::from(b))
+                });
+            let standing = mix64(standing ^ first.map_or(0, |p| p as u64 + 1));
+            let r = &mut Stream::seed_from_u64(mix64(walk_seed ^ standing));
             kinds.clear();
             kinds.push(organic_left as f64);
             kinds.extend(boosted_left.iter().map(|&b| f64::from(b)));
