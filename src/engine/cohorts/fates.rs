@@ -718,9 +718,17 @@ pub struct Class<'a> {
     pub redeemed: &'a [u32],
 }
 
-/// Steps 3–4 for a class: the chance that the jump succeeds, and the two landings of a session
-/// that jumped (the shop, and where a live-bound session goes given the room) with their chances.
-fn landings(plan: &Plan, class: Class, room: Room) -> (f64, [(Landing, f64); 2]) {
+/// Steps 3–4 for a class: the chance that the jump fails, then each landing a session that
+/// jumped can reach (the shop, and where a live-bound one goes given the room) with its chance
+/// (jump × landing) and the coupon law met there under the `eligible` programs.
+fn landings(
+    plan: &Plan,
+    laws: &mut Laws,
+    t: usize,
+    class: Class,
+    room: Room,
+    eligible: &[usize],
+) -> (f64, Vec<(Landing, f64, usize)>) {
     let s = plan.scenario;
     let jump = if class.app {
         s.friction.jump_with_app
@@ -733,7 +741,17 @@ fn landings(plan: &Plan, class: Class, room: Room) -> (f64, [(Landing, f64); 2])
         Room::Open => Landing::Live,
         Room::Full => Landing::Overflow,
     };
-    (jump, [(Landing::Shop, 1.0 - to_live), (bound, to_live)])
+    let (g, p) = (class.segment, class.placement);
+    let landed = [(Landing::Shop, 1.0 - to_live), (bound, to_live)]
+        .into_iter()
+        .filter(|x| x.1 > 0.0)
+        .map(|(landing, chance)| {
+            let live = landing == Landing::Live;
+            let q = story::base_order_probability(plan, t, g, p, !class.app, live);
+            (landing, jump * chance, laws.get(plan, g, q, eligible))
+        })
+        .collect();
+    (1.0 - jump, landed)
 }
 
 /// The fates of a class's sessions under the current room and programs, with their
@@ -749,40 +767,20 @@ pub fn fate_law(
 ) {
     out.clear();
     let f = &plan.scenario.friction;
-    let (g, p) = (class.segment, class.placement);
-    let (jump, landings) = landings(plan, class, room);
-    out.push((Fate::JumpFail, 1.0 - jump, usize::MAX));
     let eligible = eligible_of(plan, class, available);
+    let (fail, landed) = landings(plan, laws, t, class, room, &eligible);
+    out.push((Fate::JumpFail, fail, usize::MAX));
     let pays = class.alipay || f.payment_interop;
-    for (landing, chance) in landings {
-        if chance <= 0.0 {
-            continue;
-        }
-        let weight = jump * chance;
-        let q = story::base_order_probability(plan, t, g, p, !class.app, landing == Landing::Live);
-        let i = laws.get(plan, g, q, &eligible);
+    // Without Alipay (and no interoperability) an attempt pays only after a set-up.
+    let paid = if pays { 1.0 } else { f.alipay_setup };
+    for (landing, weight, i) in landed {
         let law = laws.law(i);
         let mut push = |end: End, pr: f64| out.push((Fate::Landed(landing, end), weight * pr, i));
         push(End::Leak, law.leak);
         push(End::NoAttempt, law.no_attempt());
         for &(coupon, pr) in &law.attempts {
-            if pays {
-                push(
-                    End::Order {
-                        setup: false,
-                        coupon,
-                    },
-                    pr,
-                );
-            } else {
-                push(
-                    End::Order {
-                        setup: true,
-                        coupon,
-                    },
-                    pr * f.alipay_setup,
-                );
-            }
+            let setup = !pays;
+            push(End::Order { setup, coupon }, pr * paid);
         }
         if !pays {
             let attempted: f64 = law.attempts.iter().map(|x| x.1).sum();
@@ -842,18 +840,11 @@ pub fn joint_law(
         return;
     }
     let f = &s.friction;
-    let (g, p) = (class.segment, class.placement);
-    let (jump, landings) = landings(plan, class, room);
-    pairs.push((0, Fate::JumpFail, 1.0 - jump, usize::MAX));
+    let (fail, landed) = landings(plan, laws, t, class, room, &eligible);
+    pairs.push((0, Fate::JumpFail, fail, usize::MAX));
     let pays = class.alipay || f.payment_interop;
     let setup = f.alipay_setup;
-    for (landing, chance) in landings {
-        if chance <= 0.0 {
-            continue;
-        }
-        let weight = jump * chance;
-        let q = story::base_order_probability(plan, t, g, p, !class.app, landing == Landing::Live);
-        let i = laws.get(plan, g, q, &eligible);
+    for (landing, weight, i) in landed {
         let fate = |end: End| Fate::Landed(landing, end);
         let order = |coupon: Coupon| {
             fate(End::Order {

@@ -2,9 +2,9 @@
 //!
 //! Sessions of users with one session this tick come as counts per class (user state but for
 //! impressions served today, which no step here reads, and placement); users with several
-//! sessions come one by one. The arrival order is drawn only as
-//! far as outcomes depend on it. An *epoch* is a stretch of the order during which arrivals find
-//! the same live room (open or full) and the same programs able to pay:
+//! sessions come one by one. The arrival order is drawn only as far as outcomes depend on it. An
+//! *epoch* is a stretch of the order during which arrivals find the same live room (open or
+//! full) and the same programs able to pay:
 //! - at its start, the fate of every single session not yet resolved is drawn by class, in two
 //!   layers (`fates::joint_law`): its fate without any coupon program, by the multinomial and
 //!   stream the baseline uses (drawn once per tick and room state, and kept across epochs), then
@@ -96,6 +96,71 @@ struct Latents {
     ordered: bool,
 }
 
+impl Latents {
+    /// Groups the `m` sessions' draws by their coupon under coupon law `law` (`coupon_law`),
+    /// each group in the list's order. Sessions are booked from the front of their group only
+    /// while that order does not depend on the draws' values: draw order does not, but a list
+    /// already grouped under another law does (its groups one after the other), so then they
+    /// are booked as a uniformly random subset (`end_epoch`).
+    fn regroup(
+        &mut self,
+        law: usize,
+        coupon_law: &fates::CouponLaw,
+        m: u64,
+        scratch: &mut Regroup,
+    ) {
+        self.ordered = self.law.is_none();
+        self.law = Some(law);
+        self.cells.clear();
+        if coupon_law.offers_nothing() {
+            self.cells.push((Coupon::None, m as usize));
+            return;
+        }
+        // A counting sort of the draws by coupon.
+        let Regroup {
+            tags,
+            cells,
+            sorted,
+        } = scratch;
+        tags.clear();
+        cells.clear();
+        for &(z, u) in &self.draws {
+            let coupon = coupon_law.plain_coupon(z, u);
+            let k = cells.iter().position(|x| x.0 == coupon).unwrap_or_else(|| {
+                cells.push((coupon, 0));
+                cells.len() - 1
+            });
+            cells[k].1 += 1;
+            tags.push(k as u8);
+        }
+        let mut at: Vec<usize> = cells
+            .iter()
+            .scan(0, |sum, x| {
+                let start = *sum;
+                *sum += x.1;
+                Some(start)
+            })
+            .collect();
+        sorted.clear();
+        sorted.resize(self.draws.len(), (0.0, 0.0));
+        for (&draw, &k) in self.draws.iter().zip(tags.iter()) {
+            sorted[at[k as usize]] = draw;
+            at[k as usize] += 1;
+        }
+        std::mem::swap(&mut self.draws, sorted);
+        self.cells.extend_from_slice(cells);
+    }
+}
+
+/// Scratch space of [`Latents::regroup`], kept across classes.
+#[derive(Default)]
+struct Regroup {
+    /// Each draw's group.
+    tags: Vec<u8>,
+    cells: Vec<(Coupon, usize)>,
+    sorted: Vec<(f64, f64)>,
+}
+
 /// Users by impressions served today.
 type ByServed = Vec<(u32, u64)>;
 
@@ -124,8 +189,8 @@ struct Arrivals<'n> {
     classes: Vec<(State, usize)>,
     /// Single sessions of each class not yet resolved.
     left: Vec<u64>,
-    /// Per class, its unresolved users by impressions served today (the class's states have
-    /// `served` 0).
+    /// Per class, its users by impressions served today (the class's states have `served` 0);
+    /// who among them had which outcome is drawn once the tick is over.
     served: Vec<ByServed>,
     /// Per class, how many of its sessions booked so far had each change of their users' state
     /// (an Alipay set-up, the program slot of a redeemed coupon).
@@ -133,8 +198,8 @@ struct Arrivals<'n> {
     tick: TickSessions,
     /// Draws of positions, stretches and halvings, in the order they happen.
     rng: Stream,
-    /// How many times fates were drawn or booked this tick (part of the kernel and shuffle
-    /// streams' keys).
+    /// How many times fates were drawn or booked this tick (part of the kernel, shuffle and
+    /// deal streams' keys).
     epoch: u64,
     /// Per class, the fates without any coupon program of its unresolved sessions (counts by the
     /// base law's fates), and the room they were drawn for: kept across epochs, so that only
@@ -588,7 +653,7 @@ impl Sim<'_, '_> {
         let mut counts = Vec::new();
         let mut weights = Vec::new();
         let mut row: Vec<fates::Pair> = Vec::new();
-        let (mut tags, mut cells, mut sorted) = (Vec::new(), Vec::new(), Vec::new());
+        let mut scratch = Regroup::default();
         let mut items = Vec::new();
         for &(c, n) in block {
             let (state, placement) = &ar.classes[c];
@@ -700,52 +765,7 @@ impl Sim<'_, '_> {
                     }
                     debug_assert_eq!(list.draws.len() as u64 + list.fresh, m);
                     if list.law != Some(law) {
-                        // Grouped by coupon afresh, each group in the list's order. Sessions are
-                        // booked from the front of their group only while that order does not
-                        // depend on the draws' values: draw order does not, but a list already
-                        // grouped under another law does (its groups one after the other), so
-                        // then they are booked as a uniformly random subset (`end_epoch`).
-                        list.ordered = list.law.is_none();
-                        list.cells.clear();
-                        if coupon_law.offers_nothing() {
-                            list.cells.push((Coupon::None, m as usize));
-                        } else {
-                            // A counting sort of the draws by coupon.
-                            tags.clear();
-                            cells.clear();
-                            for &(z, u) in &list.draws {
-                                let coupon = coupon_law.plain_coupon(z, u);
-                                let k = match cells
-                                    .iter()
-                                    .position(|x: &(Coupon, usize)| x.0 == coupon)
-                                {
-                                    Some(k) => k,
-                                    None => {
-                                        cells.push((coupon, 0));
-                                        cells.len() - 1
-                                    }
-                                };
-                                cells[k].1 += 1;
-                                tags.push(k as u8);
-                            }
-                            let mut at: Vec<usize> = cells
-                                .iter()
-                                .scan(0, |sum, x| {
-                                    let start = *sum;
-                                    *sum += x.1;
-                                    Some(start)
-                                })
-                                .collect();
-                            sorted.clear();
-                            sorted.resize(list.draws.len(), (0.0, 0.0));
-                            for (&draw, &k) in list.draws.iter().zip(&tags) {
-                                sorted[at[k as usize]] = draw;
-                                at[k as usize] += 1;
-                            }
-                            std::mem::swap(&mut list.draws, &mut sorted);
-                            list.cells.extend_from_slice(&cells);
-                        }
-                        list.law = Some(law);
+                        list.regroup(law, coupon_law, m, &mut scratch);
                     }
                     let mut start = 0;
                     for &(coupon, n) in &list.cells {
