@@ -10,13 +10,16 @@
 //!   by their organic impression count (a multinomial over Poisson levels); a level's served
 //!   positions are walked on counts, and its users come out as counts of quiet users and of
 //!   single-session users by placement; only users with two sessions or more are individuals;
-//! - phase 3: the sessions go through steps 3–10 one by one in a uniformly random arrival order,
-//!   exactly as in the `agents` engine (the code is shared), and the users return to the cohorts
-//!   with their new state (which of a class's users had each outcome is a uniformly random
-//!   partition of them, since no step of phase 3 reads impressions served today).
+//! - phase 3: the sessions go through steps 3–10 in one uniformly random arrival order: single
+//!   sessions by class (user state but for impressions served today, and placement), their
+//!   fates drawn as counts and the order followed only as far as outcomes depend on it; the
+//!   several-session users' sessions one by one with the `agents` engine's code. The users then
+//!   return to the cohorts with their new state (which of a class's users had each outcome is a
+//!   uniformly random partition of them, since no step of phase 3 reads impressions served today).
 //!
-//! The cost grows with cohorts × ticks plus sessions, not with the population; memory does not
-//! grow with the population at all.
+//! The cost grows with cohorts × ticks plus one basket draw per order; beyond those, it and the
+//! memory grow with the population only through the several-session users (followed one by one)
+//! and the latent basket draws kept for a tick's coupon-eligible orders (README, *Engines*).
 
 mod exposure;
 mod fates;
@@ -87,7 +90,7 @@ enum Step {
     Session = 106,
     AssignBlock = 107,
     AssignMember = 108,
-    /// The walk of one organic level of one exposure type through its served positions.
+    /// The walk of one organic level of one exposure group through its served positions.
     Level = 120,
     Arrivals = 140,
     Fates = 141,
