@@ -187,6 +187,9 @@ struct Arrivals<'n> {
     t: usize,
     /// Single-session classes (state, placement), in state order.
     classes: Vec<(State, usize)>,
+    /// Each class's stream key (of its state and placement): equal in the scenario and its
+    /// baseline wherever the class is.
+    keys: Vec<u64>,
     /// Single sessions of each class not yet resolved.
     left: Vec<u64>,
     /// Per class, its users by impressions served today (the class's states have `served` 0);
@@ -259,6 +262,10 @@ impl Sim<'_, '_> {
         let n_classes = classes.len();
         let mut ar = Arrivals {
             t,
+            keys: classes
+                .iter()
+                .map(|(state, p)| mix64(state.key() ^ *p as u64))
+                .collect(),
             classes,
             left,
             served,
@@ -485,9 +492,8 @@ impl Sim<'_, '_> {
             let deal = keyed(self.seed, self.rep, ar.t, k as u64, Step::Deal, ar.epoch).next_u64();
             let seed = |i: usize| {
                 let item = of_kind[i].1;
-                let (state, p) = &ar.classes[item.class];
                 let fates = fate_code(item.from) << 32 | fate_code(item.fate);
-                mix64(deal ^ mix64(mix64(state.key() ^ *p as u64) ^ fates))
+                mix64(deal ^ mix64(ar.keys[item.class] ^ fates))
             };
             multivariate_hypergeometric_keyed(&sizes, arrived, seed, &mut dealt);
             for (&(at, item), &d) in of_kind.iter().zip(&dealt) {
@@ -512,8 +518,7 @@ impl Sim<'_, '_> {
             if list.ordered || list.draws.is_empty() {
                 continue;
             }
-            let (state, p) = &ar.classes[item.class];
-            let key = mix64(mix64(state.key() ^ *p as u64) ^ fate_code(item.fate));
+            let key = mix64(ar.keys[item.class] ^ fate_code(item.fate));
             let mut r = keyed(self.seed, self.rep, ar.t, key, Step::Shuffle, ar.epoch);
             let group = &mut list.draws[item.start..item.start + item.n as usize];
             for k in 0..d as usize {
@@ -674,7 +679,7 @@ impl Sim<'_, '_> {
                 &mut base,
                 &mut pairs,
             );
-            let key = mix64(state.key() ^ *placement as u64);
+            let key = ar.keys[c];
             if !matches!(&ar.base[c], Some((room, _)) if *room == found.room) {
                 // The class's first epoch, or the room filled: the fates without programs are
                 // drawn for the unresolved sessions, keyed by the room.
@@ -865,14 +870,11 @@ impl Sim<'_, '_> {
                                         // Not drawn yet: the next ones of the class's stream.
                                         let code = fate_code(item.from);
                                         let (seed, rep) = (self.seed, self.rep);
-                                        let r = ar
-                                            .baskets
-                                            .entry((item.class, code))
-                                            .or_insert_with(|| {
-                                                let key =
-                                                    mix64(mix64(state.key() ^ p as u64) ^ code);
-                                                keyed(seed, rep, t, key, Step::Baskets, 0)
-                                            });
+                                        let key = mix64(ar.keys[item.class] ^ code);
+                                        let r =
+                                            ar.baskets.entry((item.class, code)).or_insert_with(
+                                                || keyed(seed, rep, t, key, Step::Baskets, 0),
+                                            );
                                         (0..n)
                                             .map(|_| {
                                                 let z: f64 = StandardNormal.sample(r);
@@ -894,9 +896,9 @@ impl Sim<'_, '_> {
                                         _ => Tilt::FromNoAttempt,
                                     };
                                     let code = mix64(fate_code(from) ^ mix64(fate_code(item.fate)));
+                                    let key = mix64(ar.keys[item.class] ^ code);
                                     let r =
                                         ar.baskets.entry((item.class, code)).or_insert_with(|| {
-                                            let key = mix64(mix64(state.key() ^ p as u64) ^ code);
                                             keyed(seed, rep, t, key, Step::Baskets, 1)
                                         });
                                     (0..n)
@@ -935,15 +937,14 @@ impl Sim<'_, '_> {
     fn return_users(&self, ar: &mut Arrivals) {
         let mut picked: Vec<u64> = Vec::new();
         for (c, outcomes) in ar.outcomes.iter_mut().enumerate() {
-            let (state, p) = &ar.classes[c];
+            let state = &ar.classes[c].0;
             let histogram = &mut ar.served[c];
             let mut left: u64 = histogram.iter().map(|x| x.1).sum();
             debug_assert_eq!(outcomes.iter().map(|x| x.1).sum::<u64>(), left);
             outcomes.sort_unstable_by_key(|&((setup, slot), _)| {
                 ((setup, slot) == (false, None), slot, !setup)
             });
-            let key = mix64(state.key() ^ *p as u64);
-            let mut r = keyed(self.seed, self.rep, ar.t, key, Step::Served, 0);
+            let mut r = keyed(self.seed, self.rep, ar.t, ar.keys[c], Step::Served, 0);
             for &((setup, slot), n) in outcomes.iter() {
                 let mut after = state.clone();
                 after.alipay |= setup;
