@@ -478,7 +478,9 @@ impl Sim<'_, '_> {
     fn end_epoch(&mut self, ar: &mut Arrivals, epoch: Epoch) {
         let mut booked = Vec::new();
         let mut dealt_to = vec![0; epoch.items.len()];
-        for (k, &arrived) in epoch.arrived.iter().enumerate() {
+        // A kind none of whose sessions arrived deals nothing (its draws are keyed: skipping
+        // them shifts no other).
+        for (k, &arrived) in epoch.arrived.iter().enumerate().filter(|x| *x.1 > 0) {
             let of_kind: Vec<(usize, &Item)> = epoch
                 .items
                 .iter()
