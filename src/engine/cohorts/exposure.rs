@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 
 use rand::{Rng, RngExt, SeedableRng};
 
-use super::samplers::{binomial, hypergeometric, multinomial, occupancy, poisson, poisson_above};
+use super::samplers::{
+    binomial, hypergeometric_keyed, multinomial, occupancy, poisson, poisson_above,
+};
 use super::{Clicked, Individual, Sim, State, Step, keyed};
 use crate::engine::rng::{Stream, mix64};
 use crate::engine::story::{self, Tally};
@@ -376,7 +378,7 @@ fn assign_levels(
             if wanted == 0 {
                 break;
             }
-            let x = hypergeometric(pool, *size, wanted, r);
+            let x = hypergeometric_keyed(pool, *size, wanted, r.next_u64());
             pool -= *size;
             *size -= x;
             wanted -= x;
@@ -710,13 +712,18 @@ impl Group {
         for b in 0..self.blocks.len() {
             let range = self.blocks[b];
             let in_block = self.left(range);
-            let x = hypergeometric(total, in_block, wanted, &mut self.block_rng);
+            let x = hypergeometric_keyed(total, in_block, wanted, self.block_rng.next_u64());
             total -= in_block;
             wanted -= x;
             let (mut block_left, mut block_wanted) = (in_block, x);
             for m in range.0..range.1 {
                 let size = self.members[m].1;
-                let y = hypergeometric(block_left, size, block_wanted, &mut self.member_rng);
+                let y = hypergeometric_keyed(
+                    block_left,
+                    size,
+                    block_wanted,
+                    self.member_rng.next_u64(),
+                );
                 block_left -= size;
                 block_wanted -= y;
                 if y > 0 {

@@ -23,6 +23,7 @@
 
 mod exposure;
 mod fates;
+mod order;
 pub(crate) mod samplers;
 mod sessions;
 
@@ -97,8 +98,6 @@ enum Step {
     Baskets = 142,
     /// A class's fates under the available programs given its fates without them.
     Kernel = 143,
-    /// A class's latent basket draws put in a uniformly random order before they are regrouped.
-    Shuffle = 144,
     /// Which users of a phase-3 class (by impressions served today) had which outcome.
     Served = 145,
     /// Which of an epoch's sessions of one kind arrived: their items' shares.

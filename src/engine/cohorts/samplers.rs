@@ -137,7 +137,10 @@ const LITERAL_HYPERGEOMETRIC_MAX: u64 = 64;
 /// Hypergeometric: successes among `n` drawn without replacement from `total` items of which
 /// `marked` are successes. By the symmetry HG(N, K, n) = HG(N, n, K), the smaller of K and n is
 /// drawn literally when small, one item at a time; otherwise rand_distr's sampler (and the literal
-/// draw where it declines the parameters: its inversion start can underflow).
+/// draw where it declines the parameters: its inversion start can underflow). The engine draws
+/// hypergeometrics with [`hypergeometric_keyed`], which falls back on this sampler (uncoupled)
+/// only past `RANKS_DEPTH_MAX`; the tests reach its every path through here.
+#[cfg(test)]
 pub fn hypergeometric(total: u64, marked: u64, n: u64, r: &mut Stream) -> u64 {
     reduced_hypergeometric(total, marked, n, &mut |total, few, many| {
         hypergeometric_reduced(total, few, many, r)
@@ -393,16 +396,53 @@ pub fn multivariate_hypergeometric(counts: &[u64], n: u64, r: &mut Stream, out: 
 /// from underflow: e^-500 ≈ 10^-217).
 const KEYED_INVERSION_MEAN_MAX: f64 = 500.0;
 
-/// Hypergeometric(total, marked, n) from one seed: by inversion of one uniform while its mean
-/// is below `KEYED_INVERSION_MEAN_MAX`, so that from the same seed a draw with parameters a
-/// little different is a count a little different (a monotone coupling); above, by
-/// [`hypergeometric`] on a generator seeded with it.
+/// Hypergeometric(total, marked, n) from one seed, so that from the same seed a draw with
+/// parameters a little different is a count a little different (a monotone coupling, for most
+/// seeds): by inversion of one uniform while its mean is below `KEYED_INVERSION_MEAN_MAX`;
+/// above, by [`hypergeometric_by_ranks`], whose draws come from seeds derived from this one.
 pub fn hypergeometric_keyed(total: u64, marked: u64, n: u64, seed: u64) -> u64 {
+    hypergeometric_by_ranks(total, marked, n, seed, 0)
+}
+
+/// Past this depth [`hypergeometric_by_ranks`] hands over to the uncoupled sampler (each level
+/// takes the count left to draw from m to about √m, so it is never reached in practice).
+const RANKS_DEPTH_MAX: u64 = 16;
+
+/// The items drawn are the `n` of smallest rank when every item gets an independent uniform
+/// rank in [0, 1). Cut the ranks at q = n / total: the marked and unmarked items below the cut
+/// are independent Binomial(·, q) counts, `low` in all, and given them the ranks on either side
+/// are again independent uniforms. So if low ≥ n the items drawn are a uniformly random n of the
+/// low ones (the marked among the low − n others left out are a smaller hypergeometric), else
+/// all the low ones and a uniformly random n − low of the others. Either way what is left has
+/// about √n items to draw, and is drawn the same way until its mean is small enough for
+/// inversion. Both binomials are smooth in q and their counts for most seeds, and so is the
+/// inversion: that keeps the whole draw close to its neighbours'.
+fn hypergeometric_by_ranks(total: u64, marked: u64, n: u64, seed: u64, depth: u64) -> u64 {
     reduced_hypergeometric(total, marked, n, &mut |total, few, many| {
+        let key = mix64(seed ^ mix64(depth));
         if (few as f64) * (many as f64) / (total as f64) < KEYED_INVERSION_MEAN_MAX {
-            hypergeometric_inverted(total, few, many, unit_uniform(mix64(seed)))
+            return hypergeometric_inverted(total, few, many, unit_uniform(key));
+        }
+        if depth >= RANKS_DEPTH_MAX {
+            return hypergeometric_reduced(total, few, many, &mut Stream::seed_from_u64(key));
+        }
+        // `few` of `total` items are marked (by symmetry, whether they are the marked items or
+        // the draws does not matter) and the `many` of smallest rank are drawn.
+        let q = many as f64 / total as f64;
+        let marked_low = binomial_seeded(few, q, mix64(key ^ 1));
+        let other_low = binomial_seeded(total - few, q, mix64(key ^ 2));
+        let low = marked_low + other_low;
+        if low >= many {
+            marked_low - hypergeometric_by_ranks(low, marked_low, low - many, seed, depth + 1)
         } else {
-            hypergeometric_reduced(total, few, many, &mut Stream::seed_from_u64(seed))
+            marked_low
+                + hypergeometric_by_ranks(
+                    total - low,
+                    few - marked_low,
+                    many - low,
+                    seed,
+                    depth + 1,
+                )
         }
     })
 }
@@ -633,6 +673,33 @@ mod tests {
             (mean - 600.0).abs() < 5.0 * (variance / reps as f64).sqrt(),
             "mean {mean}"
         );
+        // The route by ranks in full: HG(4,000, 2,000, 2,000) (mean 1,000, sd 15.8), its pmf by
+        // the ratio P(x + 1) / P(x) from the mode, normalised; 20,000 draws in 21 cells (the
+        // tails pooled beyond ±2.5 sd) against the 0.999 quantile of χ²(20), 45.31.
+        let (total, marked, n) = (4_000u64, 2_000u64, 2_000u64);
+        let mut pmf = vec![0.0f64; n as usize + 1];
+        pmf[1_000] = 1.0;
+        for x in 1_000..n as usize {
+            let x64 = x as u64;
+            pmf[x + 1] = pmf[x] * ((marked - x64) * (n - x64)) as f64
+                / ((x64 + 1) * (total - marked - n + x64 + 1)) as f64;
+        }
+        for x in (0..1_000).rev() {
+            let x64 = x as u64;
+            pmf[x] = pmf[x + 1] * ((x64 + 1) * (total - marked - n + x64 + 1)) as f64
+                / ((marked - x64) * (n - x64)) as f64;
+        }
+        let sum: f64 = pmf.iter().sum();
+        let cell = |x: u64| (x.clamp(960, 1_040) as usize - 960) / 4;
+        let (mut seen, mut want) = (vec![0.0; 21], vec![0.0; 21]);
+        for (x, p) in pmf.iter().enumerate() {
+            want[cell(x as u64)] += p / sum * 20_000.0;
+        }
+        for s in 0..20_000u64 {
+            seen[cell(hypergeometric_keyed(total, marked, n, mix64(s)))] += 1.0;
+        }
+        let (statistic, _) = chi_square(&seen, &want);
+        assert!(statistic < 45.31, "χ² = {statistic}");
         // What keeps paired runs coupled (not needed for exactness): with a small mean, one
         // more draw or one more marked item from the same seed moves the count by at most 1.
         for s in 0..10_000u64 {
@@ -643,6 +710,15 @@ mod tests {
                 "seed {s}: {x} then {more}"
             );
         }
+        // With a large mean (the route by ranks), most seeds do the same.
+        let close = (0..10_000u64)
+            .filter(|&s| {
+                let x = hypergeometric_keyed(1_000_000, 300_000, 20_000, mix64(s));
+                let more = hypergeometric_keyed(1_000_000, 300_000, 20_001, mix64(s));
+                (0..=1).contains(&(more as i64 - x as i64))
+            })
+            .count();
+        assert!(close > 9_000, "{close} of 10,000 seeds");
     }
 
     #[test]

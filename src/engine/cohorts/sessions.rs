@@ -15,15 +15,17 @@
 //!   only on how many sessions of each kind arrived, so the order is followed on kinds alone;
 //! - the several-session users' sessions take uniformly random positions among all the tick's
 //!   sessions (a uniform subset of positions, in a uniformly random order) and are resolved one at
-//!   a time with the code the `agents` engine runs. The single sessions before each of them are
-//!   the next stretch of a uniformly random order: their kinds are a multivariate hypergeometric
-//!   draw from the kinds left in the epoch. While no stretch could change anything whatever its
-//!   sessions do, stretches are not drawn at all;
-//! - when a stretch changes what arrivals find, the session at which it changed is found by
-//!   halving the stretch's room- or coupon-using sessions (each half's kinds a multivariate
+//!   a time with the code the `agents` engine runs. They cut the single sessions into *gaps*;
+//!   the kinds in each gap come from the epoch's [`Order`], which splits ranges of gaps in halves
+//!   by multivariate hypergeometric draws keyed by the range, so a run of gaps has the same kinds
+//!   whether it is drawn gap by gap or at once. While no gap could change anything whatever its
+//!   sessions do, gaps are not drawn at all;
+//! - when a gap changes what arrivals find, the session at which it changed is found by
+//!   halving the gap's room- or coupon-using sessions (each half's kinds a multivariate
 //!   hypergeometric draw), and the sessions using neither that come before it are a beta-binomial
 //!   count (the number of items before the k-th of T marked ones in a uniform order). The epoch
-//!   ends there: its sessions so far are dealt back to their classes and fates by kind and booked;
+//!   ends there: its sessions so far are dealt back to their classes and fates by kind (each
+//!   item's share from a seed of its own) and booked, with the first latent draws of their cells;
 //!   the others keep their classes and fates without programs (and basket draws) but lose their
 //!   fates under the programs, drawn again given the former under what they now find (MODEL.md's
 //!   first-come rule: a late session never sees the coupon it missed). When the room fills, only
@@ -39,6 +41,7 @@ use rand::{Rng, RngExt};
 use rand_distr::{Distribution, StandardNormal};
 
 use super::fates::{self, Class, Coupon, End, Fate, Landing, Room, Tilt};
+use super::order::Order;
 use super::samplers::{
     choose_distinct, multinomial, multivariate_hypergeometric, multivariate_hypergeometric_keyed,
     unmarked_before,
@@ -67,9 +70,9 @@ struct Item {
     fate: Fate,
     law: usize,
     n: u64,
-    /// For sessions that would be orders without programs: where their latent draws start in
+    /// For sessions that would be orders without programs: the cell of their latent draws in
     /// the class's list for `base` (`Arrivals::latents`).
-    start: usize,
+    cell: usize,
 }
 
 /// A class's unresolved sessions by fate without any coupon program (in the order of the base
@@ -77,88 +80,90 @@ struct Item {
 type BaseFates = (Room, Vec<(Fate, u64)>);
 
 /// The latent (basket deviate, top-up uniform) pairs of a class's unresolved sessions whose fate
-/// without programs is one order fate, grouped by their coupon under the coupon law `law`.
+/// without programs is one order fate, in the order they were drawn, each tagged with its *cell*:
+/// its coupon under the coupon law `law`.
 ///
 /// While every law met offers no coupon, the draws are not made until their sessions are booked
 /// (`fresh` counts them; they come next from the class's basket stream, in order), so that a
 /// baseline stores none; the first law that offers one draws them all.
+///
+/// Booking d sessions of a cell takes its first d draws: draw order does not depend on the
+/// draws' values, so they are a uniformly random d of the cell's, and paired runs that book a
+/// few sessions more or fewer book nearly the same draws.
 #[derive(Clone, Default)]
 struct Latents {
     law: Option<usize>,
-    /// Coupons and how many of `draws` (in turn) have each.
+    /// Coupons and how many draws have each.
     cells: Vec<(Coupon, usize)>,
     draws: Vec<(f64, f64)>,
+    /// Each draw's cell.
+    tags: Vec<u8>,
     /// Sessions whose draws are not made yet (only while `draws` is empty).
     fresh: u64,
-    /// Whether the order of each group's draws is independent of their values (draw order,
-    /// grouped once): then the booked ones are the first of their group; else (the list was
-    /// grouped again under another law) they are a uniformly random subset of it.
-    ordered: bool,
 }
 
 impl Latents {
-    /// Groups the `m` sessions' draws by their coupon under coupon law `law` (`coupon_law`),
-    /// each group in the list's order. Sessions are booked from the front of their group only
-    /// while that order does not depend on the draws' values: draw order does not, but a list
-    /// already grouped under another law does (its groups one after the other), so then they
-    /// are booked as a uniformly random subset (`end_epoch`).
-    fn regroup(
-        &mut self,
-        law: usize,
-        coupon_law: &fates::CouponLaw,
-        m: u64,
-        scratch: &mut Regroup,
-    ) {
-        self.ordered = self.law.is_none();
+    /// Tags the `m` sessions' draws with their coupons under coupon law `law` (`coupon_law`).
+    fn regroup(&mut self, law: usize, coupon_law: &fates::CouponLaw, m: u64) {
         self.law = Some(law);
         self.cells.clear();
+        self.tags.clear();
         if coupon_law.offers_nothing() {
             self.cells.push((Coupon::None, m as usize));
+            self.tags.resize(self.draws.len(), 0);
             return;
         }
-        // A counting sort of the draws by coupon.
-        let Regroup {
-            tags,
-            cells,
-            sorted,
-        } = scratch;
-        tags.clear();
-        cells.clear();
         for &(z, u) in &self.draws {
             let coupon = coupon_law.plain_coupon(z, u);
-            let k = cells.iter().position(|x| x.0 == coupon).unwrap_or_else(|| {
-                cells.push((coupon, 0));
-                cells.len() - 1
-            });
-            cells[k].1 += 1;
-            tags.push(k as u8);
+            let k = self
+                .cells
+                .iter()
+                .position(|x| x.0 == coupon)
+                .unwrap_or_else(|| {
+                    self.cells.push((coupon, 0));
+                    self.cells.len() - 1
+                });
+            self.cells[k].1 += 1;
+            self.tags
+                .push(u8::try_from(k).expect("fewer than 256 coupons"));
         }
-        let mut at: Vec<usize> = cells
-            .iter()
-            .scan(0, |sum, x| {
-                let start = *sum;
-                *sum += x.1;
-                Some(start)
-            })
-            .collect();
-        sorted.clear();
-        sorted.resize(self.draws.len(), (0.0, 0.0));
-        for (&draw, &k) in self.draws.iter().zip(tags.iter()) {
-            sorted[at[k as usize]] = draw;
-            at[k as usize] += 1;
-        }
-        std::mem::swap(&mut self.draws, sorted);
-        self.cells.extend_from_slice(cells);
     }
-}
 
-/// Scratch space of [`Latents::regroup`], kept across classes.
-#[derive(Default)]
-struct Regroup {
-    /// Each draw's group.
-    tags: Vec<u8>,
-    cells: Vec<(Coupon, usize)>,
-    sorted: Vec<(f64, f64)>,
+    /// The first `n` draws of cell `cell`.
+    fn first(&self, cell: usize, n: usize) -> impl Iterator<Item = &(f64, f64)> {
+        self.draws
+            .iter()
+            .zip(&self.tags)
+            .filter(move |x| usize::from(*x.1) == cell)
+            .map(|x| x.0)
+            .take(n)
+    }
+
+    /// Removes the first `booked[k]` draws of each cell k (or, while the draws are not made,
+    /// their count).
+    fn remove_first(&mut self, booked: &[usize]) {
+        for (cell, &d) in self.cells.iter_mut().zip(booked) {
+            cell.1 -= d;
+        }
+        if self.draws.is_empty() {
+            self.fresh -= booked.iter().sum::<usize>() as u64;
+            return;
+        }
+        let mut skip = booked.to_vec();
+        let mut kept = 0;
+        for i in 0..self.draws.len() {
+            let k = usize::from(self.tags[i]);
+            if skip[k] > 0 {
+                skip[k] -= 1;
+                continue;
+            }
+            self.draws[kept] = self.draws[i];
+            self.tags[kept] = self.tags[i];
+            kept += 1;
+        }
+        self.draws.truncate(kept);
+        self.tags.truncate(kept);
+    }
 }
 
 /// Users by impressions served today.
@@ -199,8 +204,11 @@ struct Arrivals<'n> {
     /// (an Alipay set-up, the program slot of a redeemed coupon).
     outcomes: Vec<Vec<(Change, u64)>>,
     tick: TickSessions,
-    /// Draws of positions, stretches and halvings, in the order they happen.
-    rng: Stream,
+    /// Single sessions not arrived yet in each gap (the stretches before each several-session
+    /// user's session, and after the last).
+    gaps: Vec<u64>,
+    /// The gap arriving now.
+    gap: usize,
     /// How many times fates were drawn or booked this tick (part of the kernel, shuffle and
     /// deal streams' keys).
     epoch: u64,
@@ -224,8 +232,12 @@ struct Epoch {
     kinds_left: Vec<u64>,
     /// Sessions of each kind arrived (and booked on the room and budgets).
     arrived: Vec<u64>,
-    /// Sessions placed in the order whose kinds are not drawn yet (nothing could change).
+    /// The arrival order of the sessions not yet arrived, over the gaps.
+    order: Option<Order>,
+    /// Sessions of the gaps before `pending_to` whose kinds are not drawn yet (nothing could
+    /// change while they arrived).
     pending: u64,
+    pending_to: usize,
 }
 
 impl Sim<'_, '_> {
@@ -260,6 +272,16 @@ impl Sim<'_, '_> {
         let singles: u64 = left.iter().sum();
         let total = singles + order.len() as u64;
         let n_classes = classes.len();
+        // Single sessions before each several-session user's session, and after the last.
+        let mut rng = keyed(self.seed, self.rep, t, 0, Step::Arrivals, 0);
+        let positions = choose_distinct(total as usize, order.len(), &mut rng);
+        let mut gaps = Vec::with_capacity(order.len() + 1);
+        let mut placed = 0;
+        for &position in &positions {
+            gaps.push(position as u64 - placed);
+            placed = position as u64 + 1;
+        }
+        gaps.push(total - placed);
         let mut ar = Arrivals {
             t,
             keys: classes
@@ -274,23 +296,16 @@ impl Sim<'_, '_> {
             latents: vec![Vec::new(); n_classes],
             baskets: HashMap::new(),
             tick: TickSessions::default(),
-            rng: keyed(self.seed, self.rep, t, 0, Step::Arrivals, 0),
+            gaps,
+            gap: 0,
             epoch: 0,
             next,
         };
-        // Single sessions before each several-session user's session.
-        let positions = choose_distinct(total as usize, order.len(), &mut ar.rng);
-        let mut gaps = Vec::with_capacity(order.len() + 1);
-        let mut placed = 0;
-        for &position in &positions {
-            gaps.push(position as u64 - placed);
-            placed = position as u64 + 1;
-        }
-        gaps.push(total - placed);
         let mut epoch = self.start_epoch(&mut ar);
         for (k, &(_, i, idx)) in order.iter().enumerate() {
             let later = (order.len() - k) as u64;
-            self.arrive_singles(&mut ar, &mut epoch, &mut gaps[k], later);
+            ar.gap = k;
+            self.arrive_singles(&mut ar, &mut epoch, later);
             let ind = &mut multi[i as usize];
             let mut rng = stream_of(ind, idx as usize);
             rng.next_u64();
@@ -324,8 +339,8 @@ impl Sim<'_, '_> {
                 self.settle(&mut ar, &mut epoch);
             }
         }
-        let last = gaps.len() - 1;
-        self.arrive_singles(&mut ar, &mut epoch, &mut gaps[last], 0);
+        ar.gap = ar.gaps.len() - 1;
+        self.arrive_singles(&mut ar, &mut epoch, 0);
         self.draw_pending(&mut ar, &mut epoch);
         self.end_epoch(&mut ar, epoch);
         self.return_users(&mut ar);
@@ -349,39 +364,60 @@ impl Sim<'_, '_> {
         for item in &items {
             kinds_left[kind(item.fate)] += item.n;
         }
+        // The order's draws are keyed by what arrivals find, which tells a tick's epochs apart
+        // (it only ever changes one way).
+        let programs = found
+            .programs
+            .iter()
+            .fold(0u64, |bits, &p| bits << 1 | u64::from(p));
+        let room = found.room as u64;
+        let key = mix64(room << 32 ^ mix64(programs));
+        let order = Order::new(
+            (self.seed, self.rep, ar.t),
+            key,
+            &ar.gaps,
+            kinds_left.clone(),
+        );
         Epoch {
             found,
             items,
             arrived: vec![0; kinds_left.len()],
             kinds_left,
+            order: Some(order),
             pending: 0,
+            pending_to: ar.gap,
         }
     }
 
-    /// The next `gap` single sessions arrive (then `later` literal sessions will, at most): none,
-    /// some or all of them in this epoch, the rest in the following ones.
-    fn arrive_singles(&mut self, ar: &mut Arrivals, epoch: &mut Epoch, gap: &mut u64, later: u64) {
+    /// The single sessions of the current gap arrive (then `later` literal sessions will, at
+    /// most): none, some or all of them in this epoch, the rest in the following ones.
+    fn arrive_singles(&mut self, ar: &mut Arrivals, epoch: &mut Epoch, later: u64) {
+        let k = ar.gap;
         loop {
             // Nothing can change while these arrive (plus those deferred and the next literal
             // one): defer drawing their kinds. Checked even for an empty stretch, since the
             // literal session after it needs to find what the deferred ones left.
-            if self.unchangeable(ar, epoch, epoch.pending + *gap, later.min(1)) {
-                epoch.pending += std::mem::take(gap);
+            if self.unchangeable(ar, epoch, epoch.pending + ar.gaps[k], later.min(1)) {
+                epoch.pending += ar.gaps[k];
+                epoch.pending_to = k + 1;
                 return;
             }
             self.settle(ar, epoch);
-            if *gap == 0 {
+            let gap = ar.gaps[k];
+            if gap == 0 {
                 return;
             }
+            let order = epoch.order.as_mut().expect("an epoch has an order");
             let mut stretch = Vec::new();
-            multivariate_hypergeometric(&epoch.kinds_left, *gap, &mut ar.rng, &mut stretch);
+            order.take(k + 1, &mut stretch);
+            ar.gaps[k] = 0;
             if !self.changes(ar, &epoch.found, &stretch) {
-                *gap = 0;
                 self.consume(ar, epoch, &stretch);
                 return;
             }
-            let prefix = self.first_change(ar, &epoch.found, &stretch);
-            *gap -= prefix.iter().sum::<u64>();
+            let mut r = order.inside(k);
+            let prefix = self.first_change(ar, &epoch.found, &stretch, &mut r);
+            ar.gaps[k] = gap - prefix.iter().sum::<u64>();
             self.consume(ar, epoch, &prefix);
             let ended = std::mem::replace(epoch, self.empty_epoch());
             self.end_epoch(ar, ended);
@@ -398,7 +434,9 @@ impl Sim<'_, '_> {
             items: Vec::new(),
             kinds_left: Vec::new(),
             arrived: Vec::new(),
+            order: None,
             pending: 0,
+            pending_to: 0,
         }
     }
 
@@ -416,13 +454,11 @@ impl Sim<'_, '_> {
     /// Draws the kinds of the deferred sessions and books them.
     fn draw_pending(&mut self, ar: &mut Arrivals, epoch: &mut Epoch) {
         if epoch.pending > 0 {
+            let order = epoch.order.as_mut().expect("an epoch has an order");
+            let from = order.next_gap();
             let mut stretch = Vec::new();
-            multivariate_hypergeometric(
-                &epoch.kinds_left,
-                epoch.pending,
-                &mut ar.rng,
-                &mut stretch,
-            );
+            order.take(epoch.pending_to, &mut stretch);
+            ar.gaps[from..epoch.pending_to].fill(0);
             epoch.pending = 0;
             self.consume(ar, epoch, &stretch);
         }
@@ -444,7 +480,13 @@ impl Sim<'_, '_> {
 
     /// Of a stretch (kinds in uniformly random order) that changes what arrivals find, the
     /// sessions up to and including the one after which it changed, by kind.
-    fn first_change(&mut self, ar: &mut Arrivals, found: &Avail, stretch: &[u64]) -> Vec<u64> {
+    fn first_change(
+        &mut self,
+        ar: &mut Arrivals,
+        found: &Avail,
+        stretch: &[u64],
+        r: &mut Stream,
+    ) -> Vec<u64> {
         let mut before = vec![0; stretch.len()];
         let mut span: Vec<u64> = stretch.to_vec();
         span[0] = 0;
@@ -455,7 +497,7 @@ impl Sim<'_, '_> {
             if size <= 1 {
                 break;
             }
-            multivariate_hypergeometric(&span, size / 2, &mut ar.rng, &mut half);
+            multivariate_hypergeometric(&span, size / 2, r, &mut half);
             let trial: Vec<u64> = before.iter().zip(&half).map(|(a, b)| a + b).collect();
             if self.changes(ar, found, &trial) {
                 span = half.clone();
@@ -469,7 +511,7 @@ impl Sim<'_, '_> {
         let marked: u64 = stretch[1..].iter().sum();
         let k = before.iter().sum::<u64>() + 1;
         let mut prefix: Vec<u64> = before.iter().zip(&span).map(|(a, b)| a + b).collect();
-        prefix[0] = unmarked_before(k, marked, stretch[0], &mut ar.rng);
+        prefix[0] = unmarked_before(k, marked, stretch[0], r);
         prefix
     }
 
@@ -509,64 +551,22 @@ impl Sim<'_, '_> {
                 }
             }
         }
-        // Booked draws of a group whose order may depend on their values: a uniformly random
-        // subset of it, moved to its front (a partial Fisher–Yates shuffle).
-        for (item, &d) in epoch.items.iter().zip(&dealt_to) {
-            let list = &mut ar.latents[item.class];
-            if d == 0 || d == item.n || !is_order(item.from) || list.is_empty() {
-                continue;
-            }
-            let list = &mut list[item.base];
-            if list.ordered || list.draws.is_empty() {
-                continue;
-            }
-            let key = mix64(ar.keys[item.class] ^ fate_code(item.fate));
-            let mut r = keyed(self.seed, self.rep, ar.t, key, Step::Shuffle, ar.epoch);
-            let group = &mut list.draws[item.start..item.start + item.n as usize];
-            for k in 0..d as usize {
-                let pick = r.random_range(k..group.len());
-                group.swap(k, pick);
-            }
-        }
         self.book(ar, &booked);
-        // The latent draws of the sessions left: the booked ones were the first of each item's
-        // (the draws of an item are i.i.d. and were dealt by count alone). An order fate's items
-        // are consecutive in `epoch.items`, in the order of their draws, so each list is
-        // compacted in place: `open` is the list being written and how many draws it keeps.
-        let mut open: Option<((usize, usize), usize)> = None;
+        // The latent draws of the sessions left: the booked ones were the first of their cells.
+        let mut lists: Vec<((usize, usize), Vec<usize>)> = Vec::new();
         for (item, &d) in epoch.items.iter().zip(&dealt_to) {
-            let Fate::Landed(_, End::Order { coupon, .. }) = item.fate else {
-                continue;
-            };
-            if !is_order(item.from) {
+            if d == 0 || !is_order(item.from) {
                 continue;
             }
             let at = (item.class, item.base);
-            if open.is_none_or(|o| o.0 != at) {
-                if let Some(((c, i), kept)) = open.take() {
-                    ar.latents[c][i].draws.truncate(kept);
-                }
-                let list = &mut ar.latents[at.0][at.1];
-                list.cells.clear();
-                list.fresh = 0;
-                open = Some((at, 0));
+            let cells = ar.latents[at.0][at.1].cells.len();
+            if lists.last().is_none_or(|x| x.0 != at) {
+                lists.push((at, vec![0; cells]));
             }
-            let list = &mut ar.latents[at.0][at.1];
-            let kept = &mut open.as_mut().expect("set above").1;
-            let left = (item.n - d) as usize;
-            if left > 0 {
-                list.cells.push((coupon, left));
-                if list.draws.is_empty() {
-                    list.fresh += left as u64;
-                } else {
-                    let from = item.start + d as usize;
-                    list.draws.copy_within(from..from + left, *kept);
-                    *kept += left;
-                }
-            }
+            lists.last_mut().expect("pushed above").1[item.cell] += d as usize;
         }
-        if let Some(((c, i), kept)) = open {
-            ar.latents[c][i].draws.truncate(kept);
+        for ((c, i), booked) in lists {
+            ar.latents[c][i].remove_first(&booked);
         }
     }
 
@@ -660,7 +660,6 @@ impl Sim<'_, '_> {
         let mut counts = Vec::new();
         let mut weights = Vec::new();
         let mut row: Vec<fates::Pair> = Vec::new();
-        let mut scratch = Regroup::default();
         let mut items = Vec::new();
         for &(c, n) in block {
             let (state, placement) = &ar.classes[c];
@@ -739,14 +738,14 @@ impl Sim<'_, '_> {
                 rest = after;
                 row.clear();
                 row.extend_from_slice(this);
-                let item = |fate: Fate, law: usize, n: u64, start: usize| Item {
+                let item = |fate: Fate, law: usize, n: u64, cell: usize| Item {
                     class: c,
                     base: i,
                     from,
                     fate,
                     law,
                     n,
-                    start,
+                    cell,
                 };
                 if let Fate::Landed(landing, End::Order { setup, .. }) = from {
                     // Orders without programs: each session's coupon under the programs follows
@@ -772,13 +771,12 @@ impl Sim<'_, '_> {
                     }
                     debug_assert_eq!(list.draws.len() as u64 + list.fresh, m);
                     if list.law != Some(law) {
-                        list.regroup(law, coupon_law, m, &mut scratch);
+                        list.regroup(law, coupon_law, m);
                     }
-                    let mut start = 0;
-                    for &(coupon, n) in &list.cells {
+                    for (cell, &(coupon, n)) in list.cells.iter().enumerate().filter(|x| x.1.1 > 0)
+                    {
                         let fate = Fate::Landed(landing, End::Order { setup, coupon });
-                        items.push(item(fate, law, n as u64, start));
-                        start += n;
+                        items.push(item(fate, law, n as u64, cell));
                     }
                     continue;
                 }
@@ -884,10 +882,7 @@ impl Sim<'_, '_> {
                                             })
                                             .sum()
                                     } else {
-                                        list.draws[item.start..][..n as usize]
-                                            .iter()
-                                            .map(value)
-                                            .sum()
+                                        list.first(item.cell, n as usize).map(value).sum()
                                     }
                                 }
                                 from => {
