@@ -68,7 +68,8 @@ impl From<ChartFormatChoice> for crate::chart::ChartFormat {
 /// Options shared by `run` and `compare`.
 #[derive(Debug, Clone, Args)]
 pub struct CommonArgs {
-    /// Number of replications (overrides the scenario's `replications`).
+    /// Number of replications (overrides the scenario's `replications`, and for compare its
+    /// `compare_replications`).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub replications: Option<u32>,
     /// Master seed (overrides the scenario's `seed`).

@@ -247,7 +247,9 @@ pub fn run(args: &CompareArgs) -> Result<()> {
     let c = &args.common;
     let loaded = run::load(Some(&args.scenario))?;
     let mut scenario = loaded.scenario.clone();
-    if let Some(n) = c.replications {
+    // Paired differences settle in fewer replications than a run's own figures: a scenario may
+    // ask for fewer in a comparison.
+    if let Some(n) = c.replications.or(scenario.compare_replications) {
         scenario.replications = n;
     }
     let seed = c.seed.unwrap_or(scenario.seed);

@@ -48,6 +48,8 @@ pub struct Scenario {
     pub description: String,
     pub seed: u64,
     pub replications: u32,
+    /// Replications of a `compare` (each split's), when the command line does not say.
+    pub compare_replications: Option<u32>,
     pub start: Minutes,
     pub end: Minutes,
     pub tick_minutes: u32,

@@ -203,6 +203,7 @@ fn build(top: &Section) -> Scenario {
         description: meta.1,
         seed: meta.2,
         replications: meta.3,
+        compare_replications: meta.4,
         start: festival.start,
         end: festival.end,
         tick_minutes: festival.tick_minutes as u32,
@@ -222,7 +223,7 @@ fn build(top: &Section) -> Scenario {
     }
 }
 
-type Meta = (String, String, u64, u32);
+type Meta = (String, String, u64, u32, Option<u32>);
 
 fn read_meta(top: &Section, head: Option<&Section>) -> (Meta, Festival) {
     let Some(s) = head else {
@@ -245,6 +246,7 @@ fn read_meta(top: &Section, head: Option<&Section>) -> (Meta, Festival) {
         "description",
         "seed",
         "replications",
+        "compare_replications",
         "start",
         "end",
         "tick_minutes",
@@ -262,13 +264,22 @@ fn read_meta(top: &Section, head: Option<&Section>) -> (Meta, Festival) {
     let description = s.text("description", Some(""));
     let seed = s.integer("seed", 0, Some(DEFAULT_SEED));
     let replications = s.integer("replications", 1, Some(DEFAULT_REPLICATIONS));
-    let replications = u32::try_from(replications).unwrap_or_else(|_| {
-        s.report(
-            "replications",
-            s.offset_of("replications"),
-            format!("{replications} is too large (at most {})", u32::MAX),
-        );
-        1
+    let count = |key: &str, n: u64| {
+        u32::try_from(n).unwrap_or_else(|_| {
+            s.report(
+                key,
+                s.offset_of(key),
+                format!("{n} is too large (at most {})", u32::MAX),
+            );
+            1
+        })
+    };
+    let replications = count("replications", replications);
+    let compare_replications = s.has("compare_replications").then(|| {
+        count(
+            "compare_replications",
+            s.integer("compare_replications", 1, None),
+        )
     });
     let tick = s.integer("tick_minutes", 1, Some(DEFAULT_TICK_MINUTES)) as i64;
     let tick = if MINUTES_PER_HOUR % tick == 0 {
@@ -314,7 +325,7 @@ fn read_meta(top: &Section, head: Option<&Section>) -> (Meta, Festival) {
         (a, _) => (a.unwrap_or(0), a.unwrap_or(0) + tick),
     };
     (
-        (name, description, seed, replications),
+        (name, description, seed, replications, compare_replications),
         Festival {
             start,
             end,

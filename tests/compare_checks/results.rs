@@ -384,3 +384,35 @@ fn results_do_not_depend_on_the_thread_count() {
     let manifest = common::read(&dir.join("1/manifest.json"));
     assert!(manifest.contains("\"command\": \"compare\""), "{manifest}");
 }
+
+#[test]
+fn compare_replications_sets_a_comparison_s_count_and_the_command_line_overrides_it() {
+    // tiny.toml sets `replications = 10`; `compare_replications = 3` applies to compare only.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let text = scenario_text(&[(
+        "replications = 10",
+        "replications = 10\ncompare_replications = 3",
+    )]);
+    write(dir, "tiny.toml", &text);
+    let compare = |out: &str, extra: &[&str]| {
+        let mut args = vec!["compare", "tiny.toml", "--split-programs"];
+        let programs = format!("{A},{B}");
+        args.push(&programs);
+        args.extend_from_slice(&["--steps", "2", "--out", out, "--quiet", "--no-charts"]);
+        args.extend_from_slice(extra);
+        ok_in(dir, &args);
+        read_csv(&dir.join(out).join("raw/replications.csv"))
+            .iter()
+            .map(|r| r["replication"].clone())
+            .collect::<std::collections::BTreeSet<_>>()
+            .len()
+    };
+    assert_eq!(compare("by_file", &[]), 3);
+    assert_eq!(compare("by_flag", &["--replications", "5"]), 5);
+    ok_in(
+        dir,
+        &["run", "tiny.toml", "--out", "run", "--quiet", "--no-charts"],
+    );
+    assert_eq!(read_csv(&dir.join("run/replications.csv")).len(), 10);
+}

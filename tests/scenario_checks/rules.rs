@@ -505,6 +505,16 @@ fn zero_users_and_other_integers_below_their_minimum_are_reported() {
             "too large",
         ),
         (
+            insert_after(SCENARIO, "compare_replications = 0"),
+            "scenario.compare_replications",
+            "(an integer ≥ 1)",
+        ),
+        (
+            insert_after(SCENARIO, "compare_replications = 99999999999"),
+            "scenario.compare_replications",
+            "too large",
+        ),
+        (
             set(SCENARIO, "seed", "-1"),
             "scenario.seed",
             "(an integer ≥ 0)",
