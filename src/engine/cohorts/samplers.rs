@@ -225,7 +225,7 @@ fn hypergeometric_inverted(total: u64, few: u64, many: u64, mut u: f64) -> u64 {
 }
 
 /// Up to this many factors P(0) of a hypergeometric is their product; beyond, Stirling's series.
-const ZERO_PRODUCT_MAX: u64 = 256;
+const ZERO_PRODUCT_MAX: u64 = 16;
 
 /// Below this, an argument of `stirling_error` is out of its series' reach.
 const STIRLING_SERIES_MIN: f64 = 1000.0;
@@ -388,13 +388,20 @@ pub fn poisson_above(mu: f64, m: u64, r: &mut Stream) -> u64 {
 /// means): a draw a few items larger, from counts a few items different, gives counts a few
 /// apart, and the stream stays aligned whatever the counts.
 pub fn multivariate_hypergeometric(counts: &[u64], n: u64, r: &mut Stream, out: &mut Vec<u64>) {
-    let seeds: Vec<u64> = counts.iter().map(|_| r.next_u64()).collect();
-    multivariate_hypergeometric_keyed(counts, n, |i| seeds[i], out);
+    const ON_STACK: usize = 16;
+    if counts.len() <= ON_STACK {
+        let mut seeds = [0; ON_STACK];
+        seeds[..counts.len()].fill_with(|| r.next_u64());
+        multivariate_hypergeometric_keyed(counts, n, |i| seeds[i], out);
+    } else {
+        let seeds: Vec<u64> = counts.iter().map(|_| r.next_u64()).collect();
+        multivariate_hypergeometric_keyed(counts, n, |i| seeds[i], out);
+    }
 }
 
-/// Below this mean a keyed hypergeometric is drawn by inversion of one uniform (P(0) stays far
-/// from underflow: e^-500 ≈ 10^-217).
-const KEYED_INVERSION_MEAN_MAX: f64 = 500.0;
+/// Below this mean a keyed hypergeometric is drawn by inversion of one uniform (whose search
+/// costs about the mean in steps); above, by ranks, down to a remainder below it.
+const KEYED_INVERSION_MEAN_MAX: f64 = 30.0;
 
 /// Hypergeometric(total, marked, n) from one seed, so that from the same seed a draw with
 /// parameters a little different is a count a little different (a monotone coupling, for most
@@ -499,14 +506,16 @@ pub fn unmarked_before(k: u64, marked: u64, unmarked: u64, r: &mut Stream) -> u6
 
 /// `k` distinct indices of `0..n`, uniformly (Floyd's algorithm), in ascending order.
 pub fn choose_distinct(n: usize, k: usize, r: &mut Stream) -> Vec<usize> {
-    let mut chosen = std::collections::BTreeSet::new();
+    let mut chosen = std::collections::HashSet::with_capacity(k);
     for j in n - k..n {
         let t = r.random_range(0..=j);
         if !chosen.insert(t) {
             chosen.insert(j);
         }
     }
-    chosen.into_iter().collect()
+    let mut chosen: Vec<usize> = chosen.into_iter().collect();
+    chosen.sort_unstable();
+    chosen
 }
 
 #[cfg(test)]
@@ -652,7 +661,7 @@ mod tests {
         // HG(12, 5, 4) by the keyed route (inversion): 35, 175, 210, 70, 5 of 495 for x = 0..4,
         // as in `hypergeometric_matches_its_pmf_on_every_path`; chi-square at 100,000 draws
         // against the 0.999 quantile of χ²(4), 18.47. Then HG(10^6, 3·10^5, 2,000) (mean 600,
-        // the fallback) against its mean 600 and variance 2,000 × 0.3 × 0.7 × 998,000/999,999
+        // by ranks) against its mean 600 and variance 2,000 × 0.3 × 0.7 × 998,000/999,999
         // within 5 standard errors.
         let expected = [35.0, 175.0, 210.0, 70.0, 5.0];
         let draws = 100_000u64;
@@ -700,11 +709,11 @@ mod tests {
         }
         let (statistic, _) = chi_square(&seen, &want);
         assert!(statistic < 45.31, "χ² = {statistic}");
-        // What keeps paired runs coupled (not needed for exactness): with a small mean, one
-        // more draw or one more marked item from the same seed moves the count by at most 1.
+        // What keeps paired runs coupled (not needed for exactness): with a small mean (20, drawn
+        // by inversion), one more draw from the same seed moves the count by at most 1.
         for s in 0..10_000u64 {
-            let x = hypergeometric_keyed(100_000, 2_000, 5_000, mix64(s));
-            let more = hypergeometric_keyed(100_000, 2_000, 5_001, mix64(s));
+            let x = hypergeometric_keyed(100_000, 2_000, 1_000, mix64(s));
+            let more = hypergeometric_keyed(100_000, 2_000, 1_001, mix64(s));
             assert!(
                 (0..=1).contains(&(more as i64 - x as i64)),
                 "seed {s}: {x} then {more}"
@@ -909,6 +918,8 @@ mod tests {
             (1_000_000, 2_000, 10_000),
             (1_336_000_000, 150_000, 200_000),
             (100_000_000_000, 257, 3_000_000_000),
+            (5_000, 17, 2_000),
+            (1_000_000, 40, 300_000),
         ] {
             let product: f64 = (0..few)
                 .map(|i| (total - many - i) as f64 / (total - i) as f64)

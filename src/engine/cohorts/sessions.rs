@@ -238,6 +238,8 @@ struct Epoch {
     /// change while they arrived).
     pending: u64,
     pending_to: usize,
+    /// Scratch space of [`Sim::unchangeable`].
+    bound: Vec<u64>,
 }
 
 impl Sim<'_, '_> {
@@ -386,6 +388,7 @@ impl Sim<'_, '_> {
             order: Some(order),
             pending: 0,
             pending_to: ar.gap,
+            bound: Vec::new(),
         }
     }
 
@@ -437,6 +440,7 @@ impl Sim<'_, '_> {
             order: None,
             pending: 0,
             pending_to: 0,
+            bound: Vec::new(),
         }
     }
 
@@ -444,7 +448,7 @@ impl Sim<'_, '_> {
     /// find, which can happen only at the last of them, the epoch ends there.
     fn settle(&mut self, ar: &mut Arrivals, epoch: &mut Epoch) {
         self.draw_pending(ar, epoch);
-        if self.avail(ar) != epoch.found {
+        if !self.finds(ar, &epoch.found) {
             let ended = std::mem::replace(epoch, self.empty_epoch());
             self.end_epoch(ar, ended);
             *epoch = self.start_epoch(ar);
@@ -574,16 +578,18 @@ impl Sim<'_, '_> {
     /// sessions, whatever their order, leave what arrivals find unchanged: at most
     /// min(singles, those of the epoch left that use the room) + literal take room places, and
     /// likewise for each program's coupons.
-    fn unchangeable(&self, ar: &Arrivals, epoch: &Epoch, singles: u64, literal: u64) -> bool {
+    fn unchangeable(&self, ar: &Arrivals, epoch: &mut Epoch, singles: u64, literal: u64) -> bool {
         let left = &epoch.kinds_left;
-        let mut bound = vec![0; left.len()];
+        let bound = &mut epoch.bound;
+        bound.clear();
+        bound.resize(left.len(), 0);
         let live: u64 = left.iter().skip(1).step_by(2).sum();
         bound[1] = singles.min(live) + literal;
         for j in 0..self.plan.scenario.programs.len() {
             let coupons = left[2 * (j + 1)] + left[2 * (j + 1) + 1];
             bound[2 * (j + 1)] = singles.min(coupons) + literal;
         }
-        !self.changes(ar, &epoch.found, &bound)
+        !self.changes(ar, &epoch.found, &epoch.bound)
     }
 
     /// Whether sessions of the given kinds, arriving now, leave later arrivals finding something
@@ -599,13 +605,14 @@ impl Sim<'_, '_> {
             }
         }
         let coupons = |j: usize| kinds[2 * (j + 1)] + kinds[2 * (j + 1) + 1];
-        let mut funder_use = vec![0u128; plan.scenario.funders.len()];
-        for j in 0..plan.scenario.programs.len() {
-            let n = u128::from(coupons(j));
-            for &(f, part) in &plan.parts[j] {
-                funder_use[f] += n * u128::from(part);
-            }
-        }
+        // What the coupons of every program charge funder f.
+        let funder_use = |f: usize| -> u128 {
+            (0..plan.scenario.programs.len())
+                .flat_map(|j| plan.parts[j].iter().map(move |x| (j, x)))
+                .filter(|x| x.1.0 == f)
+                .map(|(j, &(_, part))| u128::from(coupons(j)) * u128::from(part))
+                .sum()
+        };
         found
             .programs
             .iter()
@@ -618,16 +625,24 @@ impl Sim<'_, '_> {
                     || plan.parts[j].iter().any(|&(f, part)| {
                         self.ledger
                             .funder_room(f)
-                            .is_some_and(|r| r < funder_use[f] + u128::from(part))
+                            .is_some_and(|r| r < funder_use(f) + u128::from(part))
                     })
             })
     }
 
-    /// What a session arriving now finds.
-    fn avail(&self, ar: &Arrivals) -> Avail {
+    /// Whether a session arriving now finds `found`.
+    fn finds(&self, ar: &Arrivals, found: &Avail) -> bool {
         let plan = self.plan;
-        let t = ar.t;
-        let room = if !plan.live_open[t] {
+        self.room(ar) == found.room
+            && found.programs.iter().enumerate().all(|(j, &can)| {
+                can == (plan.coupon_slot[j].is_some() && self.ledger.can_charge(plan, j, ar.t))
+            })
+    }
+
+    /// The live room a session arriving now finds.
+    fn room(&self, ar: &Arrivals) -> Room {
+        let plan = self.plan;
+        if !plan.live_open[ar.t] {
             Room::Closed
         } else if plan
             .scenario
@@ -638,11 +653,19 @@ impl Sim<'_, '_> {
             Room::Open
         } else {
             Room::Full
-        };
+        }
+    }
+
+    /// What a session arriving now finds.
+    fn avail(&self, ar: &Arrivals) -> Avail {
+        let plan = self.plan;
         let programs = (0..plan.scenario.programs.len())
-            .map(|j| plan.coupon_slot[j].is_some() && self.ledger.can_charge(plan, j, t))
+            .map(|j| plan.coupon_slot[j].is_some() && self.ledger.can_charge(plan, j, ar.t))
             .collect();
-        Avail { room, programs }
+        Avail {
+            room: self.room(ar),
+            programs,
+        }
     }
 
     /// Fates of single sessions, class by class, under `found`, in two layers: each session's
