@@ -209,7 +209,7 @@ struct Arrivals<'n> {
     gaps: Vec<u64>,
     /// The gap arriving now.
     gap: usize,
-    /// How many times fates were drawn or booked this tick (part of the kernel, shuffle and
+    /// How many times fates were drawn or booked this tick (part of the kernel and
     /// deal streams' keys).
     epoch: u64,
     /// Per class, the fates without any coupon program of its unresolved sessions (counts by the
