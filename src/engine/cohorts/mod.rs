@@ -102,6 +102,8 @@ enum Step {
     Served = 145,
     /// Which of an epoch's sessions of one kind arrived: their items' shares.
     Deal = 146,
+    /// Which latent basket draws a booking takes, once their order depends on their values.
+    Take = 147,
 }
 
 /// One replication of the plan's scenario.

@@ -87,9 +87,12 @@ type BaseFates = (Room, Vec<(Fate, u64)>);
 /// (`fresh` counts them; they come next from the class's basket stream, in order), so that a
 /// baseline stores none; the first law that offers one draws them all.
 ///
-/// Booking d sessions of a cell takes its first d draws: draw order does not depend on the
-/// draws' values, so they are a uniformly random d of the cell's, and paired runs that book a
-/// few sessions more or fewer book nearly the same draws.
+/// Booking d sessions of a cell takes a uniformly random d of its draws, so that paired runs that
+/// book a few sessions more or fewer book nearly the same draws: while the draws have been tagged
+/// under one law only, its first d in draw order (draw order does not depend on the values);
+/// once they have been tagged again (after some were booked, the order of a new cell's members
+/// depends on which old cells they came from), the d of smallest *priority*, a hash of the draw
+/// keyed afresh for each booking.
 #[derive(Clone, Default)]
 struct Latents {
     law: Option<usize>,
@@ -98,6 +101,10 @@ struct Latents {
     draws: Vec<(f64, f64)>,
     /// Each draw's cell.
     tags: Vec<u8>,
+    /// Whether the draws have been tagged under one law only since they were made.
+    ordered: bool,
+    /// The draws the current booking takes (see [`Latents::take`]).
+    taken: Vec<bool>,
     /// Sessions whose draws are not made yet (only while `draws` is empty).
     fresh: u64,
 }
@@ -105,6 +112,7 @@ struct Latents {
 impl Latents {
     /// Tags the `m` sessions' draws with their coupons under coupon law `law` (`coupon_law`).
     fn regroup(&mut self, law: usize, coupon_law: &fates::CouponLaw, m: u64) {
+        self.ordered = self.law.is_none();
         self.law = Some(law);
         self.cells.clear();
         self.tags.clear();
@@ -129,19 +137,68 @@ impl Latents {
         }
     }
 
-    /// The first `n` draws of cell `cell`.
-    fn first(&self, cell: usize, n: usize) -> impl Iterator<Item = &(f64, f64)> {
+    /// Marks the draws a booking of `booked[k]` sessions of each cell k takes (see [`Latents`]);
+    /// `key` keys the priorities of this booking.
+    fn take(&mut self, booked: &[usize], key: u64) {
+        self.taken.clear();
+        if self.draws.is_empty() {
+            return;
+        }
+        self.taken.resize(self.draws.len(), false);
+        // Per cell: how many to take, and the largest priority taken (none: the first ones).
+        let mut cuts: Vec<(usize, Option<u64>)> = Vec::with_capacity(booked.len());
+        let mut priorities = Vec::new();
+        for (k, &d) in booked.iter().enumerate() {
+            if self.ordered || d == 0 || d == self.cells[k].1 {
+                cuts.push((d, None));
+                continue;
+            }
+            priorities.clear();
+            priorities.extend(
+                self.draws
+                    .iter()
+                    .zip(&self.tags)
+                    .filter(|x| usize::from(*x.1) == k)
+                    .map(|x| priority(key, x.0)),
+            );
+            let (_, &mut cut, _) = priorities.select_nth_unstable(d - 1);
+            cuts.push((d, Some(cut)));
+        }
+        // Below the cut, then (ties, of chance ~ 2^-64 a pair) at it in draw order.
+        for pass in [false, true] {
+            for ((flag, &tag), draw) in self.taken.iter_mut().zip(&self.tags).zip(&self.draws) {
+                let (left, cut) = &mut cuts[usize::from(tag)];
+                if *flag || *left == 0 {
+                    continue;
+                }
+                let take = match *cut {
+                    None => !pass,
+                    Some(cut) => {
+                        let p = priority(key, draw);
+                        if pass { p == cut } else { p < cut }
+                    }
+                };
+                if take {
+                    *flag = true;
+                    *left -= 1;
+                }
+            }
+        }
+    }
+
+    /// The draws of cell `cell` the current booking takes.
+    fn taken(&self, cell: usize) -> impl Iterator<Item = &(f64, f64)> {
         self.draws
             .iter()
             .zip(&self.tags)
-            .filter(move |x| usize::from(*x.1) == cell)
-            .map(|x| x.0)
-            .take(n)
+            .zip(&self.taken)
+            .filter(move |x| *x.1 && usize::from(*x.0.1) == cell)
+            .map(|x| x.0.0)
     }
 
-    /// Removes the first `booked[k]` draws of each cell k (or, while the draws are not made,
-    /// their count).
-    fn remove_first(&mut self, booked: &[usize]) {
+    /// Removes the draws the current booking took (`booked[k]` of each cell k; or, while the
+    /// draws are not made, their count).
+    fn remove_taken(&mut self, booked: &[usize]) {
         for (cell, &d) in self.cells.iter_mut().zip(booked) {
             cell.1 -= d;
         }
@@ -149,12 +206,9 @@ impl Latents {
             self.fresh -= booked.iter().sum::<usize>() as u64;
             return;
         }
-        let mut skip = booked.to_vec();
         let mut kept = 0;
         for i in 0..self.draws.len() {
-            let k = usize::from(self.tags[i]);
-            if skip[k] > 0 {
-                skip[k] -= 1;
+            if self.taken[i] {
                 continue;
             }
             self.draws[kept] = self.draws[i];
@@ -163,7 +217,14 @@ impl Latents {
         }
         self.draws.truncate(kept);
         self.tags.truncate(kept);
+        self.taken.clear();
     }
+}
+
+/// A draw's priority in a booking keyed by `key`: a hash of its values, which are distinct
+/// continuous draws, so priorities are independent uniforms for each new key.
+fn priority(key: u64, &(z, u): &(f64, f64)) -> u64 {
+    mix64(key ^ mix64(z.to_bits() ^ u.to_bits().rotate_left(32)))
 }
 
 /// Users by impressions served today.
@@ -555,8 +616,7 @@ impl Sim<'_, '_> {
                 }
             }
         }
-        self.book(ar, &booked);
-        // The latent draws of the sessions left: the booked ones were the first of their cells.
+        // Which latent draws the booked sessions take, list by list.
         let mut lists: Vec<((usize, usize), Vec<usize>)> = Vec::new();
         for (item, &d) in epoch.items.iter().zip(&dealt_to) {
             if d == 0 || !is_order(item.from) {
@@ -569,8 +629,14 @@ impl Sim<'_, '_> {
             }
             lists.last_mut().expect("pushed above").1[item.cell] += d as usize;
         }
+        for &((c, i), ref booked) in &lists {
+            let unit = mix64(ar.keys[c] ^ mix64(i as u64 + 1));
+            let key = keyed(self.seed, self.rep, ar.t, unit, Step::Take, ar.epoch).next_u64();
+            ar.latents[c][i].take(booked, key);
+        }
+        self.book(ar, &booked);
         for ((c, i), booked) in lists {
-            ar.latents[c][i].remove_first(&booked);
+            ar.latents[c][i].remove_taken(&booked);
         }
     }
 
@@ -905,7 +971,7 @@ impl Sim<'_, '_> {
                                             })
                                             .sum()
                                     } else {
-                                        list.first(item.cell, n as usize).map(value).sum()
+                                        list.taken(item.cell).map(value).sum()
                                     }
                                 }
                                 from => {
@@ -1033,4 +1099,59 @@ fn fate_code(fate: Fate) -> u64 {
         }
     };
     landing | end << 3
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A list of `n` draws in one cell, tagged under a second law (`ordered` false).
+    fn retagged(n: usize) -> Latents {
+        Latents {
+            law: Some(1),
+            cells: vec![(Coupon::None, n)],
+            draws: (0..n)
+                .map(|i| (i as f64 * 0.37 - 1.0, 0.1 + i as f64 * 0.2))
+                .collect(),
+            tags: vec![0; n],
+            ordered: false,
+            ..Latents::default()
+        }
+    }
+
+    #[test]
+    fn a_booking_of_retagged_draws_takes_a_uniformly_random_subset() {
+        // 2 of 4 draws, over 60,000 keys: each of the C(4, 2) = 6 pairs with chance 1/6; every
+        // pair's share within 5 standard errors, sqrt(1/6 × 5/6 / 60,000).
+        let keys = 60_000u64;
+        let mut seen = [0u64; 16];
+        for key in 0..keys {
+            let mut list = retagged(4);
+            list.take(&[2], mix64(key));
+            let mask = list
+                .taken
+                .iter()
+                .enumerate()
+                .fold(0, |m, (i, &t)| m | usize::from(t) << i);
+            assert_eq!(list.taken.iter().filter(|t| **t).count(), 2);
+            assert_eq!(list.taken(0).count(), 2);
+            seen[mask] += 1;
+            list.remove_taken(&[2]);
+            assert_eq!((list.draws.len(), list.cells[0].1), (2, 2));
+        }
+        let p = 1.0 / 6.0;
+        let se = (p * (1.0 - p) / keys as f64).sqrt();
+        for mask in [3, 5, 6, 9, 10, 12] {
+            let share = seen[mask] as f64 / keys as f64;
+            assert!((share - p).abs() < 5.0 * se, "{seen:?}");
+        }
+    }
+
+    #[test]
+    fn a_booking_of_draws_tagged_once_takes_the_first_in_draw_order() {
+        let mut list = retagged(5);
+        list.ordered = true;
+        list.take(&[3], 7);
+        assert_eq!(list.taken, [true, true, true, false, false]);
+    }
 }
