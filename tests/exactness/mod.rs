@@ -241,6 +241,11 @@ fn traffic_programs_thin_over_segments_of_different_reach() {
     check("traffic.toml");
 }
 
+#[test]
+fn two_coupon_pools_run_out_inside_ticks_while_the_room_fills() {
+    check("two_pools.toml");
+}
+
 /// The suite must be able to fail: a cohorts run with the wrong seed family is still the same
 /// law (passes), but comparing two different scenarios must be caught.
 #[test]

@@ -44,7 +44,7 @@ pub fn binomial_seeded(n: u64, p: f64, seed: u64) -> u64 {
 }
 
 /// A uniform on [0, 1) from 64 random bits (their top 53).
-fn unit_uniform(bits: u64) -> f64 {
+pub fn unit_uniform(bits: u64) -> f64 {
     (bits >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
 }
 

@@ -44,7 +44,7 @@ use super::fates::{self, Class, Coupon, End, Fate, Landing, Room, Tilt};
 use super::order::Order;
 use super::samplers::{
     choose_distinct, multinomial, multivariate_hypergeometric, multivariate_hypergeometric_keyed,
-    unmarked_before,
+    unit_uniform, unmarked_before,
 };
 use super::{Clicked, Individual, Sim, State, Step, keyed};
 use crate::engine::Count;
@@ -91,8 +91,8 @@ type BaseFates = (Room, Vec<(Fate, u64)>);
 /// book a few sessions more or fewer book nearly the same draws: while the draws have been tagged
 /// under one law only, its first d in draw order (draw order does not depend on the values);
 /// once they have been tagged again (after some were booked, the order of a new cell's members
-/// depends on which old cells they came from), the d of smallest *priority*, a hash of the draw
-/// keyed afresh for each booking.
+/// depends on which old cells they came from), a uniformly random d by selection sampling on
+/// uniforms that hash the draws, keyed afresh for each booking.
 #[derive(Clone, Default)]
 struct Latents {
     law: Option<usize>,
@@ -137,63 +137,49 @@ impl Latents {
         }
     }
 
-    /// Marks the draws a booking of `booked[k]` sessions of each cell k takes (see [`Latents`]);
-    /// `key` keys the priorities of this booking.
+    /// Chooses the draws a booking of `booked[k]` sessions of each cell k takes (see
+    /// [`Latents`]); `key` keys this booking's uniforms. While every cell books its first ones
+    /// nothing is marked; otherwise `taken` marks each draw taken.
     fn take(&mut self, booked: &[usize], key: u64) {
         self.taken.clear();
-        if self.draws.is_empty() {
+        let first = |k: usize| self.ordered || booked[k] == 0 || booked[k] == self.cells[k].1;
+        if self.draws.is_empty() || (0..booked.len()).all(first) {
             return;
         }
-        self.taken.resize(self.draws.len(), false);
-        // Per cell: how many to take, and the largest priority taken (none: the first ones).
-        let mut cuts: Vec<(usize, Option<u64>)> = Vec::with_capacity(booked.len());
-        let mut priorities = Vec::new();
-        for (k, &d) in booked.iter().enumerate() {
-            if self.ordered || d == 0 || d == self.cells[k].1 {
-                cuts.push((d, None));
-                continue;
+        let by_draw_order: Vec<bool> = (0..booked.len()).map(first).collect();
+        // Per cell: sessions still to take and draws still to see.
+        let mut left: Vec<(usize, usize)> = booked
+            .iter()
+            .zip(&self.cells)
+            .map(|(&d, c)| (d, c.1))
+            .collect();
+        self.taken.reserve(self.draws.len());
+        for (draw, &tag) in self.draws.iter().zip(&self.tags) {
+            let k = usize::from(tag);
+            let (wanted, seen) = &mut left[k];
+            // Selection sampling: take this draw with chance wanted / (draws left to see), from
+            // a uniform that is a hash of the draw keyed by this booking.
+            let take = *wanted > 0
+                && (by_draw_order[k]
+                    || unit_uniform(priority(key, draw)) * (*seen as f64) < *wanted as f64);
+            *seen -= 1;
+            if take {
+                *wanted -= 1;
             }
-            priorities.clear();
-            priorities.extend(
-                self.draws
-                    .iter()
-                    .zip(&self.tags)
-                    .filter(|x| usize::from(*x.1) == k)
-                    .map(|x| priority(key, x.0)),
-            );
-            let (_, &mut cut, _) = priorities.select_nth_unstable(d - 1);
-            cuts.push((d, Some(cut)));
-        }
-        // Below the cut, then (ties, of chance ~ 2^-64 a pair) at it in draw order.
-        for pass in [false, true] {
-            for ((flag, &tag), draw) in self.taken.iter_mut().zip(&self.tags).zip(&self.draws) {
-                let (left, cut) = &mut cuts[usize::from(tag)];
-                if *flag || *left == 0 {
-                    continue;
-                }
-                let take = match *cut {
-                    None => !pass,
-                    Some(cut) => {
-                        let p = priority(key, draw);
-                        if pass { p == cut } else { p < cut }
-                    }
-                };
-                if take {
-                    *flag = true;
-                    *left -= 1;
-                }
-            }
+            self.taken.push(take);
         }
     }
 
-    /// The draws of cell `cell` the current booking takes.
-    fn taken(&self, cell: usize) -> impl Iterator<Item = &(f64, f64)> {
+    /// The draws of cell `cell` the current booking takes, `n` of them.
+    fn taken(&self, cell: usize, n: usize) -> impl Iterator<Item = &(f64, f64)> {
+        let marked = !self.taken.is_empty();
         self.draws
             .iter()
             .zip(&self.tags)
-            .zip(&self.taken)
-            .filter(move |x| *x.1 && usize::from(*x.0.1) == cell)
-            .map(|x| x.0.0)
+            .enumerate()
+            .filter(move |(i, x)| usize::from(*x.1) == cell && (!marked || self.taken[*i]))
+            .map(|(_, x)| x.0)
+            .take(n)
     }
 
     /// Removes the draws the current booking took (`booked[k]` of each cell k; or, while the
@@ -206,9 +192,17 @@ impl Latents {
             self.fresh -= booked.iter().sum::<usize>() as u64;
             return;
         }
+        let mut skip = booked.to_vec();
         let mut kept = 0;
         for i in 0..self.draws.len() {
-            if self.taken[i] {
+            let k = usize::from(self.tags[i]);
+            let taken = if self.taken.is_empty() {
+                skip[k] > 0
+            } else {
+                self.taken[i]
+            };
+            if taken {
+                skip[k] -= 1;
                 continue;
             }
             self.draws[kept] = self.draws[i];
@@ -221,8 +215,8 @@ impl Latents {
     }
 }
 
-/// A draw's priority in a booking keyed by `key`: a hash of its values, which are distinct
-/// continuous draws, so priorities are independent uniforms for each new key.
+/// A draw's 64 random bits in a booking keyed by `key`: a hash of its values, which are distinct
+/// continuous draws, so they are independent uniforms for each new key.
 fn priority(key: u64, &(z, u): &(f64, f64)) -> u64 {
     mix64(key ^ mix64(z.to_bits() ^ u.to_bits().rotate_left(32)))
 }
@@ -971,7 +965,7 @@ impl Sim<'_, '_> {
                                             })
                                             .sum()
                                     } else {
-                                        list.taken(item.cell).map(value).sum()
+                                        list.taken(item.cell, n as usize).map(value).sum()
                                     }
                                 }
                                 from => {
@@ -1134,7 +1128,7 @@ mod tests {
                 .enumerate()
                 .fold(0, |m, (i, &t)| m | usize::from(t) << i);
             assert_eq!(list.taken.iter().filter(|t| **t).count(), 2);
-            assert_eq!(list.taken(0).count(), 2);
+            assert_eq!(list.taken(0, 2).count(), 2);
             seen[mask] += 1;
             list.remove_taken(&[2]);
             assert_eq!((list.draws.len(), list.cells[0].1), (2, 2));
@@ -1152,6 +1146,10 @@ mod tests {
         let mut list = retagged(5);
         list.ordered = true;
         list.take(&[3], 7);
-        assert_eq!(list.taken, [true, true, true, false, false]);
+        assert!(list.taken.is_empty());
+        let first: Vec<(f64, f64)> = list.taken(0, 3).copied().collect();
+        assert_eq!(first, list.draws[..3]);
+        list.remove_taken(&[3]);
+        assert_eq!(list.draws.len(), 2);
     }
 }
