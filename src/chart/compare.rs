@@ -57,6 +57,9 @@ pub struct Cell {
     pub mean: Option<f64>,
     pub ci: Option<(f64, f64)>,
     pub p_best: Option<f64>,
+    /// The paired difference from the reference, and its 95% CI.
+    pub diff: Option<f64>,
+    pub diff_ci: Option<(f64, f64)>,
 }
 
 /// compare.csv, read.
@@ -116,10 +119,16 @@ pub fn read(dir: &Path) -> Result<Compare> {
             }
         };
         let (lo, hi) = (t.opt_num(i, "ci95_low")?, t.opt_num(i, "ci95_high")?);
+        let (diff_lo, diff_hi) = (
+            t.opt_num(i, "diff_ci95_low")?,
+            t.opt_num(i, "diff_ci95_high")?,
+        );
         let cell = Cell {
             mean: t.opt_num(i, "mean")?,
             ci: lo.zip(hi),
             p_best: t.opt_num(i, "p_best")?,
+            diff: t.opt_num(i, "diff_vs_reference")?,
+            diff_ci: diff_lo.zip(diff_hi),
         };
         let row = &mut c.cells[m];
         row.resize(row.len().max(k + 1), Cell::default());
@@ -494,6 +503,46 @@ fn figures(c: &Compare, label: &str) -> Vec<SplitChart> {
             returns,
         ));
     }
+    // The objective (the metric that carries p_best): its paired difference from the reference,
+    // which is what ranks the splits, on an axis of its own.
+    let objective = c
+        .metrics
+        .iter()
+        .zip(&c.cells)
+        .find(|(_, cells)| cells.iter().any(|x| x.p_best.is_some()));
+    if let Some((metric, cells)) = objective
+        && cells.iter().any(|x| x.diff.is_some())
+    {
+        let unit = HEADLINES.iter().find(|h| h.0 == metric).map_or("", |h| h.1);
+        let line = Line {
+            label: format!("{metric}: paired difference from the reference and its 95% CI"),
+            color: style::color(0),
+            cells: cells
+                .iter()
+                .map(|x| Cell {
+                    mean: x.diff,
+                    ci: x.diff_ci,
+                    ..Cell::default()
+                })
+                .collect(),
+        };
+        let mut chart = base(
+            format!("split_diff_{metric}"),
+            format!("{metric}: each split against the reference"),
+            if unit.is_empty() {
+                format!("difference in {metric}")
+            } else {
+                format!("difference in {metric} ({unit})")
+            },
+            unit == "yuan" || metric.starts_with("return."),
+            vec![line],
+        );
+        chart.subtitle = format!(
+            "{label} · {} splits · paired differences, replication by replication, with 95% CI",
+            splits.len()
+        );
+        out.push(chart);
+    }
     let p_best = p_best_lines(c);
     if !p_best.is_empty() {
         let title = "Probability that each split is best (bootstrap p_best)".to_string();
@@ -531,8 +580,8 @@ fn p_best_lines(c: &Compare) -> Vec<Line> {
             .iter()
             .map(|x| Cell {
                 mean: x.p_best,
-                ci: None,
                 p_best: x.p_best,
+                ..Cell::default()
             })
             .collect();
         lines.push(Line {
@@ -612,5 +661,23 @@ b,1,gmv,12,11,13,1,0,2,0.3\n";
         assert_eq!(c.reference, Some(1));
         assert_eq!(c.x_positions().0, vec![0.0, 0.5, 1.0]);
         assert_eq!(c.metric("gmv").expect("gmv")[2].p_best, Some(0.3));
+        assert_eq!(c.metric("gmv").expect("gmv")[0].diff_ci, Some((-2.0, 0.0)));
+    }
+
+    #[test]
+    fn the_objective_s_paired_differences_get_a_chart_of_their_own() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join(COMPARE), CSV).expect("write");
+        let c = read(dir.path()).expect("reads");
+        let charts = figures(&c, "test");
+        let diff = charts
+            .iter()
+            .find(|f| f.name == "split_diff_gmv")
+            .expect("a chart of gmv's differences (gmv carries p_best)");
+        let cells = &diff.lines[0].cells;
+        assert_eq!(cells[2].mean, Some(1.0));
+        assert_eq!(cells[2].ci, Some((0.0, 2.0)));
+        // Its axis includes the negative difference of split a.
+        assert!(diff.y_range().0 < -1.0);
     }
 }
