@@ -388,15 +388,17 @@ pub fn poisson_above(mu: f64, m: u64, r: &mut Stream) -> u64 {
 /// means): a draw a few items larger, from counts a few items different, gives counts a few
 /// apart, and the stream stays aligned whatever the counts.
 pub fn multivariate_hypergeometric(counts: &[u64], n: u64, r: &mut Stream, out: &mut Vec<u64>) {
+    // On the stack for the engine's few kinds (it is drawn for every gap range and halving).
     const ON_STACK: usize = 16;
-    if counts.len() <= ON_STACK {
-        let mut seeds = [0; ON_STACK];
-        seeds[..counts.len()].fill_with(|| r.next_u64());
-        multivariate_hypergeometric_keyed(counts, n, |i| seeds[i], out);
+    let (mut stack, mut heap) = ([0; ON_STACK], Vec::new());
+    let seeds: &mut [u64] = if counts.len() <= ON_STACK {
+        &mut stack[..counts.len()]
     } else {
-        let seeds: Vec<u64> = counts.iter().map(|_| r.next_u64()).collect();
-        multivariate_hypergeometric_keyed(counts, n, |i| seeds[i], out);
-    }
+        heap.resize(counts.len(), 0);
+        &mut heap
+    };
+    seeds.fill_with(|| r.next_u64());
+    multivariate_hypergeometric_keyed(counts, n, |i| seeds[i], out);
 }
 
 /// Below this mean a keyed hypergeometric is drawn by inversion of one uniform (whose search
@@ -719,7 +721,10 @@ mod tests {
                 "seed {s}: {x} then {more}"
             );
         }
-        // With a large mean (the route by ranks), most seeds do the same.
+        // With a large mean (the route by ranks) most seeds do the same: both binomials move
+        // smoothly with q for most seeds, and so does the inversion of what is left. Two
+        // uncoupled draws (sd 64 here) would be 0 or 1 apart for about 1% of seeds; the floor,
+        // 90%, lies far from that and below the 99.3% measured with this route.
         let close = (0..10_000u64)
             .filter(|&s| {
                 let x = hypergeometric_keyed(1_000_000, 300_000, 20_000, mix64(s));

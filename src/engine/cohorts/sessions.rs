@@ -25,7 +25,8 @@
 //!   hypergeometric draw), and the sessions using neither that come before it are a beta-binomial
 //!   count (the number of items before the k-th of T marked ones in a uniform order). The epoch
 //!   ends there: its sessions so far are dealt back to their classes and fates by kind (each
-//!   item's share from a seed of its own) and booked, with the first latent draws of their cells;
+//!   item's share from a seed of its own) and booked, with latent draws chosen as [`Latents`]
+//!   says;
 //!   the others keep their classes and fates without programs (and basket draws) but lose their
 //!   fates under the programs, drawn again given the former under what they now find (MODEL.md's
 //!   first-come rule: a late session never sees the coupon it missed). When the room fills, only
@@ -137,49 +138,38 @@ impl Latents {
         }
     }
 
-    /// Chooses the draws a booking of `booked[k]` sessions of each cell k takes (see
-    /// [`Latents`]); `key` keys this booking's uniforms. While every cell books its first ones
-    /// nothing is marked; otherwise `taken` marks each draw taken.
+    /// Marks in `taken` the draws a booking of `booked[k]` sessions of each cell k takes (see
+    /// [`Latents`]); `key` keys this booking's uniforms.
     fn take(&mut self, booked: &[usize], key: u64) {
         self.taken.clear();
-        let first = |k: usize| self.ordered || booked[k] == 0 || booked[k] == self.cells[k].1;
-        if self.draws.is_empty() || (0..booked.len()).all(first) {
-            return;
-        }
-        let by_draw_order: Vec<bool> = (0..booked.len()).map(first).collect();
-        // Per cell: sessions still to take and draws still to see.
-        let mut left: Vec<(usize, usize)> = booked
+        // Per cell: sessions still to take, draws still to see, and whether the first ones are
+        // taken (draw order, or the whole cell).
+        let mut left: Vec<(usize, usize, bool)> = booked
             .iter()
             .zip(&self.cells)
-            .map(|(&d, c)| (d, c.1))
+            .map(|(&d, c)| (d, c.1, self.ordered || d == c.1))
             .collect();
         self.taken.reserve(self.draws.len());
         for (draw, &tag) in self.draws.iter().zip(&self.tags) {
-            let k = usize::from(tag);
-            let (wanted, seen) = &mut left[k];
+            let (wanted, seen, first) = &mut left[usize::from(tag)];
             // Selection sampling: take this draw with chance wanted / (draws left to see), from
             // a uniform that is a hash of the draw keyed by this booking.
             let take = *wanted > 0
-                && (by_draw_order[k]
-                    || unit_uniform(priority(key, draw)) * (*seen as f64) < *wanted as f64);
+                && (*first || unit_uniform(draw_bits(key, draw)) * (*seen as f64) < *wanted as f64);
             *seen -= 1;
-            if take {
-                *wanted -= 1;
-            }
+            *wanted -= usize::from(take);
             self.taken.push(take);
         }
     }
 
-    /// The draws of cell `cell` the current booking takes, `n` of them.
-    fn taken(&self, cell: usize, n: usize) -> impl Iterator<Item = &(f64, f64)> {
-        let marked = !self.taken.is_empty();
+    /// The draws of cell `cell` the current booking takes.
+    fn taken(&self, cell: usize) -> impl Iterator<Item = &(f64, f64)> {
         self.draws
             .iter()
             .zip(&self.tags)
-            .enumerate()
-            .filter(move |(i, x)| usize::from(*x.1) == cell && (!marked || self.taken[*i]))
-            .map(|(_, x)| x.0)
-            .take(n)
+            .zip(&self.taken)
+            .filter(move |x| *x.1 && usize::from(*x.0.1) == cell)
+            .map(|x| x.0.0)
     }
 
     /// Removes the draws the current booking took (`booked[k]` of each cell k; or, while the
@@ -192,22 +182,13 @@ impl Latents {
             self.fresh -= booked.iter().sum::<usize>() as u64;
             return;
         }
-        let mut skip = booked.to_vec();
         let mut kept = 0;
         for i in 0..self.draws.len() {
-            let k = usize::from(self.tags[i]);
-            let taken = if self.taken.is_empty() {
-                skip[k] > 0
-            } else {
-                self.taken[i]
-            };
-            if taken {
-                skip[k] -= 1;
-                continue;
+            if !self.taken[i] {
+                self.draws[kept] = self.draws[i];
+                self.tags[kept] = self.tags[i];
+                kept += 1;
             }
-            self.draws[kept] = self.draws[i];
-            self.tags[kept] = self.tags[i];
-            kept += 1;
         }
         self.draws.truncate(kept);
         self.tags.truncate(kept);
@@ -215,9 +196,31 @@ impl Latents {
     }
 }
 
+/// The basket stream of a class (its index and stream key) for its sessions with fates `code`
+/// this tick: `index` 0 for the latent draws of orders without programs, 1 for the orders a
+/// coupon made. It goes on from booking to booking, so the draws do not depend on how the
+/// tick's sessions were split into bookings.
+fn basket_stream(
+    baskets: &mut HashMap<(usize, u64), Stream>,
+    (seed, rep, t): (u64, u64, usize),
+    (class, class_key): (usize, u64),
+    code: u64,
+    index: u64,
+) -> &mut Stream {
+    baskets
+        .entry((class, code))
+        .or_insert_with(|| keyed(seed, rep, t, mix64(class_key ^ code), Step::Baskets, index))
+}
+
+/// The latent (basket deviate, top-up uniform) pair of the next session of a basket stream.
+fn latent_draw(r: &mut Stream) -> (f64, f64) {
+    let z: f64 = StandardNormal.sample(r);
+    (z, r.random())
+}
+
 /// A draw's 64 random bits in a booking keyed by `key`: a hash of its values, which are distinct
 /// continuous draws, so they are independent uniforms for each new key.
-fn priority(key: u64, &(z, u): &(f64, f64)) -> u64 {
+fn draw_bits(key: u64, &(z, u): &(f64, f64)) -> u64 {
     mix64(key ^ mix64(z.to_bits() ^ u.to_bits().rotate_left(32)))
 }
 
@@ -610,7 +613,8 @@ impl Sim<'_, '_> {
                 }
             }
         }
-        // Which latent draws the booked sessions take, list by list.
+        // Which latent draws the booked sessions take, list by list (the items of a list are
+        // consecutive: `draw_fates` pushes a list's cells one after the other).
         let mut lists: Vec<((usize, usize), Vec<usize>)> = Vec::new();
         for (item, &d) in epoch.items.iter().zip(&dealt_to) {
             if d == 0 || !is_order(item.from) {
@@ -840,15 +844,9 @@ impl Sim<'_, '_> {
                     let law = row.first().map_or(base[i].2, |x| x.3);
                     let coupon_law = self.laws.law(law);
                     if list.fresh > 0 && !coupon_law.offers_nothing() {
-                        let code = fate_code(from);
-                        let (seed, rep, t) = (self.seed, self.rep, ar.t);
-                        let r = ar.baskets.entry((c, code)).or_insert_with(|| {
-                            keyed(seed, rep, t, mix64(key ^ code), Step::Baskets, 0)
-                        });
-                        list.draws.extend((0..list.fresh).map(|_| {
-                            let z: f64 = StandardNormal.sample(r);
-                            (z, r.random::<f64>())
-                        }));
+                        let tick = (self.seed, self.rep, ar.t);
+                        let r = basket_stream(&mut ar.baskets, tick, (c, key), fate_code(from), 0);
+                        list.draws.extend((0..list.fresh).map(|_| latent_draw(r)));
                         list.fresh = 0;
                         list.law = None;
                     }
@@ -951,36 +949,32 @@ impl Sim<'_, '_> {
                                     let list = &ar.latents[item.class][item.base];
                                     if list.draws.is_empty() {
                                         // Not drawn yet: the next ones of the class's stream.
-                                        let code = fate_code(item.from);
-                                        let (seed, rep) = (self.seed, self.rep);
-                                        let key = mix64(ar.keys[item.class] ^ code);
-                                        let r =
-                                            ar.baskets.entry((item.class, code)).or_insert_with(
-                                                || keyed(seed, rep, t, key, Step::Baskets, 0),
-                                            );
-                                        (0..n)
-                                            .map(|_| {
-                                                let z: f64 = StandardNormal.sample(r);
-                                                value(&(z, r.random::<f64>()))
-                                            })
-                                            .sum()
+                                        let r = basket_stream(
+                                            &mut ar.baskets,
+                                            (self.seed, self.rep, t),
+                                            (item.class, ar.keys[item.class]),
+                                            fate_code(item.from),
+                                            0,
+                                        );
+                                        (0..n).map(|_| value(&latent_draw(r))).sum()
                                     } else {
-                                        list.taken(item.cell, n as usize).map(value).sum()
+                                        list.taken(item.cell).map(value).sum()
                                     }
                                 }
                                 from => {
                                     let law = self.laws.law(item.law);
-                                    let (seed, rep) = (self.seed, self.rep);
                                     let tilt = match from {
                                         Fate::Landed(_, End::Leak) => Tilt::FromLeak,
                                         _ => Tilt::FromNoAttempt,
                                     };
                                     let code = mix64(fate_code(from) ^ mix64(fate_code(item.fate)));
-                                    let key = mix64(ar.keys[item.class] ^ code);
-                                    let r =
-                                        ar.baskets.entry((item.class, code)).or_insert_with(|| {
-                                            keyed(seed, rep, t, key, Step::Baskets, 1)
-                                        });
+                                    let r = basket_stream(
+                                        &mut ar.baskets,
+                                        (self.seed, self.rep, t),
+                                        (item.class, ar.keys[item.class]),
+                                        code,
+                                        1,
+                                    );
                                     (0..n)
                                         .map(|_| {
                                             u128::from(yuan_to_units(
@@ -1128,7 +1122,7 @@ mod tests {
                 .enumerate()
                 .fold(0, |m, (i, &t)| m | usize::from(t) << i);
             assert_eq!(list.taken.iter().filter(|t| **t).count(), 2);
-            assert_eq!(list.taken(0, 2).count(), 2);
+            assert_eq!(list.taken(0).count(), 2);
             seen[mask] += 1;
             list.remove_taken(&[2]);
             assert_eq!((list.draws.len(), list.cells[0].1), (2, 2));
@@ -1146,8 +1140,8 @@ mod tests {
         let mut list = retagged(5);
         list.ordered = true;
         list.take(&[3], 7);
-        assert!(list.taken.is_empty());
-        let first: Vec<(f64, f64)> = list.taken(0, 3).copied().collect();
+        assert_eq!(list.taken, [true, true, true, false, false]);
+        let first: Vec<(f64, f64)> = list.taken(0).copied().collect();
         assert_eq!(first, list.draws[..3]);
         list.remove_taken(&[3]);
         assert_eq!(list.draws.len(), 2);
