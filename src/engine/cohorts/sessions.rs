@@ -104,8 +104,9 @@ struct Latents {
     tags: Vec<u8>,
     /// Whether the draws have been tagged under one law only since they were made.
     ordered: bool,
-    /// The draws the current booking takes (see [`Latents::take`]).
-    taken: Vec<bool>,
+    /// The value (units) of the draws the current booking took, by cell; `None` while the
+    /// draws are not made.
+    values: Option<Vec<u128>>,
     /// Sessions whose draws are not made yet (only while `draws` is empty).
     fresh: u64,
 }
@@ -138,43 +139,10 @@ impl Latents {
         }
     }
 
-    /// Marks in `taken` the draws a booking of `booked[k]` sessions of each cell k takes (see
-    /// [`Latents`]); `key` keys this booking's uniforms.
-    fn take(&mut self, booked: &[usize], key: u64) {
-        self.taken.clear();
-        // Per cell: sessions still to take, draws still to see, and whether the first ones are
-        // taken (draw order, or the whole cell).
-        let mut left: Vec<(usize, usize, bool)> = booked
-            .iter()
-            .zip(&self.cells)
-            .map(|(&d, c)| (d, c.1, self.ordered || d == c.1))
-            .collect();
-        self.taken.reserve(self.draws.len());
-        for (draw, &tag) in self.draws.iter().zip(&self.tags) {
-            let (wanted, seen, first) = &mut left[usize::from(tag)];
-            // Selection sampling: take this draw with chance wanted / (draws left to see), from
-            // a uniform that is a hash of the draw keyed by this booking.
-            let take = *wanted > 0
-                && (*first || unit_uniform(draw_bits(key, draw)) * (*seen as f64) < *wanted as f64);
-            *seen -= 1;
-            *wanted -= usize::from(take);
-            self.taken.push(take);
-        }
-    }
-
-    /// The draws of cell `cell` the current booking takes.
-    fn taken(&self, cell: usize) -> impl Iterator<Item = &(f64, f64)> {
-        self.draws
-            .iter()
-            .zip(&self.tags)
-            .zip(&self.taken)
-            .filter(move |x| *x.1 && usize::from(*x.0.1) == cell)
-            .map(|x| x.0.0)
-    }
-
-    /// Removes the draws the current booking took (`booked[k]` of each cell k; or, while the
-    /// draws are not made, their count).
-    fn remove_taken(&mut self, booked: &[usize]) {
+    /// Books `booked[k]` sessions of each cell k: the draws they take (see [`Latents`]; `key`
+    /// keys this booking's uniforms) go to `on_taken(cell, draw)` and leave the list, in one
+    /// pass; while the draws are not made, only their count goes down.
+    fn book(&mut self, booked: &[usize], key: u64, mut on_taken: impl FnMut(usize, &(f64, f64))) {
         for (cell, &d) in self.cells.iter_mut().zip(booked) {
             cell.1 -= d;
         }
@@ -182,17 +150,34 @@ impl Latents {
             self.fresh -= booked.iter().sum::<usize>() as u64;
             return;
         }
+        // Per cell: sessions still to take, draws still to see, and whether the first ones are
+        // taken (draw order, or the whole cell).
+        let mut left: Vec<(usize, usize, bool)> = booked
+            .iter()
+            .zip(&self.cells)
+            .map(|(&d, c)| (d, c.1 + d, self.ordered || c.1 == 0))
+            .collect();
         let mut kept = 0;
         for i in 0..self.draws.len() {
-            if !self.taken[i] {
-                self.draws[kept] = self.draws[i];
-                self.tags[kept] = self.tags[i];
+            let (draw, tag) = (self.draws[i], self.tags[i]);
+            let (wanted, seen, first) = &mut left[usize::from(tag)];
+            // Selection sampling: take this draw with chance wanted / (draws left to see), from
+            // a uniform that is a hash of the draw keyed by this booking.
+            let take = *wanted > 0
+                && (*first
+                    || unit_uniform(draw_bits(key, &draw)) * (*seen as f64) < *wanted as f64);
+            *seen -= 1;
+            if take {
+                *wanted -= 1;
+                on_taken(usize::from(tag), &draw);
+            } else {
+                self.draws[kept] = draw;
+                self.tags[kept] = tag;
                 kept += 1;
             }
         }
         self.draws.truncate(kept);
         self.tags.truncate(kept);
-        self.taken.clear();
     }
 }
 
@@ -627,15 +612,29 @@ impl Sim<'_, '_> {
             }
             lists.last_mut().expect("pushed above").1[item.cell] += d as usize;
         }
-        for &((c, i), ref booked) in &lists {
+        for ((c, i), booked) in lists {
             let unit = mix64(ar.keys[c] ^ mix64(i as u64 + 1));
             let key = keyed(self.seed, self.rep, ar.t, unit, Step::Take, ar.epoch).next_u64();
-            ar.latents[c][i].take(booked, key);
+            let list = &mut ar.latents[c][i];
+            list.values = match list.law {
+                Some(law) if !list.draws.is_empty() => {
+                    let law = self.laws.law(law);
+                    let coupons: Vec<Coupon> = list.cells.iter().map(|x| x.0).collect();
+                    let mut values = vec![0; coupons.len()];
+                    list.book(&booked, key, |cell, &(z, u)| {
+                        debug_assert_eq!(law.plain_coupon(z, u), coupons[cell]);
+                        let basket = law.plain_basket(self.plan, coupons[cell], z);
+                        values[cell] += u128::from(yuan_to_units(basket));
+                    });
+                    Some(values)
+                }
+                _ => {
+                    list.book(&booked, key, |_, _| {});
+                    None
+                }
+            };
         }
         self.book(ar, &booked);
-        for ((c, i), booked) in lists {
-            ar.latents[c][i].remove_taken(&booked);
-        }
     }
 
     /// Whether `singles` more single sessions of the epoch and `literal` several-session users'
@@ -939,26 +938,29 @@ impl Sim<'_, '_> {
                             let value: u128 = match item.from {
                                 Fate::Landed(_, End::Order { .. }) => {
                                     // An order without programs too: its basket comes from its
-                                    // own latent draws, shared with the baseline.
-                                    let law = self.laws.law(item.law);
-                                    let value = |&(z, u): &(f64, f64)| {
-                                        debug_assert_eq!(law.plain_coupon(z, u), coupon);
-                                        let b = law.plain_basket(self.plan, coupon, z);
-                                        u128::from(yuan_to_units(b))
-                                    };
+                                    // own latent draws, shared with the baseline, valued when
+                                    // the epoch ended.
                                     let list = &ar.latents[item.class][item.base];
-                                    if list.draws.is_empty() {
-                                        // Not drawn yet: the next ones of the class's stream.
-                                        let r = basket_stream(
-                                            &mut ar.baskets,
-                                            (self.seed, self.rep, t),
-                                            (item.class, ar.keys[item.class]),
-                                            fate_code(item.from),
-                                            0,
-                                        );
-                                        (0..n).map(|_| value(&latent_draw(r))).sum()
-                                    } else {
-                                        list.taken(item.cell).map(value).sum()
+                                    match &list.values {
+                                        Some(values) => values[item.cell],
+                                        None => {
+                                            // Not drawn yet: the next ones of the class's stream.
+                                            let law = self.laws.law(item.law);
+                                            let r = basket_stream(
+                                                &mut ar.baskets,
+                                                (self.seed, self.rep, t),
+                                                (item.class, ar.keys[item.class]),
+                                                fate_code(item.from),
+                                                0,
+                                            );
+                                            (0..n)
+                                                .map(|_| {
+                                                    let (z, _) = latent_draw(r);
+                                                    let b = law.plain_basket(self.plan, coupon, z);
+                                                    u128::from(yuan_to_units(b))
+                                                })
+                                                .sum()
+                                        }
                                     }
                                 }
                                 from => {
@@ -1107,6 +1109,22 @@ mod tests {
         }
     }
 
+    /// The positions in `list` of the draws a booking takes, and the list after it.
+    fn booked_positions(list: &mut Latents, booked: usize, key: u64) -> Vec<usize> {
+        let draws = list.draws.clone();
+        let mut taken = Vec::new();
+        list.book(&[booked], key, |cell, draw| {
+            assert_eq!(cell, 0);
+            taken.push(
+                draws
+                    .iter()
+                    .position(|x| x == draw)
+                    .expect("one of the draws"),
+            );
+        });
+        taken
+    }
+
     #[test]
     fn a_booking_of_retagged_draws_takes_a_uniformly_random_subset() {
         // 2 of 4 draws, over 60,000 keys: each of the C(4, 2) = 6 pairs with chance 1/6; every
@@ -1115,16 +1133,9 @@ mod tests {
         let mut seen = [0u64; 16];
         for key in 0..keys {
             let mut list = retagged(4);
-            list.take(&[2], mix64(key));
-            let mask = list
-                .taken
-                .iter()
-                .enumerate()
-                .fold(0, |m, (i, &t)| m | usize::from(t) << i);
-            assert_eq!(list.taken.iter().filter(|t| **t).count(), 2);
-            assert_eq!(list.taken(0).count(), 2);
-            seen[mask] += 1;
-            list.remove_taken(&[2]);
+            let taken = booked_positions(&mut list, 2, mix64(key));
+            assert_eq!(taken.len(), 2);
+            seen[taken.iter().fold(0, |m, &i| m | 1 << i)] += 1;
             assert_eq!((list.draws.len(), list.cells[0].1), (2, 2));
         }
         let p = 1.0 / 6.0;
@@ -1139,11 +1150,8 @@ mod tests {
     fn a_booking_of_draws_tagged_once_takes_the_first_in_draw_order() {
         let mut list = retagged(5);
         list.ordered = true;
-        list.take(&[3], 7);
-        assert_eq!(list.taken, [true, true, true, false, false]);
-        let first: Vec<(f64, f64)> = list.taken(0).copied().collect();
-        assert_eq!(first, list.draws[..3]);
-        list.remove_taken(&[3]);
-        assert_eq!(list.draws.len(), 2);
+        let rest = list.draws[3..].to_vec();
+        assert_eq!(booked_positions(&mut list, 3, 7), [0, 1, 2]);
+        assert_eq!(list.draws, rest);
     }
 }
