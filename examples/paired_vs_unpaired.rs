@@ -11,9 +11,11 @@
 //!
 //! It prints both 95% CI widths and their ratio (unpaired / paired).
 //!
-//! Usage: cargo run --release --example paired_vs_unpaired -- [SCENARIO] [REPLICATIONS] [A] [B]
+//! Usage: cargo run --release --example paired_vs_unpaired -- [SCENARIO] [REPLICATIONS] [A] [B] [SHARE]
 //! (`D11SIM_ENGINE=agents` for the reference engine; the default engine otherwise).
-//! (defaults: scenarios/quick.toml, 200, the first coupon program, the first traffic program).
+//! (defaults: scenarios/quick.toml, 200, the first coupon program, the first traffic program,
+//! 0.1: the share of A's budget moved, which the target is stated for; smaller shares show how
+//! the paired interval depends on the size of the change).
 
 use std::path::PathBuf;
 
@@ -24,7 +26,8 @@ use d11sim::scenario::{self, Scenario};
 
 /// Replications when none is given.
 const DEFAULT_REPLICATIONS: u64 = 200;
-/// The share of A's budget moved to B: the two splits differ by 10% of A's budget.
+/// The share of A's budget moved to B when none is given: the two splits differ by 10% of A's
+/// budget.
 const MOVED_SHARE: f64 = 0.1;
 /// The unpaired run's seed is the scenario's plus this (any other seed gives independent streams).
 const UNPAIRED_SEED_OFFSET: u64 = 1;
@@ -76,7 +79,14 @@ fn main() {
         s.program_index(&a).expect("program A"),
         s.program_index(&b).expect("program B"),
     );
-    let moved = (s.programs[ia].budget as f64 * MOVED_SHARE).round() as u64;
+    let share: f64 = args
+        .get(4)
+        .map_or(MOVED_SHARE, |x| x.parse().expect("SHARE"));
+    assert!(
+        (0.0..=1.0).contains(&share),
+        "SHARE is a share of A's budget"
+    );
+    let moved = (s.programs[ia].budget as f64 * share).round() as u64;
     let shifted = Split {
         name: "shifted".into(),
         budgets: vec![
@@ -118,8 +128,9 @@ fn main() {
         engine.name()
     );
     println!(
-        "split: {moved_yuan} yuan (10% of {a}'s budget) moved to {b}",
-        moved_yuan = scenario::units_to_yuan(u128::from(moved))
+        "split: {moved_yuan} yuan ({percent}% of {a}'s budget) moved to {b}",
+        moved_yuan = scenario::units_to_yuan(u128::from(moved)),
+        percent = share * 100.0
     );
     println!(
         "difference in {METRIC}: paired {:.1} (95% CI width {paired_width:.1}), unpaired {:.1} (width {unpaired_width:.1})",
