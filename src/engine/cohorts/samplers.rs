@@ -34,13 +34,22 @@ pub fn binomial_seeded(n: u64, p: f64, seed: u64) -> u64 {
     if p >= 1.0 {
         return n;
     }
+    // Past ½ the count is n less the failures, drawn with the uniforms mirrored, so that the
+    // two sides meet at ½: a chance that crosses ½ between paired runs still moves the count by
+    // about the change of its mean.
     if p > 0.5 {
-        return n - binomial_seeded(n, 1.0 - p, seed);
+        return n - binomial_half(n, 1.0 - p, seed, true);
     }
+    binomial_half(n, p, seed, false)
+}
+
+/// [`binomial_seeded`] for p ≤ ½, with its uniforms mirrored (u ↦ 1 − u) if `mirror`.
+fn binomial_half(n: u64, p: f64, seed: u64, mirror: bool) -> u64 {
     if n as f64 * p < BINOMIAL_INVERSION_MEAN_MAX {
-        return binomial_by_inversion(n, p, unit_uniform(mix64(seed)));
+        let u = unit_uniform(mix64(seed));
+        return binomial_by_inversion(n, p, if mirror { 1.0 - u } else { u });
     }
-    btrs(n, p, &mut Stream::seed_from_u64(seed))
+    btrs(n, p, &mut Stream::seed_from_u64(seed), mirror)
 }
 
 /// A uniform on [0, 1) from 64 random bits (their top 53).
@@ -65,7 +74,7 @@ fn binomial_by_inversion(n: u64, p: f64, mut u: f64) -> u64 {
 /// BTRS for p ≤ ½ and n p ≥ 10: propose k = ⌊(2a/u_s + b) u + c⌋ from two uniforms; accept at
 /// once inside the squeeze (u_s ≥ 0.07, v ≤ v_r), else when ln(v α / (a/u_s² + b)) is at most
 /// ln f(k)/f(m), f being the pmf and m its mode.
-fn btrs(n: u64, p: f64, r: &mut Stream) -> u64 {
+fn btrs(n: u64, p: f64, r: &mut Stream, mirror: bool) -> u64 {
     let q = 1.0 - p;
     let nf = n as f64;
     let spq = (nf * p * q).sqrt();
@@ -76,7 +85,11 @@ fn btrs(n: u64, p: f64, r: &mut Stream) -> u64 {
     let alpha = (2.83 + 5.1 / b) * spq;
     let m = ((nf + 1.0) * p).floor() as u64;
     loop {
-        let u = r.random::<f64>() - 0.5;
+        let u = if mirror {
+            0.5 - r.random::<f64>()
+        } else {
+            r.random::<f64>() - 0.5
+        };
         let v: f64 = r.random();
         let us = 0.5 - u.abs();
         let k = ((2.0 * a / us + b) * u + c).floor();
@@ -427,33 +440,46 @@ const RANKS_DEPTH_MAX: u64 = 16;
 /// inversion. Both binomials are smooth in q and their counts for most seeds, and so is the
 /// inversion: that keeps the whole draw close to its neighbours'.
 fn hypergeometric_by_ranks(total: u64, marked: u64, n: u64, seed: u64, depth: u64) -> u64 {
-    reduced_hypergeometric(total, marked, n, &mut |total, few, many| {
-        let key = mix64(seed ^ mix64(depth));
-        if (few as f64) * (many as f64) / (total as f64) < KEYED_INVERSION_MEAN_MAX {
-            return hypergeometric_inverted(total, few, many, unit_uniform(key));
-        }
-        if depth >= RANKS_DEPTH_MAX {
-            return hypergeometric_reduced(total, few, many, &mut Stream::seed_from_u64(key));
-        }
-        // `few` of `total` items are marked (by symmetry, whether they are the marked items or
-        // the draws does not matter) and the `many` of smallest rank are drawn.
-        let q = many as f64 / total as f64;
-        let marked_low = binomial_seeded(few, q, mix64(key ^ 1));
-        let other_low = binomial_seeded(total - few, q, mix64(key ^ 2));
-        let low = marked_low + other_low;
-        if low >= many {
-            marked_low - hypergeometric_by_ranks(low, marked_low, low - many, seed, depth + 1)
-        } else {
-            marked_low
-                + hypergeometric_by_ranks(
-                    total - low,
-                    few - marked_low,
-                    many - low,
-                    seed,
-                    depth + 1,
-                )
-        }
-    })
+    if n == 0 || marked == 0 {
+        return 0;
+    }
+    if marked >= total {
+        return n.min(total);
+    }
+    if n >= total {
+        return marked;
+    }
+    let key = mix64(seed ^ mix64(depth));
+    let (few, many) = (marked.min(total - marked), n.min(total - n));
+    if (few.min(many) as f64) * (few.max(many) as f64) / (total as f64) < KEYED_INVERSION_MEAN_MAX {
+        // By inversion of the reduced draw; each complement the reduction takes (the unmarked
+        // drawn, or the marked left out) turns the count around, so the uniform is mirrored as
+        // often: the draw stays the same quantile on either side of a half.
+        let mirrored = (marked > total / 2) != (n > total / 2);
+        let u = unit_uniform(key);
+        let u = if mirrored { 1.0 - u } else { u };
+        return reduced_hypergeometric(total, marked, n, &mut |total, few, many| {
+            hypergeometric_inverted(total, few, many, u)
+        });
+    }
+    if depth >= RANKS_DEPTH_MAX {
+        return reduced_hypergeometric(total, marked, n, &mut |total, few, many| {
+            hypergeometric_reduced(total, few, many, &mut Stream::seed_from_u64(key))
+        });
+    }
+    // The `n` items of smallest rank are drawn: cut the ranks at q = n / total. Always the
+    // drawn items and the marked ones, never their complements, so that parameters crossing a
+    // half between paired runs do not swap what is counted.
+    let q = n as f64 / total as f64;
+    let marked_low = binomial_seeded(marked, q, mix64(key ^ 1));
+    let other_low = binomial_seeded(total - marked, q, mix64(key ^ 2));
+    let low = marked_low + other_low;
+    if low >= n {
+        marked_low - hypergeometric_by_ranks(low, marked_low, low - n, seed, depth + 1)
+    } else {
+        marked_low
+            + hypergeometric_by_ranks(total - low, marked - marked_low, n - low, seed, depth + 1)
+    }
 }
 
 /// A multivariate hypergeometric draw (as [`multivariate_hypergeometric`], the largest category
@@ -480,6 +506,51 @@ pub fn multivariate_hypergeometric_keyed(
         wanted -= k;
     }
     out[largest] = wanted;
+}
+
+/// A multivariate hypergeometric draw (`n` of the items, `counts[i]` of category i, uniformly
+/// without replacement) by ranks, for paired runs whose counts and `n` differ by a fraction of a
+/// percent: give every item an independent uniform rank and take the n smallest. Below the cut
+/// q = n / total, category i holds an independent Binomial(counts[i], q) of them, drawn from its
+/// own seed; the L below the cut are then trimmed to n by removing L − n of them uniformly (when
+/// L > n), or topped up with n − L of the others uniformly (when L < n), each a multivariate
+/// hypergeometric draw of only about √n items ([`multivariate_hypergeometric_keyed`]). A total a
+/// little different moves every category's binomial smoothly, instead of passing each
+/// category's deviation on to the conditional draws of the categories after it.
+pub fn multivariate_hypergeometric_by_ranks(
+    counts: &[u64],
+    n: u64,
+    seed: impl Fn(usize) -> u64,
+    out: &mut Vec<u64>,
+) {
+    let total: u64 = counts.iter().sum();
+    let n = n.min(total);
+    out.clear();
+    if n == total {
+        out.extend_from_slice(counts);
+        return;
+    }
+    let q = n as f64 / total as f64;
+    out.extend(
+        counts
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| binomial_seeded(c, q, mix64(seed(i) ^ 1))),
+    );
+    let low: u64 = out.iter().sum();
+    let mut change = Vec::new();
+    if low > n {
+        multivariate_hypergeometric_keyed(out, low - n, |i| mix64(seed(i) ^ 2), &mut change);
+        for (x, c) in out.iter_mut().zip(&change) {
+            *x -= c;
+        }
+    } else if low < n {
+        let others: Vec<u64> = counts.iter().zip(out.iter()).map(|(c, x)| c - x).collect();
+        multivariate_hypergeometric_keyed(&others, n - low, |i| mix64(seed(i) ^ 3), &mut change);
+        for (x, c) in out.iter_mut().zip(&change) {
+            *x += c;
+        }
+    }
 }
 
 /// How many of `unmarked` items come before the k-th of `marked` marked items when all are in a
@@ -656,6 +727,100 @@ mod tests {
                 "n={n} p={p}: χ² = {statistic} on {dof} dof"
             );
         }
+    }
+
+    #[test]
+    fn counts_stay_close_across_a_half() {
+        // Not needed for exactness: what keeps paired runs coupled where a chance or a draw
+        // crosses one half between them. Binomial(10^6, 0.4999) and (10^6, 0.5001) from one seed
+        // (means 200 apart, sd 500): two uncoupled draws would be within 20 of the mean change
+        // for about 2% of seeds, and the mirror images the sampler gave before its two sides
+        // were made to meet (n − Binomial(n, 1 − p) with the same uniforms) for about as few;
+        // the floor is 95% (all 10,000 measured). HG(10^6, 3·10^5, 499,990) and (…, 500,010)
+        // (means 6 apart, sd 229): within 10 of it, same floor (all 10,000 measured).
+        let seeds = 10_000u64;
+        let close = (0..seeds)
+            .filter(|&s| {
+                let seed = mix64(s);
+                let d = binomial_seeded(1_000_000, 0.5001, seed) as i64
+                    - binomial_seeded(1_000_000, 0.4999, seed) as i64;
+                (d - 200).abs() <= 20
+            })
+            .count();
+        assert!(close >= 9_500, "binomial: {close} of {seeds} seeds");
+        let close = (0..seeds)
+            .filter(|&s| {
+                let seed = mix64(s);
+                let d = hypergeometric_keyed(1_000_000, 300_000, 500_010, seed) as i64
+                    - hypergeometric_keyed(1_000_000, 300_000, 499_990, seed) as i64;
+                (d - 6).abs() <= 10
+            })
+            .count();
+        assert!(close >= 9_500, "hypergeometric: {close} of {seeds} seeds");
+    }
+
+    #[test]
+    fn multivariate_hypergeometric_by_ranks_matches_its_exact_law() {
+        // Draw 3 of counts [2, 3, 4]: P(x) = C(2,x0) C(3,x1) C(4,x2) / C(9,3); chi-square over
+        // the 9 splits at 200,000 draws against the 0.999 quantile of χ²(8), 26.12. Then 5,000
+        // of [4,000, 3,000, 3,000] (the route by ranks, with a trim or top-up of about √5,000):
+        // category 0's mean 2,000 and variance 5,000 × 0.4 × 0.6 × 5,000/9,999 within 5
+        // standard errors over 20,000 draws, and the total always 5,000.
+        let choose = |n: u64, k: u64| -> f64 {
+            if k > n {
+                return 0.0;
+            }
+            (0..k).fold(1.0, |acc, i| acc * (n - i) as f64 / (i + 1) as f64)
+        };
+        let counts = [2u64, 3, 4];
+        let reps = 200_000u64;
+        let mut observed = std::collections::BTreeMap::new();
+        let mut out = Vec::new();
+        for s in 0..reps {
+            let base = mix64(s);
+            multivariate_hypergeometric_by_ranks(&counts, 3, |i| mix64(base ^ i as u64), &mut out);
+            assert_eq!(out.iter().sum::<u64>(), 3);
+            *observed.entry(out.clone()).or_insert(0.0) += 1.0;
+        }
+        let (mut obs, mut exp) = (Vec::new(), Vec::new());
+        for x0 in 0..=2u64 {
+            for x1 in 0..=3u64.min(3 - x0) {
+                let x2 = 3 - x0 - x1;
+                let p = choose(2, x0) * choose(3, x1) * choose(4, x2) / choose(9, 3);
+                obs.push(*observed.get(&vec![x0, x1, x2]).unwrap_or(&0.0));
+                exp.push(p * reps as f64);
+            }
+        }
+        let (chi2, df) = chi_square(&obs, &exp);
+        assert_eq!(df, 8);
+        assert!(chi2 < 26.12, "chi-square {chi2}");
+        let counts = [4_000u64, 3_000, 3_000];
+        let reps = 20_000u64;
+        let mut xs = Vec::new();
+        for s in 0..reps {
+            let base = mix64(s ^ 0xABCD);
+            multivariate_hypergeometric_by_ranks(
+                &counts,
+                5_000,
+                |i| mix64(base ^ i as u64),
+                &mut out,
+            );
+            assert_eq!(out.iter().sum::<u64>(), 5_000);
+            xs.push(out[0] as f64);
+        }
+        let mean = xs.iter().sum::<f64>() / reps as f64;
+        let variance = 5_000.0 * 0.4 * 0.6 * 5_000.0 / 9_999.0;
+        let sample_variance =
+            xs.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / (reps - 1) as f64;
+        assert!(
+            (mean - 2_000.0).abs() < 5.0 * (variance / reps as f64).sqrt(),
+            "mean {mean}"
+        );
+        // The sample variance's standard error is about variance × sqrt(2 / reps).
+        assert!(
+            (sample_variance - variance).abs() < 5.0 * variance * (2.0 / reps as f64).sqrt(),
+            "variance {sample_variance} against {variance}"
+        );
     }
 
     #[test]

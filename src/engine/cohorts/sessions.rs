@@ -44,8 +44,8 @@ use rand_distr::{Distribution, StandardNormal};
 use super::fates::{self, Class, Coupon, End, Fate, Landing, Room, Tilt};
 use super::order::Order;
 use super::samplers::{
-    choose_distinct, multinomial, multivariate_hypergeometric, multivariate_hypergeometric_keyed,
-    unit_uniform, unmarked_before,
+    choose_distinct, multinomial, multivariate_hypergeometric,
+    multivariate_hypergeometric_by_ranks, unit_uniform, unmarked_before,
 };
 use super::{Clicked, Individual, Sim, State, Step, keyed};
 use crate::engine::Count;
@@ -586,7 +586,7 @@ impl Sim<'_, '_> {
                 let fates = fate_code(item.from) << 32 | fate_code(item.fate);
                 mix64(deal ^ mix64(ar.keys[item.class] ^ fates))
             };
-            multivariate_hypergeometric_keyed(&sizes, arrived, seed, &mut dealt);
+            multivariate_hypergeometric_by_ranks(&sizes, arrived, seed, &mut dealt);
             for (&(at, item), &d) in of_kind.iter().zip(&dealt) {
                 dealt_to[at] = d;
                 if d > 0 {
