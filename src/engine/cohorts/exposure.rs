@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use rand::{Rng, RngExt, SeedableRng};
 
 use super::samplers::{
-    binomial, hypergeometric_keyed, multinomial, occupancy, poisson, poisson_above,
+    binomial, hypergeometric_keyed, multinomial, multinomial_keyed, occupancy, poisson,
+    poisson_above,
 };
 use super::{Clicked, Individual, Sim, State, Step, keyed};
 use crate::engine::rng::{Stream, mix64};
@@ -441,7 +442,11 @@ impl<'p, 's> Sim<'p, 's> {
             let mut r = keyed(self.seed, self.rep, t, j as u64, Step::BoostTotal, 0);
             let kept = poisson(weights.iter().sum(), &mut r).min(a);
             let mut per_cohort = Vec::new();
-            multinomial(kept, &weights, &mut r, &mut per_cohort);
+            // Each cohort's share from a seed of its own state, so that a cohort only one
+            // paired run has (a redemption state only it reached) shifts no other's.
+            let base = r.next_u64();
+            let seed = |i: usize| mix64(base ^ targets[i].0.key());
+            multinomial_keyed(kept, &weights, seed, &mut per_cohort);
             for (&(state, n, _), &k) in targets.iter().zip(&per_cohort) {
                 if k > 0 {
                     let groups = boosted.entry(state.clone()).or_default();
