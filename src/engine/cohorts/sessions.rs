@@ -203,6 +203,17 @@ fn latent_draw(r: &mut Stream) -> (f64, f64) {
     (z, r.random())
 }
 
+/// The value (units) of an order without programs that redeemed `coupon` under coupon law
+/// `law`, from its latent basket deviate `z`.
+fn latent_value(
+    plan: &crate::engine::Plan,
+    law: &fates::CouponLaw,
+    coupon: Coupon,
+    z: f64,
+) -> u128 {
+    u128::from(yuan_to_units(law.plain_basket(plan, coupon, z)))
+}
+
 /// A draw's 64 random bits in a booking keyed by `key`: a hash of its values, which are distinct
 /// continuous draws, so they are independent uniforms for each new key.
 fn draw_bits(key: u64, &(z, u): &(f64, f64)) -> u64 {
@@ -623,8 +634,7 @@ impl Sim<'_, '_> {
                     let mut values = vec![0; coupons.len()];
                     list.book(&booked, key, |cell, &(z, u)| {
                         debug_assert_eq!(law.plain_coupon(z, u), coupons[cell]);
-                        let basket = law.plain_basket(self.plan, coupons[cell], z);
-                        values[cell] += u128::from(yuan_to_units(basket));
+                        values[cell] += latent_value(self.plan, law, coupons[cell], z);
                     });
                     Some(values)
                 }
@@ -956,8 +966,7 @@ impl Sim<'_, '_> {
                                             (0..n)
                                                 .map(|_| {
                                                     let (z, _) = latent_draw(r);
-                                                    let b = law.plain_basket(self.plan, coupon, z);
-                                                    u128::from(yuan_to_units(b))
+                                                    latent_value(self.plan, law, coupon, z)
                                                 })
                                                 .sum()
                                         }
