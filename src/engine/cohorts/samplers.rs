@@ -590,20 +590,6 @@ pub fn unmarked_before(k: u64, marked: u64, unmarked: u64, r: &mut Stream) -> u6
     binomial_seeded(unmarked, a / (a + b), seeds[2])
 }
 
-/// `k` distinct indices of `0..n`, uniformly (Floyd's algorithm), in ascending order.
-pub fn choose_distinct(n: usize, k: usize, r: &mut Stream) -> Vec<usize> {
-    let mut chosen = std::collections::HashSet::with_capacity(k);
-    for j in n - k..n {
-        let t = r.random_range(0..=j);
-        if !chosen.insert(t) {
-            chosen.insert(j);
-        }
-    }
-    let mut chosen: Vec<usize> = chosen.into_iter().collect();
-    chosen.sort_unstable();
-    chosen
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1204,25 +1190,5 @@ mod tests {
         let (b, df) = chi_square(&drawn, &pooled);
         assert_eq!(df, 4);
         assert!(a + b < 18.47, "chi-square {}", a + b);
-    }
-
-    #[test]
-    fn choose_distinct_is_uniform_over_subsets() {
-        // Each of 5 elements lies in a uniform 2-subset with probability 2/5.
-        let reps = 20_000;
-        let mut r = rng(4);
-        let mut hits = [0.0; 5];
-        for _ in 0..reps {
-            let s = choose_distinct(5, 2, &mut r);
-            assert_eq!(s.len(), 2);
-            for i in s {
-                hits[i] += 1.0;
-            }
-        }
-        let se = (0.4f64 * 0.6 / reps as f64).sqrt();
-        assert!(
-            hits.iter()
-                .all(|h| (h / reps as f64 - 0.4).abs() < 5.0 * se)
-        );
     }
 }

@@ -13,13 +13,16 @@
 //!   top-up draws, which the baseline's no-coupon orders share);
 //! - a fate uses at most one room place and one coupon: its *kind*. What arrivals find depends
 //!   only on how many sessions of each kind arrived, so the order is followed on kinds alone;
-//! - the several-session users' sessions take uniformly random positions among all the tick's
-//!   sessions (a uniform subset of positions, in a uniformly random order) and are resolved one at
-//!   a time with the code the `agents` engine runs. They cut the single sessions into *gaps*;
-//!   the kinds in each gap come from the epoch's [`Order`], which splits ranges of gaps in halves
-//!   by multivariate hypergeometric draws keyed by the range, so a run of gaps has the same kinds
-//!   whether it is drawn gap by gap or at once. While no gap could change anything whatever its
-//!   sessions do, gaps are not drawn at all;
+//! - every session arrives at an independent uniform time: the several-session users' sessions
+//!   at times from their own streams, resolved one at a time with the code the `agents` engine
+//!   runs. They cut the single sessions into *gaps*; how many singles fall in each gap, and of
+//!   which kinds, come from the tick's [`Timeline`] and the epoch's [`Order`]: a binary tree of
+//!   intervals of time, fixed by the cuts and keyed by each node's place in it, whose nodes split
+//!   their sessions by binomial draws and their kinds by multivariate hypergeometric ones, so a
+//!   run of gaps has the same kinds whether it is drawn gap by gap or at once, and a
+//!   several-session user only one of two paired runs has moves the gaps near it, not all of
+//!   them. While no gap could change anything whatever its sessions do, gaps are not drawn at
+//!   all;
 //! - when a gap changes what arrivals find, the session at which it changed is found by
 //!   halving the gap's room- or coupon-using sessions (each half's kinds a multivariate
 //!   hypergeometric draw), and the sessions using neither that come before it are a beta-binomial
@@ -42,10 +45,10 @@ use rand::{Rng, RngExt};
 use rand_distr::{Distribution, StandardNormal};
 
 use super::fates::{self, Class, Coupon, End, Fate, Landing, Room, Tilt};
-use super::order::Order;
+use super::order::{Order, Timeline};
 use super::samplers::{
-    choose_distinct, multinomial, multivariate_hypergeometric,
-    multivariate_hypergeometric_by_ranks, unit_uniform, unmarked_before,
+    multinomial, multivariate_hypergeometric, multivariate_hypergeometric_by_ranks, unit_uniform,
+    unmarked_before,
 };
 use super::{Clicked, Individual, Sim, State, Step, keyed};
 use crate::engine::Count;
@@ -261,6 +264,8 @@ struct Arrivals<'n> {
     /// Single sessions not arrived yet in each gap (the stretches before each several-session
     /// user's session, and after the last).
     gaps: Vec<u64>,
+    /// The tick's single sessions over time.
+    timeline: Timeline,
     /// The gap arriving now.
     gap: usize,
     /// How many times fates were drawn or booked this tick (part of the kernel and
@@ -325,19 +330,11 @@ impl Sim<'_, '_> {
             }
         }
         order.sort_unstable();
+        // The single sessions at independent uniform times, cut by the several-session users'.
         let singles: u64 = left.iter().sum();
-        let total = singles + order.len() as u64;
+        let timeline = Timeline::new((seed, rep, t), singles, order.iter().map(|x| x.0).collect());
+        let gaps = timeline.gaps().to_vec();
         let n_classes = classes.len();
-        // Single sessions before each several-session user's session, and after the last.
-        let mut rng = keyed(self.seed, self.rep, t, 0, Step::Arrivals, 0);
-        let positions = choose_distinct(total as usize, order.len(), &mut rng);
-        let mut gaps = Vec::with_capacity(order.len() + 1);
-        let mut placed = 0;
-        for &position in &positions {
-            gaps.push(position as u64 - placed);
-            placed = position as u64 + 1;
-        }
-        gaps.push(total - placed);
         let mut ar = Arrivals {
             t,
             keys: classes
@@ -353,6 +350,7 @@ impl Sim<'_, '_> {
             baskets: HashMap::new(),
             tick: TickSessions::default(),
             gaps,
+            timeline,
             gap: 0,
             epoch: 0,
             next,
@@ -431,6 +429,7 @@ impl Sim<'_, '_> {
         let order = Order::new(
             (self.seed, self.rep, ar.t),
             key,
+            &ar.timeline,
             &ar.gaps,
             kinds_left.clone(),
         );
@@ -466,13 +465,13 @@ impl Sim<'_, '_> {
             }
             let order = epoch.order.as_mut().expect("an epoch has an order");
             let mut stretch = Vec::new();
-            order.take(k + 1, &mut stretch);
+            order.take(&ar.timeline, k + 1, &mut stretch);
             ar.gaps[k] = 0;
             if !self.changes(ar, &epoch.found, &stretch) {
                 self.consume(ar, epoch, &stretch);
                 return;
             }
-            let mut r = order.inside(k);
+            let mut r = order.inside(&ar.timeline, k);
             let prefix = self.first_change(ar, &epoch.found, &stretch, &mut r);
             ar.gaps[k] = gap - prefix.iter().sum::<u64>();
             self.consume(ar, epoch, &prefix);
@@ -515,7 +514,7 @@ impl Sim<'_, '_> {
             let order = epoch.order.as_mut().expect("an epoch has an order");
             let from = order.next_gap();
             let mut stretch = Vec::new();
-            order.take(epoch.pending_to, &mut stretch);
+            order.take(&ar.timeline, epoch.pending_to, &mut stretch);
             ar.gaps[from..epoch.pending_to].fill(0);
             epoch.pending = 0;
             self.consume(ar, epoch, &stretch);
