@@ -27,16 +27,38 @@ use rand::Rng;
 const END: u128 = 1 << 64;
 
 /// An interval of time `[lo, hi)` between two cuts (or an end of the tick) and the single
-/// sessions in it.
+/// sessions in it (compact: a national peak hour has 10^5 cuts).
 struct Node {
-    lo: u128,
-    hi: u128,
+    lo: u64,
+    /// 0 for the end of the tick (no interval ends at 0).
+    hi: u64,
     /// The node's place in the tree (a hash of its path from the root): what its draws are
     /// keyed by, the same in paired runs whose cuts differ a little.
     key: u64,
-    /// The two halves (indices in [`Timeline::nodes`]), or none for a leaf: a gap.
-    children: Option<(usize, usize)>,
+    /// The two halves (indices in [`Timeline::nodes`]), or `NONE` for a leaf: a gap.
+    children: [u32; 2],
     sessions: u64,
+}
+
+/// No child.
+const NONE: u32 = u32::MAX;
+
+impl Node {
+    fn lo(&self) -> u128 {
+        u128::from(self.lo)
+    }
+
+    fn hi(&self) -> u128 {
+        if self.hi == 0 {
+            END
+        } else {
+            u128::from(self.hi)
+        }
+    }
+
+    fn children(&self) -> Option<(usize, usize)> {
+        (self.children[0] != NONE).then(|| (self.children[0] as usize, self.children[1] as usize))
+    }
 }
 
 /// A node of the timeline being built: its interval, its address (the dyadic interval whose
@@ -58,7 +80,7 @@ pub(super) struct Timeline {
     /// Depth first, a node before its children.
     nodes: Vec<Node>,
     /// The leaves in time order, each with its gap: a leaf holding sessions lies in one gap.
-    leaves: Vec<(usize, usize)>,
+    leaves: Vec<(u32, u32)>,
     /// The several-session users' sessions' times, ascending: gap g is `[cuts[g − 1], cuts[g])`.
     cuts: Vec<u64>,
     /// Single sessions in each gap.
@@ -102,22 +124,20 @@ impl Timeline {
             } = at_node;
             let id = line.nodes.len();
             line.nodes.push(Node {
-                lo,
-                hi,
+                lo: lo as u64,
+                hi: hi as u64,
                 key,
-                children: None,
+                children: [NONE; 2],
                 sessions: n,
             });
             if let Some((p, second)) = parent {
-                let children = &mut line.nodes[p].children;
-                match (second, children.as_mut()) {
-                    (false, _) => *children = Some((id, usize::MAX)),
-                    (true, Some(c)) => c.1 = id,
-                    (true, None) => unreachable!("the first child is pushed first"),
-                }
+                let index = u32::try_from(id).expect("fewer than 2^32 nodes");
+                line.nodes[p].children[usize::from(second)] = index;
             }
             if n == 0 || inside.is_empty() {
-                line.leaves.push((id, gap));
+                let leaf = u32::try_from(id).expect("fewer than 2^32 nodes");
+                line.leaves
+                    .push((leaf, u32::try_from(gap).expect("fewer than 2^32 gaps")));
                 line.gaps[gap] += n;
                 continue;
             }
@@ -131,8 +151,14 @@ impl Timeline {
             let at = u128::from(inside[j]);
             let p = (at - lo) as f64 / (hi - lo) as f64;
             let low = binomial_seeded(n, p, key);
-            let below = inside.partition_point(|&x| u128::from(x) < at);
-            let above = below + inside[below..].partition_point(|&x| u128::from(x) == at);
+            // The cuts at `at` (several sessions at one time): those before j and from j on.
+            let below = inside[..j]
+                .iter()
+                .rev()
+                .take_while(|&&x| x == inside[j])
+                .count();
+            let below = j - below;
+            let above = j + inside[j..].iter().take_while(|&&x| x == inside[j]).count();
             // Depth first, the first half first.
             stack.push(Pending {
                 lo: at,
@@ -208,12 +234,13 @@ impl Order {
         let mut sessions = vec![0; line.nodes.len()];
         let mut left = gaps.to_vec();
         for &(id, gap) in line.leaves.iter().rev() {
+            let (id, gap) = (id as usize, gap as usize);
             let here = line.nodes[id].sessions.min(left[gap]);
             left[gap] -= here;
             sessions[id] = here;
         }
         for id in (0..line.nodes.len()).rev() {
-            if let Some((a, b)) = line.nodes[id].children {
+            if let Some((a, b)) = line.nodes[id].children() {
                 sessions[id] = sessions[a] + sessions[b];
             }
         }
@@ -246,11 +273,11 @@ impl Order {
         let end = line.gap_end(last);
         while let Some((id, kinds)) = self.nodes.pop() {
             let node = &line.nodes[id];
-            if node.lo >= end {
+            if node.lo() >= end {
                 self.nodes.push((id, kinds));
                 break;
             }
-            if node.hi <= end {
+            if node.hi() <= end {
                 for (o, k) in out.iter_mut().zip(&kinds) {
                     *o += k;
                 }
@@ -261,7 +288,7 @@ impl Order {
             }
             // Across the end: split the node's kinds between its halves.
             let (a, b) = node
-                .children
+                .children()
                 .expect("a node across a cut with sessions has halves");
             let mut low = Vec::with_capacity(kinds.len());
             let unit = mix64(self.key ^ node.key);
