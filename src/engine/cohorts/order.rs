@@ -6,9 +6,10 @@
 //! by), the single sessions at times never drawn one by one, so the order of all the tick's
 //! sessions is uniformly random. What outcomes depend on is how many single sessions of each kind
 //! arrive in each gap, so the singles are counted on a [`Timeline`]: a binary tree of intervals
-//! of time whose nodes are fixed by the cuts alone (halves of an interval holding two cuts or
-//! more, the cut itself in one holding exactly one), each interval's sessions split between its
-//! two halves by a binomial draw (the share of its length) from a seed of the interval. The
+//! of time fixed by the cuts alone (an interval is split at the first of its cuts past the middle
+//! of its *address*, the dyadic interval of its place in the tree, or at its last cut, so each
+//! cut splits one interval), each interval's sessions split between its two sides by a binomial
+//! draw (the share of its length) from a seed of its place in the tree. The
 //! kinds, epoch by epoch, are split down the same tree by the [`Order`]: a node's kinds between
 //! its children by a multivariate hypergeometric draw (the first child holds a uniformly random
 //! subset of the node's sessions, of the size the timeline gives it), from a stream keyed by the
@@ -89,7 +90,7 @@ pub(super) struct Timeline {
 
 impl Timeline {
     /// `singles` sessions at independent uniform times, cut at `cuts` (ascending); the binomial
-    /// splits are keyed by the tick and the interval.
+    /// splits are keyed by the tick and each node's place in the tree.
     pub fn new((seed, rep, t): (u64, u64, usize), singles: u64, cuts: Vec<u64>) -> Self {
         let mut line = Timeline {
             nodes: Vec::new(),
