@@ -160,6 +160,20 @@ pub fn hypergeometric(total: u64, marked: u64, n: u64, r: &mut Stream) -> u64 {
     })
 }
 
+/// Hypergeometric(total, marked, n) where it takes no draw: nothing marked or drawn (0), every
+/// item marked (all drawn) or drawn (all marked).
+fn hypergeometric_certain(total: u64, marked: u64, n: u64) -> Option<u64> {
+    if n == 0 || marked == 0 {
+        Some(0)
+    } else if marked >= total {
+        Some(n.min(total))
+    } else if n >= total {
+        Some(marked)
+    } else {
+        None
+    }
+}
+
 /// Hypergeometric(total, marked, n) from `draw(total, few, many)`, which is given few ≤ many ≤
 /// total/2 (the trivial cases are answered here). Both the marked items and the draws are kept
 /// to at most half the population: the complements have the same law (unmarked drawn; marked
@@ -172,14 +186,8 @@ fn reduced_hypergeometric(
     n: u64,
     draw: &mut dyn FnMut(u64, u64, u64) -> u64,
 ) -> u64 {
-    if n == 0 || marked == 0 {
-        return 0;
-    }
-    if marked >= total {
-        return n.min(total);
-    }
-    if n >= total {
-        return marked;
+    if let Some(x) = hypergeometric_certain(total, marked, n) {
+        return x;
     }
     if marked > total / 2 {
         return n - reduced_hypergeometric(total, total - marked, n, draw);
@@ -453,14 +461,8 @@ const RANKS_DEPTH_MAX: u64 = 16;
 /// inversion. Both binomials are smooth in q and their counts for most seeds, and so is the
 /// inversion: that keeps the whole draw close to its neighbours'.
 fn hypergeometric_by_ranks(total: u64, marked: u64, n: u64, seed: u64, depth: u64) -> u64 {
-    if n == 0 || marked == 0 {
-        return 0;
-    }
-    if marked >= total {
-        return n.min(total);
-    }
-    if n >= total {
-        return marked;
+    if let Some(x) = hypergeometric_certain(total, marked, n) {
+        return x;
     }
     let key = mix64(seed ^ mix64(depth));
     let (few, many) = (marked.min(total - marked), n.min(total - n));

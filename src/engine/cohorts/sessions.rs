@@ -332,8 +332,8 @@ impl Sim<'_, '_> {
         order.sort_unstable();
         // The single sessions at independent uniform times, cut by the several-session users'.
         let singles: u64 = left.iter().sum();
-        let timeline = Timeline::new((seed, rep, t), singles, order.iter().map(|x| x.0).collect());
-        let gaps = timeline.gaps().to_vec();
+        let (timeline, gaps) =
+            Timeline::new((seed, rep, t), singles, order.iter().map(|x| x.0).collect());
         let n_classes = classes.len();
         let mut ar = Arrivals {
             t,
