@@ -212,6 +212,11 @@ fn users_with_several_sessions_in_a_tick() {
 }
 
 #[test]
+fn several_sessions_resolved_as_class_members() {
+    check("multi_session_free.toml");
+}
+
+#[test]
 fn alipay_setup_persists() {
     check("alipay.toml");
 }

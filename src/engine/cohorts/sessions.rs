@@ -257,6 +257,12 @@ struct Arrivals<'n> {
     /// Per class, its users by impressions served today (the class's states have `served` 0);
     /// who among them had which outcome is drawn once the tick is over.
     served: Vec<ByServed>,
+    /// Per class, the sessions of several-session users resolved as its members (a hash of the
+    /// user's stream key and the session's index, and the user's index in `free`), dealt their
+    /// outcomes with the users of `served`.
+    slots: Vec<Vec<(u64, u32)>>,
+    /// Several-session users whose sessions are resolved as members of their classes.
+    free: Vec<Individual>,
     /// Per class, how many of its sessions booked so far had each change of their users' state
     /// (an Alipay set-up, the program slot of a redeemed coupon).
     outcomes: Vec<Vec<(Change, u64)>>,
@@ -315,9 +321,39 @@ impl Sim<'_, '_> {
             let served = std::mem::take(&mut state.served);
             merged.entry((state, p)).or_default().push((served, n));
         }
+        // Several-session users whose sessions cannot change one another's law (see
+        // [`Sim::sessions_independent`]) join the classes: each session is one more member of
+        // its class, a slot of its user, and its outcome is dealt to the slot once the tick is
+        // over. The others are resolved one session at a time.
+        let (free, mut multi): (Vec<Individual>, Vec<Individual>) = clicked
+            .multi
+            .into_iter()
+            .partition(|ind| self.sessions_independent(t, ind));
+        let mut slots_of: BTreeMap<(State, usize), Vec<(u64, u32)>> = BTreeMap::new();
+        for (i, ind) in free.iter().enumerate() {
+            let state = State {
+                served: 0,
+                ..ind.state.clone()
+            };
+            for (idx, &p) in ind.sessions.iter().enumerate() {
+                merged.entry((state.clone(), p)).or_default();
+                let rank = mix64(ind.unit ^ mix64(idx as u64 + 1));
+                slots_of
+                    .entry((state.clone(), p))
+                    .or_default()
+                    .push((rank, u32::try_from(i).expect("fewer than 2^32 users")));
+            }
+        }
         let (classes, served): (Vec<(State, usize)>, Vec<ByServed>) = merged.into_iter().unzip();
-        let left: Vec<u64> = served.iter().map(|h| h.iter().map(|x| x.1).sum()).collect();
-        let mut multi = clicked.multi;
+        let slots: Vec<Vec<(u64, u32)>> = classes
+            .iter()
+            .map(|class| slots_of.remove(class).unwrap_or_default())
+            .collect();
+        let left: Vec<u64> = served
+            .iter()
+            .zip(&slots)
+            .map(|(h, s)| h.iter().map(|x| x.1).sum::<u64>() + s.len() as u64)
+            .collect();
         let (seed, rep) = (self.seed, self.rep);
         let stream_of =
             |ind: &Individual, idx: usize| keyed(seed, rep, t, ind.unit, Step::Session, idx as u64);
@@ -344,6 +380,8 @@ impl Sim<'_, '_> {
             classes,
             left,
             served,
+            slots,
+            free,
             outcomes: vec![Vec::new(); n_classes],
             base: vec![None; n_classes],
             latents: vec![Vec::new(); n_classes],
@@ -398,9 +436,36 @@ impl Sim<'_, '_> {
         self.draw_pending(&mut ar, &mut epoch);
         self.end_epoch(&mut ar, epoch);
         self.return_users(&mut ar);
-        for ind in multi {
+        for ind in multi.into_iter().chain(std::mem::take(&mut ar.free)) {
             *ar.next.entry(ind.state).or_insert(0) += 1;
         }
+    }
+
+    /// Whether a several-session user's sessions in tick `t` are independent given its state,
+    /// so that they can be resolved as members of their classes: no session can set up Alipay
+    /// (the user holds it, or payment is interoperable), and no coupon program that may offer
+    /// them a coupon (the user's segment, a budget that can pay as the tick starts: within a tick
+    /// it only runs down) has a per-user limit that its sessions could reach (redemptions so far
+    /// plus its sessions on the program's placements at most the limit, or the limit already
+    /// reached). Where no program can pay, the rule is the baseline's, so a scenario whose
+    /// budgets are all spent is its baseline exactly.
+    fn sessions_independent(&self, t: usize, ind: &Individual) -> bool {
+        let (plan, s) = (self.plan, self.plan.scenario);
+        if !(ind.state.alipay || s.friction.payment_interop) {
+            return false;
+        }
+        s.programs
+            .iter()
+            .enumerate()
+            .filter_map(|(j, p)| Some((j, p, p.coupon()?)))
+            .zip(&ind.state.redeemed)
+            .all(|((j, p, c), &redeemed)| {
+                let offered = ind.sessions.iter().filter(|&&pl| c.placements[pl]).count();
+                !p.segments[ind.state.segment as usize]
+                    || redeemed >= c.per_user_limit
+                    || u64::from(redeemed) + offered as u64 <= u64::from(c.per_user_limit)
+                    || !self.ledger.can_charge(plan, j, t)
+            })
     }
 
     /// The fates of every unresolved single session under what arrivals find now.
@@ -1017,17 +1082,57 @@ impl Sim<'_, '_> {
     /// by served count (Alipay set-ups first, then redemptions by slot), and the rest keep their
     /// state. The draws come from a stream of the class alone, so the scenario and its baseline
     /// pick the same users wherever their outcome counts agree, and the bulk that changed
-    /// nothing differs between them only by the users whose outcomes differ.
+    /// nothing differs between them only by the users whose outcomes differ. A class's slots
+    /// (sessions of several-session users resolved as its members) take their share of the
+    /// outcomes first, and their users the changes.
     fn return_users(&self, ar: &mut Arrivals) {
         let mut picked: Vec<u64> = Vec::new();
+        let mut to_slots: Vec<u64> = Vec::new();
         for (c, outcomes) in ar.outcomes.iter_mut().enumerate() {
             let state = &ar.classes[c].0;
             let histogram = &mut ar.served[c];
             let mut left: u64 = histogram.iter().map(|x| x.1).sum();
-            debug_assert_eq!(outcomes.iter().map(|x| x.1).sum::<u64>(), left);
             outcomes.sort_unstable_by_key(|&((setup, slot), _)| {
                 ((setup, slot) == (false, None), slot, !setup)
             });
+            let slots = std::mem::take(&mut ar.slots[c]);
+            debug_assert_eq!(
+                outcomes.iter().map(|x| x.1).sum::<u64>(),
+                left + slots.len() as u64
+            );
+            if !slots.is_empty() {
+                // The slots are a uniformly random subset of the class's members: their
+                // outcomes, by kind, a multivariate hypergeometric draw; within them, who takes
+                // which, a uniformly random order: the slots ranked by a hash of their user's
+                // stream key. Both by ranks keyed by what they decide, so that paired runs deal
+                // a slot of the same user the same outcome where their counts are close.
+                let key = keyed(self.seed, self.rep, ar.t, ar.keys[c], Step::Served, 1).next_u64();
+                let counts: Vec<u64> = outcomes.iter().map(|x| x.1).collect();
+                let code = |&(setup, slot): &Change| {
+                    u64::from(setup) | slot.map_or(0, |k| k as u64 + 1) << 1
+                };
+                multivariate_hypergeometric_by_ranks(
+                    &counts,
+                    slots.len() as u64,
+                    |i| mix64(key ^ mix64(code(&outcomes[i].0))),
+                    &mut to_slots,
+                );
+                let mut ranked: Vec<(u64, u32)> =
+                    slots.iter().map(|&(h, i)| (mix64(key ^ h), i)).collect();
+                ranked.sort_unstable();
+                let mut ranked = ranked.iter();
+                for (outcome, &k) in outcomes.iter_mut().zip(&to_slots) {
+                    let (setup, slot) = outcome.0;
+                    for &(_, i) in ranked.by_ref().take(k as usize) {
+                        let user = &mut ar.free[i as usize].state;
+                        user.alipay |= setup;
+                        if let Some(k) = slot {
+                            user.redeemed[k] += 1;
+                        }
+                    }
+                    outcome.1 -= k;
+                }
+            }
             let mut r = keyed(self.seed, self.rep, ar.t, ar.keys[c], Step::Served, 0);
             for &((setup, slot), n) in outcomes.iter() {
                 let mut after = state.clone();
@@ -1152,6 +1257,62 @@ mod tests {
             let share = seen[mask] as f64 / keys as f64;
             assert!((share - p).abs() < 5.0 * se, "{seen:?}");
         }
+    }
+
+    #[test]
+    fn several_sessions_are_independent_only_where_no_setup_or_limit_is_at_stake() {
+        let text = include_str!("../../../tests/data/exact/multi_session_free.toml");
+        let scenario = crate::scenario::load_str(text, "multi_session_free.toml").expect("valid");
+        let plan = crate::engine::Plan::new(&scenario);
+        let sim = Sim::new(&plan, 1, 0);
+        // Programs: `wide`, limit 3 on both placements; `narrow`, limit 1 on moments only.
+        let (channels, moments) = (0, 1);
+        let independent = |alipay: bool, redeemed: [u32; 2], sessions: Vec<usize>| {
+            sim.sessions_independent(
+                0,
+                &Individual {
+                    state: State {
+                        segment: 0,
+                        app: true,
+                        alipay,
+                        served: 2,
+                        redeemed: redeemed.to_vec(),
+                    },
+                    sessions,
+                    unit: 0,
+                },
+            )
+        };
+        assert!(independent(true, [0, 0], vec![channels; 3]));
+        // A session may set up Alipay for the next.
+        assert!(!independent(false, [0, 0], vec![channels; 2]));
+        // wide: 0 + 4 > 3, 2 + 2 > 3; reached already, no session can redeem it.
+        assert!(!independent(true, [0, 0], vec![channels; 4]));
+        assert!(!independent(true, [2, 0], vec![channels; 2]));
+        assert!(independent(true, [3, 0], vec![channels; 2]));
+        // narrow counts only its placement's sessions: 0 + 1 ≤ 1, 0 + 2 > 1, or reached.
+        assert!(independent(true, [0, 0], vec![channels, moments]));
+        assert!(!independent(true, [0, 0], vec![moments, moments]));
+        assert!(independent(true, [0, 1], vec![moments, moments]));
+        // A program that cannot pay as the tick starts offers nothing in it: its limit is moot.
+        let spent = crate::scenario::load_str(
+            &text.replace("budget = 3000", "budget = 0"),
+            "multi_session_free.toml",
+        )
+        .expect("valid");
+        let plan = crate::engine::Plan::new(&spent);
+        let user = Individual {
+            state: State {
+                segment: 0,
+                app: true,
+                alipay: true,
+                served: 2,
+                redeemed: vec![0, 0],
+            },
+            sessions: vec![channels; 4],
+            unit: 0,
+        };
+        assert!(Sim::new(&plan, 1, 0).sessions_independent(0, &user));
     }
 
     #[test]
