@@ -1,6 +1,6 @@
 //! Speed and memory of the engines at national scale, as the README reports them.
 //!
-//! Usage: cargo run --release --example scaling
+//! Usage: cargo run --release --example scaling [-- --runs N]
 //!
 //! Each case runs in a child process of its own (so that its peak memory is its own) and does one
 //! replication of a scenario with its baseline, on the machine's cores:
@@ -12,7 +12,9 @@
 //! Per case it prints wall and CPU seconds, simulated user-ticks per second (users × ticks × 2,
 //! the scenario and its baseline), orders, the CPU time the orders' basket draws take at the draw
 //! floor (orders × the measured cost of one draw) and the peak resident memory; then the ratios
-//! the README quotes.
+//! the README quotes. The machine is shared and a run of the small case takes a fraction of a
+//! second, so each `cohorts` case runs N times (default 5), the three cases taking turns, and the
+//! ratios are of the medians; `agents` runs once.
 
 use std::process::Command;
 use std::time::Instant;
@@ -61,6 +63,7 @@ fn child(engine: &str, users: u64) {
     );
 }
 
+#[derive(Clone, Copy)]
 struct Case {
     wall: f64,
     /// CPU seconds of the child (both threads) up to the end of its replication.
@@ -94,6 +97,11 @@ fn run(engine: &str, users: u64) -> Case {
         peak_mib: v[4] / 1024.0,
         cpu: v[5],
     };
+    show(engine, users, &case);
+    case
+}
+
+fn show(engine: &str, users: u64, case: &Case) {
     println!(
         "{engine:>8} {users:>14} users: {:8.2} s wall, {:6.2} s CPU, {:.3e} user-ticks/s, \
          {:.3e} orders, {:.2} s CPU in basket draws, peak {:.1} MiB",
@@ -104,7 +112,28 @@ fn run(engine: &str, users: u64) -> Case {
         case.baskets,
         case.peak_mib
     );
-    case
+}
+
+/// Each field's median over the runs of one case.
+fn median(runs: &[Case]) -> Case {
+    let of = |field: fn(&Case) -> f64| {
+        let mut v: Vec<f64> = runs.iter().map(field).collect();
+        v.sort_by(f64::total_cmp);
+        let n = v.len();
+        if n % 2 == 1 {
+            v[n / 2]
+        } else {
+            (v[n / 2 - 1] + v[n / 2]) / 2.0
+        }
+    };
+    Case {
+        wall: of(|c| c.wall),
+        cpu: of(|c| c.cpu),
+        user_ticks: of(|c| c.user_ticks),
+        orders: of(|c| c.orders),
+        baskets: of(|c| c.baskets),
+        peak_mib: of(|c| c.peak_mib),
+    }
 }
 
 fn main() {
@@ -113,11 +142,28 @@ fn main() {
         child(&args[2], args[3].parse().expect("users"));
         return;
     }
+    let runs: usize = match args.iter().position(|a| a == "--runs") {
+        Some(i) => args
+            .get(i + 1)
+            .and_then(|n| n.parse().ok())
+            .filter(|&n| n > 0)
+            .expect("--runs takes a positive count"),
+        None => 5,
+    };
     let national = default_scenario().users;
-    let cohorts_national = run("cohorts", national);
     let agents_small = run("agents", 1_000_000);
-    let small = run("cohorts", 1_000_000);
-    let large = run("cohorts", 1_000_000_000);
+    let cases = [1_000_000, 1_000_000_000, national];
+    let mut seen: Vec<Vec<Case>> = vec![Vec::new(); cases.len()];
+    for _ in 0..runs {
+        for (users, seen) in cases.iter().zip(&mut seen) {
+            seen.push(run("cohorts", *users));
+        }
+    }
+    let [small, large, cohorts_national] = [0, 1, 2].map(|i| median(&seen[i]));
+    println!("medians of {runs} runs of each cohorts case:");
+    for (users, case) in cases.iter().zip([small, large, cohorts_national]) {
+        show("cohorts", *users, &case);
+    }
     println!(
         "throughput, cohorts national / agents at 10^6 users: {:.0}x",
         (cohorts_national.user_ticks / cohorts_national.wall)
