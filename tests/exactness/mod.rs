@@ -217,6 +217,11 @@ fn several_sessions_resolved_as_class_members() {
 }
 
 #[test]
+fn several_sessions_resolved_as_class_members_with_interoperable_payment() {
+    check("multi_session_interop.toml");
+}
+
+#[test]
 fn alipay_setup_persists() {
     check("alipay.toml");
 }
