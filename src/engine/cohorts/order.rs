@@ -155,14 +155,9 @@ impl Timeline {
             let at = u128::from(inside[j]);
             let p = (at - lo) as f64 / (hi - lo) as f64;
             let low = binomial_seeded(n, p, key);
-            // The cuts at `at` (several sessions at one time): those before j and from j on.
-            let below = inside[..j]
-                .iter()
-                .rev()
-                .take_while(|&&x| x == inside[j])
-                .count();
-            let below = j - below;
-            let above = j + inside[j..].iter().take_while(|&&x| x == inside[j]).count();
+            // The cuts at `at` (several sessions at one time) belong to neither side.
+            let below = inside.partition_point(|&x| x < inside[j]);
+            let above = inside.partition_point(|&x| x <= inside[j]);
             // Depth first, the first half first.
             stack.push(Pending {
                 lo: at,
@@ -395,7 +390,7 @@ mod tests {
         let check = |seen: &[f64], m: u64, p: f64| {
             for (k, s) in seen.iter().enumerate() {
                 let q = binomial(m, p, k as u64);
-                let se = (q * (1.0 - q) / n as f64).sqrt().max(1e-9);
+                let se = (q * (1.0 - q) / n as f64).sqrt();
                 assert!(
                     (s / n as f64 - q).abs() < 5.0 * se,
                     "{seen:?} against Bin({m}, {p})"

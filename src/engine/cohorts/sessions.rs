@@ -226,6 +226,10 @@ fn draw_bits(key: u64, &(z, u): &(f64, f64)) -> u64 {
 /// Users by impressions served today.
 type ByServed = Vec<(u32, u64)>;
 
+/// A class's sessions of several-session users resolved as its members: per session a hash of
+/// its user's stream key and its index, and the user's index in `Arrivals::free`.
+type Slots = Vec<(u64, u32)>;
+
 /// What a session changes in its user's state: an Alipay set-up, and the coupon slot of a
 /// redemption.
 type Change = (bool, Option<usize>);
@@ -257,10 +261,9 @@ struct Arrivals<'n> {
     /// Per class, its users by impressions served today (the class's states have `served` 0);
     /// who among them had which outcome is drawn once the tick is over.
     served: Vec<ByServed>,
-    /// Per class, the sessions of several-session users resolved as its members (a hash of the
-    /// user's stream key and the session's index, and the user's index in `free`), dealt their
+    /// Per class, the sessions of several-session users resolved as its members, dealt their
     /// outcomes with the users of `served`.
-    slots: Vec<Vec<(u64, u32)>>,
+    slots: Vec<Slots>,
     /// Several-session users whose sessions are resolved as members of their classes.
     free: Vec<Individual>,
     /// Per class, how many of its sessions booked so far had each change of their users' state
@@ -316,10 +319,10 @@ impl Sim<'_, '_> {
     ) {
         // Phase 3 does not depend on impressions served today: users who differ only there
         // share a class, which keeps them as a histogram.
-        let mut merged: BTreeMap<(State, usize), ByServed> = BTreeMap::new();
+        let mut merged: BTreeMap<(State, usize), (ByServed, Slots)> = BTreeMap::new();
         for ((mut state, p), n) in clicked.single {
             let served = std::mem::take(&mut state.served);
-            merged.entry((state, p)).or_default().push((served, n));
+            merged.entry((state, p)).or_default().0.push((served, n));
         }
         // Several-session users whose sessions cannot change one another's law (see
         // [`Sim::sessions_independent`]) join the classes: each session is one more member of
@@ -329,26 +332,21 @@ impl Sim<'_, '_> {
             .multi
             .into_iter()
             .partition(|ind| self.sessions_independent(t, ind));
-        let mut slots_of: BTreeMap<(State, usize), Vec<(u64, u32)>> = BTreeMap::new();
         for (i, ind) in free.iter().enumerate() {
             let state = State {
                 served: 0,
                 ..ind.state.clone()
             };
             for (idx, &p) in ind.sessions.iter().enumerate() {
-                merged.entry((state.clone(), p)).or_default();
                 let rank = mix64(ind.unit ^ mix64(idx as u64 + 1));
-                slots_of
+                merged
                     .entry((state.clone(), p))
                     .or_default()
+                    .1
                     .push((rank, u32::try_from(i).expect("fewer than 2^32 users")));
             }
         }
-        let (classes, served): (Vec<(State, usize)>, Vec<ByServed>) = merged.into_iter().unzip();
-        let slots: Vec<Vec<(u64, u32)>> = classes
-            .iter()
-            .map(|class| slots_of.remove(class).unwrap_or_default())
-            .collect();
+        let (classes, (served, slots)): (Vec<_>, (Vec<_>, Vec<_>)) = merged.into_iter().unzip();
         let left: Vec<u64> = served
             .iter()
             .zip(&slots)
@@ -454,18 +452,17 @@ impl Sim<'_, '_> {
         if !(ind.state.alipay || s.friction.payment_interop) {
             return false;
         }
-        s.programs
-            .iter()
-            .enumerate()
-            .filter_map(|(j, p)| Some((j, p, p.coupon()?)))
-            .zip(&ind.state.redeemed)
-            .all(|((j, p, c), &redeemed)| {
-                let offered = ind.sessions.iter().filter(|&&pl| c.placements[pl]).count();
-                !p.segments[ind.state.segment as usize]
-                    || redeemed >= c.per_user_limit
-                    || u64::from(redeemed) + offered as u64 <= u64::from(c.per_user_limit)
-                    || !self.ledger.can_charge(plan, j, t)
-            })
+        s.programs.iter().enumerate().all(|(j, p)| {
+            let (Some(c), Some(k)) = (p.coupon(), plan.coupon_slot[j]) else {
+                return true;
+            };
+            let redeemed = ind.state.redeemed[k];
+            let offered = ind.sessions.iter().filter(|&&pl| c.placements[pl]).count();
+            !p.segments[ind.state.segment as usize]
+                || redeemed >= c.per_user_limit
+                || u64::from(redeemed) + offered as u64 <= u64::from(c.per_user_limit)
+                || !self.ledger.can_charge(plan, j, t)
+        })
     }
 
     /// The fates of every unresolved single session under what arrivals find now.
@@ -1267,21 +1264,19 @@ mod tests {
         let sim = Sim::new(&plan, 1, 0);
         // Programs: `wide`, limit 3 on both placements; `narrow`, limit 1 on moments only.
         let (channels, moments) = (0, 1);
+        let user = |alipay: bool, redeemed: [u32; 2], sessions: Vec<usize>| Individual {
+            state: State {
+                segment: 0,
+                app: true,
+                alipay,
+                served: 2,
+                redeemed: redeemed.to_vec(),
+            },
+            sessions,
+            unit: 0,
+        };
         let independent = |alipay: bool, redeemed: [u32; 2], sessions: Vec<usize>| {
-            sim.sessions_independent(
-                0,
-                &Individual {
-                    state: State {
-                        segment: 0,
-                        app: true,
-                        alipay,
-                        served: 2,
-                        redeemed: redeemed.to_vec(),
-                    },
-                    sessions,
-                    unit: 0,
-                },
-            )
+            sim.sessions_independent(0, &user(alipay, redeemed, sessions))
         };
         assert!(independent(true, [0, 0], vec![channels; 3]));
         // A session may set up Alipay for the next.
@@ -1301,18 +1296,8 @@ mod tests {
         )
         .expect("valid");
         let plan = crate::engine::Plan::new(&spent);
-        let user = Individual {
-            state: State {
-                segment: 0,
-                app: true,
-                alipay: true,
-                served: 2,
-                redeemed: vec![0, 0],
-            },
-            sessions: vec![channels; 4],
-            unit: 0,
-        };
-        assert!(Sim::new(&plan, 1, 0).sessions_independent(0, &user));
+        let four = user(true, [0, 0], vec![channels; 4]);
+        assert!(Sim::new(&plan, 1, 0).sessions_independent(0, &four));
     }
 
     #[test]
