@@ -7,7 +7,6 @@
 use std::path::Path;
 use std::time::Instant;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
 use super::run::{self, Manifest, sha256_hex, thousands};
@@ -229,20 +228,6 @@ fn objective_of(layout: &Layout, name: &str) -> Result<usize> {
     })
 }
 
-/// A progress bar over every simulation (each split and the baseline, per replication).
-fn progress(total: u64, quiet: bool) -> ProgressBar {
-    if quiet {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
-    if let Ok(style) = ProgressStyle::with_template(
-        "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} simulations (splits and baseline × replications), ETA {eta}",
-    ) {
-        bar.set_style(style);
-    }
-    bar
-}
-
 pub fn run(args: &CompareArgs) -> Result<()> {
     let c = &args.common;
     let loaded = run::load(Some(&args.scenario))?;
@@ -268,7 +253,12 @@ pub fn run(args: &CompareArgs) -> Result<()> {
     atomic::check_target(&out, c.force)?;
     let reps: Vec<u64> = range.collect();
     let simulations = reps.len() as u64 * (scenarios.len() as u64 + 1);
-    let bar = progress(simulations, c.quiet);
+    // One step per simulation: each split and the baseline, per replication.
+    let bar = run::progress(
+        simulations,
+        "simulations (splits and baseline × replications)",
+        c.quiet,
+    );
     let started = Instant::now();
     let (records, threads) = run::with_threads(c.threads, || {
         compare::simulate(engine, &scenario, &scenarios, seed, &reps, &|| bar.inc(1))

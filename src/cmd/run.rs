@@ -95,15 +95,16 @@ pub struct Manifest {
 pub const MC_NOTE: &str =
     "Intervals are Monte Carlo error only, not uncertainty about the scenario's parameters.";
 
-/// A progress bar on stderr over `total` steps; hidden when quiet or not on a terminal.
-pub fn progress(total: u64, quiet: bool) -> ProgressBar {
+/// A progress bar on stderr over `total` steps, each one of `what` (e.g. "replications");
+/// hidden when quiet or not on a terminal.
+pub fn progress(total: u64, what: &str, quiet: bool) -> ProgressBar {
     if quiet {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
-    if let Ok(style) = ProgressStyle::with_template(
-        "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} replications, ETA {eta}",
-    ) {
+    let template =
+        format!("{{spinner}} [{{elapsed_precise}}] {{bar:40}} {{pos}}/{{len}} {what}, ETA {{eta}}");
+    if let Ok(style) = ProgressStyle::with_template(&template) {
         bar.set_style(style);
     }
     bar
@@ -145,7 +146,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
         .unwrap_or_else(|| default_out(&scenario.name, ""));
     atomic::check_target(&out, c.force)?;
     let started = Instant::now();
-    let bar = progress(reps.end() + 1 - reps.start(), c.quiet);
+    let bar = progress(reps.end() + 1 - reps.start(), "replications", c.quiet);
     let (paired, threads) = with_threads(c.threads, || {
         engine::run_replications(engine, &scenario, seed, reps.clone(), &|| bar.inc(1))
     })?;
