@@ -262,42 +262,56 @@ fn walk(
             Some(p) => w.single[p] += users,
         }
     }
-    for (from, mut organic_left, mut boosted_left, mut sessions) in alone {
-        for k in from..served {
-            let unserved = organic_left + boosted_left.iter().map(|&b| u64::from(b)).sum::<u64>();
-            let mut x = r.random_range(0..unserved);
-            if x < organic_left {
-                organic_left -= 1;
-                let o = pick(&table.organic[k], r);
-                let p = o % places;
-                w.organic[p] += 1;
-                if o >= places {
-                    w.clicks[p] += 1;
-                    sessions.push(p);
-                }
-                continue;
-            }
-            x -= organic_left;
-            let i = boosted_left
-                .iter()
-                .position(|&b| {
-                    let here = x < u64::from(b);
-                    x = x.wrapping_sub(u64::from(b));
-                    here
-                })
-                .expect("x is below the unserved count");
-            boosted_left[i] -= 1;
-            let b = boosts[i];
-            w.boosted[b.program] += 1;
-            if r.random::<f64>() < table.click[k][b.placement] {
-                w.clicks[b.placement] += 1;
-                sessions.push(b.placement);
-            }
-        }
-        w.organic_unserved += organic_left;
-        w.multi.push(sessions);
+    for user in alone {
+        walk_alone(table, boosts, served, user, &mut w, r);
     }
     w
+}
+
+/// The rest of the walk (positions `from` to `served`) of a user with two clicks, alone: each
+/// position serves one of its unserved impressions uniformly at random, clicked with its chance.
+fn walk_alone(
+    table: &ClickTable,
+    boosts: &[Boost],
+    served: usize,
+    (from, mut organic_left, mut boosted_left, mut sessions): Alone,
+    w: &mut Walk,
+    r: &mut Stream,
+) {
+    let places = table.placements();
+    for k in from..served {
+        let unserved = organic_left + boosted_left.iter().map(|&b| u64::from(b)).sum::<u64>();
+        let mut x = r.random_range(0..unserved);
+        if x < organic_left {
+            organic_left -= 1;
+            let o = pick(&table.organic[k], r);
+            let p = o % places;
+            w.organic[p] += 1;
+            if o >= places {
+                w.clicks[p] += 1;
+                sessions.push(p);
+            }
+            continue;
+        }
+        x -= organic_left;
+        let i = boosted_left
+            .iter()
+            .position(|&b| {
+                let here = x < u64::from(b);
+                x = x.wrapping_sub(u64::from(b));
+                here
+            })
+            .expect("x is below the unserved count");
+        boosted_left[i] -= 1;
+        let b = boosts[i];
+        w.boosted[b.program] += 1;
+        if r.random::<f64>() < table.click[k][b.placement] {
+            w.clicks[b.placement] += 1;
+            sessions.push(b.placement);
+        }
+    }
+    w.organic_unserved += organic_left;
+    w.multi.push(sessions);
 }
 
 /// A stream key for a boosted vector (programs with none do not enter it).

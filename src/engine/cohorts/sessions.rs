@@ -230,6 +230,10 @@ type ByServed = Vec<(u32, u64)>;
 /// its user's stream key and its index, and the user's index in `Arrivals::free`.
 type Slots = Vec<(u64, u32)>;
 
+/// A tick's single-session classes (state with impressions served today 0, placement), each
+/// with its users by impressions served today and its slots.
+type Classes = BTreeMap<(State, usize), (ByServed, Slots)>;
+
 /// What a session changes in its user's state: an Alipay set-up, and the coupon slot of a
 /// redemption.
 type Change = (bool, Option<usize>);
@@ -311,63 +315,38 @@ struct Epoch {
 }
 
 impl Sim<'_, '_> {
+    /// Phase 3 of tick `t`: every session of `clicked`, in one uniformly random arrival order;
+    /// the users return to `next` with their new state.
     pub(super) fn resolve_sessions(
         &mut self,
         t: usize,
         clicked: Clicked,
         next: &mut BTreeMap<State, u64>,
     ) {
-        // Phase 3 does not depend on impressions served today: users who differ only there
-        // share a class, which keeps them as a histogram.
-        let mut merged: BTreeMap<(State, usize), (ByServed, Slots)> = BTreeMap::new();
-        for ((mut state, p), n) in clicked.single {
-            let served = std::mem::take(&mut state.served);
-            merged.entry((state, p)).or_default().0.push((served, n));
-        }
-        // Several-session users whose sessions cannot change one another's law (see
-        // [`Sim::sessions_independent`]) join the classes: each session is one more member of
-        // its class, a slot of its user, and its outcome is dealt to the slot once the tick is
-        // over. The others are resolved one session at a time.
-        let (free, mut multi): (Vec<Individual>, Vec<Individual>) = clicked
-            .multi
-            .into_iter()
-            .partition(|ind| self.sessions_independent(t, ind));
-        for (i, ind) in free.iter().enumerate() {
-            let state = State {
-                served: 0,
-                ..ind.state.clone()
-            };
-            for (idx, &p) in ind.sessions.iter().enumerate() {
-                let rank = mix64(ind.unit ^ mix64(idx as u64 + 1));
-                merged
-                    .entry((state.clone(), p))
-                    .or_default()
-                    .1
-                    .push((rank, u32::try_from(i).expect("fewer than 2^32 users")));
-            }
-        }
+        let (merged, free, mut multi) = self.classes(t, clicked);
         let (classes, (served, slots)): (Vec<_>, (Vec<_>, Vec<_>)) = merged.into_iter().unzip();
         let left: Vec<u64> = served
             .iter()
             .zip(&slots)
             .map(|(h, s)| h.iter().map(|x| x.1).sum::<u64>() + s.len() as u64)
             .collect();
-        let (seed, rep) = (self.seed, self.rep);
-        let stream_of =
-            |ind: &Individual, idx: usize| keyed(seed, rep, t, ind.unit, Step::Session, idx as u64);
         // The several-session users' sessions in a uniformly random order: sorted by a key from
         // each session's own stream (ties, of chance ~ sessions² / 2^65, fall back to a fixed order).
         let mut order: Vec<(u64, u32, u32)> = Vec::new();
         for (i, ind) in multi.iter().enumerate() {
             for idx in 0..ind.sessions.len() {
-                order.push((stream_of(ind, idx).next_u64(), i as u32, idx as u32));
+                let key = self.session_stream(t, ind, idx).next_u64();
+                order.push((key, i as u32, idx as u32));
             }
         }
         order.sort_unstable();
         // The single sessions at independent uniform times, cut by the several-session users'.
         let singles: u64 = left.iter().sum();
-        let (timeline, gaps) =
-            Timeline::new((seed, rep, t), singles, order.iter().map(|x| x.0).collect());
+        let (timeline, gaps) = Timeline::new(
+            (self.seed, self.rep, t),
+            singles,
+            order.iter().map(|x| x.0).collect(),
+        );
         let n_classes = classes.len();
         let mut ar = Arrivals {
             t,
@@ -396,33 +375,7 @@ impl Sim<'_, '_> {
             let later = (order.len() - k) as u64;
             ar.gap = k;
             self.arrive_singles(&mut ar, &mut epoch, later);
-            let ind = &mut multi[i as usize];
-            let mut rng = stream_of(ind, idx as usize);
-            rng.next_u64();
-            let draws = SessionDraws::draw(&mut rng);
-            let placement = ind.sessions[idx as usize];
-            let segment = ind.state.segment as usize;
-            let shopper = Shopper {
-                segment,
-                app: ind.state.app,
-                alipay: &mut ind.state.alipay,
-                redeemed: &mut ind.state.redeemed,
-            };
-            let mut tally = Tally {
-                out: &mut self.out,
-                funnel: self.funnel,
-                t,
-                placement,
-                segment,
-            };
-            story::resolve_session(
-                self.plan,
-                &mut self.ledger,
-                shopper,
-                draws,
-                &mut ar.tick,
-                &mut tally,
-            );
+            self.resolve_literal(&mut ar, &mut multi[i as usize], idx as usize);
             // Inside a deferred stretch nothing could change, this session included; otherwise
             // it may have filled the room or spent a program's last coupon.
             if epoch.pending == 0 {
@@ -437,6 +390,80 @@ impl Sim<'_, '_> {
         for ind in multi.into_iter().chain(std::mem::take(&mut ar.free)) {
             *ar.next.entry(ind.state).or_insert(0) += 1;
         }
+    }
+
+    /// The tick's single-session classes (state but for impressions served today, placement),
+    /// each with its users by impressions served today and its slots; the several-session users
+    /// resolved as members of their classes (see [`Sim::sessions_independent`]); and the others,
+    /// resolved one session at a time.
+    fn classes(&self, t: usize, clicked: Clicked) -> (Classes, Vec<Individual>, Vec<Individual>) {
+        // Phase 3 does not depend on impressions served today: users who differ only there
+        // share a class, which keeps them as a histogram.
+        let mut merged = Classes::new();
+        for ((mut state, p), n) in clicked.single {
+            let served = std::mem::take(&mut state.served);
+            merged.entry((state, p)).or_default().0.push((served, n));
+        }
+        // Several-session users whose sessions cannot change one another's law join the
+        // classes: each session is one more member of its class, a slot of its user, and its
+        // outcome is dealt to the slot once the tick is over.
+        let (free, multi): (Vec<Individual>, Vec<Individual>) = clicked
+            .multi
+            .into_iter()
+            .partition(|ind| self.sessions_independent(t, ind));
+        for (i, ind) in free.iter().enumerate() {
+            let state = State {
+                served: 0,
+                ..ind.state.clone()
+            };
+            for (idx, &p) in ind.sessions.iter().enumerate() {
+                let rank = mix64(ind.unit ^ mix64(idx as u64 + 1));
+                merged
+                    .entry((state.clone(), p))
+                    .or_default()
+                    .1
+                    .push((rank, u32::try_from(i).expect("fewer than 2^32 users")));
+            }
+        }
+        (merged, free, multi)
+    }
+
+    /// The stream of a several-session user's session `idx` in tick `t`: its first number is
+    /// the session's arrival key, the rest its draws.
+    fn session_stream(&self, t: usize, ind: &Individual, idx: usize) -> Stream {
+        keyed(self.seed, self.rep, t, ind.unit, Step::Session, idx as u64)
+    }
+
+    /// Resolves session `idx` of a several-session user by the `agents` engine's code, as it
+    /// arrives.
+    fn resolve_literal(&mut self, ar: &mut Arrivals, ind: &mut Individual, idx: usize) {
+        let t = ar.t;
+        let mut rng = self.session_stream(t, ind, idx);
+        rng.next_u64();
+        let draws = SessionDraws::draw(&mut rng);
+        let placement = ind.sessions[idx];
+        let segment = ind.state.segment as usize;
+        let shopper = Shopper {
+            segment,
+            app: ind.state.app,
+            alipay: &mut ind.state.alipay,
+            redeemed: &mut ind.state.redeemed,
+        };
+        let mut tally = Tally {
+            out: &mut self.out,
+            funnel: self.funnel,
+            t,
+            placement,
+            segment,
+        };
+        story::resolve_session(
+            self.plan,
+            &mut self.ledger,
+            shopper,
+            draws,
+            &mut ar.tick,
+            &mut tally,
+        );
     }
 
     /// Whether a several-session user's sessions in tick `t` are independent given its state,
@@ -816,7 +843,6 @@ impl Sim<'_, '_> {
         let mut pairs = Vec::new();
         let mut counts = Vec::new();
         let mut weights = Vec::new();
-        let mut row: Vec<fates::Pair> = Vec::new();
         let mut items = Vec::new();
         for &(c, n) in block {
             let (state, placement) = &ar.classes[c];
@@ -837,48 +863,10 @@ impl Sim<'_, '_> {
                 &mut base,
                 &mut pairs,
             );
-            let key = ar.keys[c];
             if !matches!(&ar.base[c], Some((room, _)) if *room == found.room) {
-                // The class's first epoch, or the room filled: the fates without programs are
-                // drawn for the unresolved sessions, keyed by the room.
-                let index = u64::from(found.room == Room::Full);
-                let mut r = keyed(self.seed, self.rep, ar.t, key, Step::Fates, index);
-                match ar.base[c].take() {
-                    Some((Room::Open, mut kept)) if kept.len() == base.len() => {
-                        // The room filled: a session's fate depends on the room only if it was
-                        // admitted, so the others keep theirs (and their basket draws), and the
-                        // live-bound ones now overflow: their ends are drawn afresh from the
-                        // overflow's law (the base law given the landing).
-                        let mut live = 0;
-                        weights.clear();
-                        for (k, (fate, count)) in kept.iter_mut().enumerate() {
-                            if let Fate::Landed(Landing::Live, _) = *fate {
-                                live += std::mem::take(count);
-                                *fate = base[k].0;
-                                ar.latents[c][k] = Latents::default();
-                            }
-                            debug_assert_eq!(*fate, base[k].0);
-                            let overflow = matches!(base[k].0, Fate::Landed(Landing::Overflow, _));
-                            weights.push(if overflow { base[k].1 } else { 0.0 });
-                        }
-                        multinomial(live, &weights, &mut r, &mut counts);
-                        for (x, &k) in kept.iter_mut().zip(&counts) {
-                            x.1 += k;
-                        }
-                        ar.base[c] = Some((found.room, kept));
-                    }
-                    _ => {
-                        weights.clear();
-                        weights.extend(base.iter().map(|x| x.1));
-                        multinomial(n, &weights, &mut r, &mut counts);
-                        let drawn = base.iter().zip(&counts).map(|(x, &k)| (x.0, k)).collect();
-                        ar.base[c] = Some((found.room, drawn));
-                        ar.latents[c].clear();
-                        ar.latents[c].resize(base.len(), Latents::default());
-                    }
-                }
+                self.draw_base_fates(ar, (c, n), found.room, &base);
             }
-            let (_, drawn) = ar.base[c].as_ref().expect("drawn above");
+            let (_, drawn) = ar.base[c].take().expect("drawn above");
             debug_assert_eq!(drawn.iter().map(|x| x.1).sum::<u64>(), n);
             let mut kernel: Option<Stream> = None;
             // The pairs by base fate, each row in the joint law's order.
@@ -887,14 +875,12 @@ impl Sim<'_, '_> {
             for (i, &(from, m)) in drawn.iter().enumerate() {
                 let skip = rest.iter().take_while(|x| x.0 < i).count();
                 rest = &rest[skip..];
+                let len = rest.iter().take_while(|x| x.0 == i).count();
+                let (row, after) = rest.split_at(len);
+                rest = after;
                 if m == 0 {
                     continue;
                 }
-                let len = rest.iter().take_while(|x| x.0 == i).count();
-                let (this, after) = rest.split_at(len);
-                rest = after;
-                row.clear();
-                row.extend_from_slice(this);
                 let item = |fate: Fate, law: usize, n: u64, cell: usize| Item {
                     class: c,
                     base: i,
@@ -904,30 +890,12 @@ impl Sim<'_, '_> {
                     n,
                     cell,
                 };
-                if let Fate::Landed(landing, End::Order { setup, .. }) = from {
+                if is_order(from) {
                     // Orders without programs: each session's coupon under the programs follows
                     // from its latent basket and top-up draws, kept until it is resolved.
-                    let list = &mut ar.latents[c][i];
-                    if list.law.is_none() && list.draws.is_empty() && list.fresh == 0 {
-                        list.fresh = m;
-                    }
                     let law = row.first().map_or(base[i].2, |x| x.3);
-                    let coupon_law = self.laws.law(law);
-                    if list.fresh > 0 && !coupon_law.offers_nothing() {
-                        let tick = (self.seed, self.rep, ar.t);
-                        let r = basket_stream(&mut ar.baskets, tick, (c, key), fate_code(from), 0);
-                        list.draws.extend((0..list.fresh).map(|_| latent_draw(r)));
-                        list.fresh = 0;
-                        list.law = None;
-                    }
-                    debug_assert_eq!(list.draws.len() as u64 + list.fresh, m);
-                    if list.law != Some(law) {
-                        list.regroup(law, coupon_law, m);
-                    }
-                    for (cell, &(coupon, n)) in list.cells.iter().enumerate().filter(|x| x.1.1 > 0)
-                    {
-                        let fate = Fate::Landed(landing, End::Order { setup, coupon });
-                        items.push(item(fate, law, n as u64, cell));
+                    for (cell, fate, n) in self.tag_latents(ar, (c, i, from, m), law) {
+                        items.push(item(fate, law, n, cell));
                     }
                     continue;
                 }
@@ -937,7 +905,14 @@ impl Sim<'_, '_> {
                     continue;
                 }
                 let r = kernel.get_or_insert_with(|| {
-                    keyed(self.seed, self.rep, ar.t, key, Step::Kernel, ar.epoch)
+                    keyed(
+                        self.seed,
+                        self.rep,
+                        ar.t,
+                        ar.keys[c],
+                        Step::Kernel,
+                        ar.epoch,
+                    )
                 });
                 weights.clear();
                 weights.extend(row.iter().map(|x| x.2));
@@ -948,128 +923,218 @@ impl Sim<'_, '_> {
                     }
                 }
             }
+            ar.base[c] = Some((found.room, drawn));
         }
         ar.epoch += 1;
         items
     }
 
+    /// Draws the fates without any coupon program of class `c`'s `n` unresolved sessions from
+    /// the base law `base` under `room`, keyed by the room: in the class's first epoch, or when
+    /// the room filled.
+    fn draw_base_fates(
+        &self,
+        ar: &mut Arrivals,
+        (c, n): (usize, u64),
+        room: Room,
+        base: &[(Fate, f64, usize)],
+    ) {
+        let index = u64::from(room == Room::Full);
+        let mut r = keyed(self.seed, self.rep, ar.t, ar.keys[c], Step::Fates, index);
+        let mut counts = Vec::new();
+        match ar.base[c].take() {
+            Some((Room::Open, mut kept)) if kept.len() == base.len() => {
+                // The room filled: a session's fate depends on the room only if it was
+                // admitted, so the others keep theirs (and their basket draws), and the
+                // live-bound ones now overflow: their ends are drawn afresh from the
+                // overflow's law (the base law given the landing).
+                let mut live = 0;
+                let mut weights = Vec::with_capacity(kept.len());
+                for (k, (fate, count)) in kept.iter_mut().enumerate() {
+                    if let Fate::Landed(Landing::Live, _) = *fate {
+                        live += std::mem::take(count);
+                        *fate = base[k].0;
+                        ar.latents[c][k] = Latents::default();
+                    }
+                    debug_assert_eq!(*fate, base[k].0);
+                    let overflow = matches!(base[k].0, Fate::Landed(Landing::Overflow, _));
+                    weights.push(if overflow { base[k].1 } else { 0.0 });
+                }
+                multinomial(live, &weights, &mut r, &mut counts);
+                for (x, &k) in kept.iter_mut().zip(&counts) {
+                    x.1 += k;
+                }
+                ar.base[c] = Some((room, kept));
+            }
+            _ => {
+                let weights: Vec<f64> = base.iter().map(|x| x.1).collect();
+                multinomial(n, &weights, &mut r, &mut counts);
+                let drawn = base.iter().zip(&counts).map(|(x, &k)| (x.0, k)).collect();
+                ar.base[c] = Some((room, drawn));
+                ar.latents[c].clear();
+                ar.latents[c].resize(base.len(), Latents::default());
+            }
+        }
+    }
+
+    /// The `m` unresolved sessions of class `c` whose fate without programs is the order fate
+    /// `from` (base fate `i`), by their coupon under coupon law `law`: (cell, fate, sessions) for
+    /// each cell that has some. Their latent draws are made when a law first offers a coupon,
+    /// and tagged again when the law changes.
+    fn tag_latents(
+        &self,
+        ar: &mut Arrivals,
+        (c, i, from, m): (usize, usize, Fate, u64),
+        law: usize,
+    ) -> Vec<(usize, Fate, u64)> {
+        let Fate::Landed(landing, End::Order { setup, .. }) = from else {
+            unreachable!("latent draws are kept for orders only");
+        };
+        let list = &mut ar.latents[c][i];
+        if list.law.is_none() && list.draws.is_empty() && list.fresh == 0 {
+            list.fresh = m;
+        }
+        let coupon_law = self.laws.law(law);
+        if list.fresh > 0 && !coupon_law.offers_nothing() {
+            let tick = (self.seed, self.rep, ar.t);
+            let r = basket_stream(&mut ar.baskets, tick, (c, ar.keys[c]), fate_code(from), 0);
+            list.draws.extend((0..list.fresh).map(|_| latent_draw(r)));
+            list.fresh = 0;
+            list.law = None;
+        }
+        debug_assert_eq!(list.draws.len() as u64 + list.fresh, m);
+        if list.law != Some(law) {
+            list.regroup(law, coupon_law, m);
+        }
+        list.cells
+            .iter()
+            .enumerate()
+            .filter(|x| x.1.1 > 0)
+            .map(|(cell, &(coupon, n))| {
+                let fate = Fate::Landed(landing, End::Order { setup, coupon });
+                (cell, fate, n as u64)
+            })
+            .collect()
+    }
+
     /// Counts, money and user states of resolved single sessions (their use of the room and of
     /// budgets was booked by [`Sim::consume`]).
     fn book(&mut self, ar: &mut Arrivals, items: &[Item]) {
-        let t = ar.t;
         for item in items {
-            let (state, p) = &ar.classes[item.class];
-            let (p, g, n) = (*p, state.segment as usize, item.n);
-            // What the sessions change in their users' state: an Alipay set-up, a redemption.
-            let mut change: Change = (false, None);
-            let funnel = self.funnel;
-            let tally = |out: &mut crate::engine::Outcome, count: Count, column: usize| {
-                out.add(t, count, n);
-                out.funnel[funnel.index(p, g, column, count)] += n;
-            };
-            let out = &mut self.out;
-            match item.fate {
-                Fate::JumpFail => tally(out, Count::JumpFailures, 0),
-                Fate::Landed(landing, end) => {
-                    tally(out, Count::Landed, 0);
-                    let column = landing.column();
-                    match landing {
-                        Landing::Shop => {}
-                        Landing::Closed => tally(out, Count::LiveRoomClosed, column),
-                        Landing::Overflow => tally(out, Count::LiveRoomOverflow, column),
-                        Landing::Live => tally(out, Count::LiveRoomSessions, column),
-                    }
-                    match end {
-                        End::Leak => tally(out, Count::LeakedToCompetitor, column),
-                        End::NoAttempt => {}
-                        End::PayFail => {
-                            tally(out, Count::OrderAttempts, column);
-                            tally(out, Count::PaymentFailures, column);
-                        }
-                        End::Order { setup, coupon } => {
-                            tally(out, Count::OrderAttempts, column);
-                            if setup {
-                                tally(out, Count::AlipaySetups, column);
-                                change.0 = true;
-                            }
-                            tally(out, Count::Orders, column);
-                            let by_destination = if column == 2 {
-                                Count::OrdersLiveRoom
-                            } else {
-                                Count::OrdersShop
-                            };
-                            tally(out, by_destination, column);
-                            if let Some(j) = coupon.program() {
-                                tally(out, Count::CouponOrders, column);
-                                let d = u128::from(self.plan.charge[j]) * u128::from(n);
-                                out.per_tick[t].discount += d;
-                                out.totals.discount += d;
-                                change.1 = self.plan.coupon_slot[j];
-                            }
-                            let value: u128 = match item.from {
-                                Fate::Landed(_, End::Order { .. }) => {
-                                    // An order without programs too: its basket comes from its
-                                    // own latent draws, shared with the baseline, valued when
-                                    // the epoch ended.
-                                    let list = &ar.latents[item.class][item.base];
-                                    match &list.values {
-                                        Some(values) => values[item.cell],
-                                        None => {
-                                            // Not drawn yet: the next ones of the class's stream.
-                                            let law = self.laws.law(item.law);
-                                            let r = basket_stream(
-                                                &mut ar.baskets,
-                                                (self.seed, self.rep, t),
-                                                (item.class, ar.keys[item.class]),
-                                                fate_code(item.from),
-                                                0,
-                                            );
-                                            (0..n)
-                                                .map(|_| {
-                                                    let (z, _) = latent_draw(r);
-                                                    latent_value(self.plan, law, coupon, z)
-                                                })
-                                                .sum()
-                                        }
-                                    }
-                                }
-                                from => {
-                                    let law = self.laws.law(item.law);
-                                    let tilt = match from {
-                                        Fate::Landed(_, End::Leak) => Tilt::FromLeak,
-                                        _ => Tilt::FromNoAttempt,
-                                    };
-                                    let code = mix64(fate_code(from) ^ mix64(fate_code(item.fate)));
-                                    let r = basket_stream(
-                                        &mut ar.baskets,
-                                        (self.seed, self.rep, t),
-                                        (item.class, ar.keys[item.class]),
-                                        code,
-                                        1,
-                                    );
-                                    (0..n)
-                                        .map(|_| {
-                                            u128::from(yuan_to_units(
-                                                law.order_basket(self.plan, coupon, tilt, r),
-                                            ))
-                                        })
-                                        .sum()
-                                }
-                            };
-                            out.per_tick[t].gmv += value;
-                            out.totals.gmv += value;
-                            out.funnel_gmv[self.funnel.gmv_index(p, g, column)] += value;
-                        }
-                    }
-                }
-            }
+            let change = self.tally(ar, item);
             let outcomes = &mut ar.outcomes[item.class];
             match outcomes.iter_mut().find(|x| x.0 == change) {
-                Some(x) => x.1 += n,
-                None => outcomes.push((change, n)),
+                Some(x) => x.1 += item.n,
+                None => outcomes.push((change, item.n)),
             }
         }
         ar.epoch += 1;
+    }
+
+    /// Books an item's counts, discount and money in its tick and funnel cells, and returns
+    /// what its sessions change in their users' state: an Alipay set-up, a redemption.
+    fn tally(&mut self, ar: &mut Arrivals, item: &Item) -> Change {
+        let t = ar.t;
+        let (state, p) = &ar.classes[item.class];
+        let (p, g, n) = (*p, state.segment as usize, item.n);
+        let mut change: Change = (false, None);
+        let funnel = self.funnel;
+        let tally = |out: &mut crate::engine::Outcome, count: Count, column: usize| {
+            out.add(t, count, n);
+            out.funnel[funnel.index(p, g, column, count)] += n;
+        };
+        let out = &mut self.out;
+        let Fate::Landed(landing, end) = item.fate else {
+            tally(out, Count::JumpFailures, 0);
+            return change;
+        };
+        tally(out, Count::Landed, 0);
+        let column = landing.column();
+        match landing {
+            Landing::Shop => {}
+            Landing::Closed => tally(out, Count::LiveRoomClosed, column),
+            Landing::Overflow => tally(out, Count::LiveRoomOverflow, column),
+            Landing::Live => tally(out, Count::LiveRoomSessions, column),
+        }
+        let (setup, coupon) = match end {
+            End::Leak => {
+                tally(out, Count::LeakedToCompetitor, column);
+                return change;
+            }
+            End::NoAttempt => return change,
+            End::PayFail => {
+                tally(out, Count::OrderAttempts, column);
+                tally(out, Count::PaymentFailures, column);
+                return change;
+            }
+            End::Order { setup, coupon } => (setup, coupon),
+        };
+        tally(out, Count::OrderAttempts, column);
+        if setup {
+            tally(out, Count::AlipaySetups, column);
+            change.0 = true;
+        }
+        tally(out, Count::Orders, column);
+        let by_destination = if column == 2 {
+            Count::OrdersLiveRoom
+        } else {
+            Count::OrdersShop
+        };
+        tally(out, by_destination, column);
+        if let Some(j) = coupon.program() {
+            tally(out, Count::CouponOrders, column);
+            let d = u128::from(self.plan.charge[j]) * u128::from(n);
+            out.per_tick[t].discount += d;
+            out.totals.discount += d;
+            change.1 = self.plan.coupon_slot[j];
+        }
+        let value = self.order_value(ar, item, coupon);
+        let out = &mut self.out;
+        out.per_tick[t].gmv += value;
+        out.totals.gmv += value;
+        out.funnel_gmv[self.funnel.gmv_index(p, g, column)] += value;
+        change
+    }
+
+    /// The money (units) of an item's orders, which redeemed `coupon`: one basket per order.
+    fn order_value(&mut self, ar: &mut Arrivals, item: &Item, coupon: Coupon) -> u128 {
+        let (t, n) = (ar.t, item.n);
+        let law = self.laws.law(item.law);
+        let class = (item.class, ar.keys[item.class]);
+        match item.from {
+            Fate::Landed(_, End::Order { .. }) => {
+                // An order without programs too: its basket comes from its own latent draws,
+                // shared with the baseline, valued when the epoch ended.
+                match &ar.latents[item.class][item.base].values {
+                    Some(values) => values[item.cell],
+                    None => {
+                        // Not drawn yet: the next ones of the class's stream.
+                        let code = fate_code(item.from);
+                        let tick = (self.seed, self.rep, t);
+                        let r = basket_stream(&mut ar.baskets, tick, class, code, 0);
+                        (0..n)
+                            .map(|_| {
+                                let (z, _) = latent_draw(r);
+                                latent_value(self.plan, law, coupon, z)
+                            })
+                            .sum()
+                    }
+                }
+            }
+            from => {
+                let tilt = match from {
+                    Fate::Landed(_, End::Leak) => Tilt::FromLeak,
+                    _ => Tilt::FromNoAttempt,
+                };
+                let code = mix64(fate_code(from) ^ mix64(fate_code(item.fate)));
+                let r = basket_stream(&mut ar.baskets, (self.seed, self.rep, t), class, code, 1);
+                (0..n)
+                    .map(|_| {
+                        u128::from(yuan_to_units(law.order_basket(self.plan, coupon, tilt, r)))
+                    })
+                    .sum()
+            }
+        }
     }
 
     /// Once every session of the tick is resolved, the users of each class return to the
@@ -1084,7 +1149,6 @@ impl Sim<'_, '_> {
     /// outcomes first, and their users the changes.
     fn return_users(&self, ar: &mut Arrivals) {
         let mut picked: Vec<u64> = Vec::new();
-        let mut to_slots: Vec<u64> = Vec::new();
         for (c, outcomes) in ar.outcomes.iter_mut().enumerate() {
             let state = &ar.classes[c].0;
             let histogram = &mut ar.served[c];
@@ -1098,37 +1162,7 @@ impl Sim<'_, '_> {
                 left + slots.len() as u64
             );
             if !slots.is_empty() {
-                // The slots are a uniformly random subset of the class's members: their
-                // outcomes, by kind, a multivariate hypergeometric draw; within them, who takes
-                // which, a uniformly random order: the slots ranked by a hash of their user's
-                // stream key. Both by ranks keyed by what they decide, so that paired runs deal
-                // a slot of the same user the same outcome where their counts are close.
-                let key = keyed(self.seed, self.rep, ar.t, ar.keys[c], Step::Served, 1).next_u64();
-                let counts: Vec<u64> = outcomes.iter().map(|x| x.1).collect();
-                let code = |&(setup, slot): &Change| {
-                    u64::from(setup) | slot.map_or(0, |k| k as u64 + 1) << 1
-                };
-                multivariate_hypergeometric_by_ranks(
-                    &counts,
-                    slots.len() as u64,
-                    |i| mix64(key ^ mix64(code(&outcomes[i].0))),
-                    &mut to_slots,
-                );
-                let mut ranked: Vec<(u64, u32)> =
-                    slots.iter().map(|&(h, i)| (mix64(key ^ h), i)).collect();
-                ranked.sort_unstable();
-                let mut ranked = ranked.iter();
-                for (outcome, &k) in outcomes.iter_mut().zip(&to_slots) {
-                    let (setup, slot) = outcome.0;
-                    for &(_, i) in ranked.by_ref().take(k as usize) {
-                        let user = &mut ar.free[i as usize].state;
-                        user.alipay |= setup;
-                        if let Some(k) = slot {
-                            user.redeemed[k] += 1;
-                        }
-                    }
-                    outcome.1 -= k;
-                }
+                self.deal_to_slots((ar.t, ar.keys[c]), outcomes, &slots, &mut ar.free);
             }
             let mut r = keyed(self.seed, self.rep, ar.t, ar.keys[c], Step::Served, 0);
             for &((setup, slot), n) in outcomes.iter() {
@@ -1165,6 +1199,48 @@ impl Sim<'_, '_> {
                     *ar.next.entry(after.clone()).or_insert(0) += k;
                 }
             }
+        }
+    }
+
+    /// Deals a class's outcomes (`outcomes`, sorted) to its slots, the sessions of
+    /// several-session users resolved as its members, whose users take the changes; what is
+    /// left of `outcomes` goes to the class's other users. The slots are a uniformly random
+    /// subset of the class's members: their outcomes, by kind, a multivariate hypergeometric
+    /// draw; within them, who takes which, a uniformly random order: the slots ranked by a hash
+    /// of their user's stream key. Both by ranks keyed by what they decide (tick `t`, the
+    /// class's key), so that paired runs deal a slot of the same user the same outcome where
+    /// their counts are close.
+    fn deal_to_slots(
+        &self,
+        (t, class_key): (usize, u64),
+        outcomes: &mut [(Change, u64)],
+        slots: &[(u64, u32)],
+        free: &mut [Individual],
+    ) {
+        let key = keyed(self.seed, self.rep, t, class_key, Step::Served, 1).next_u64();
+        let counts: Vec<u64> = outcomes.iter().map(|x| x.1).collect();
+        let code =
+            |&(setup, slot): &Change| u64::from(setup) | slot.map_or(0, |k| k as u64 + 1) << 1;
+        let mut to_slots = Vec::new();
+        multivariate_hypergeometric_by_ranks(
+            &counts,
+            slots.len() as u64,
+            |i| mix64(key ^ mix64(code(&outcomes[i].0))),
+            &mut to_slots,
+        );
+        let mut ranked: Vec<(u64, u32)> = slots.iter().map(|&(h, i)| (mix64(key ^ h), i)).collect();
+        ranked.sort_unstable();
+        let mut ranked = ranked.iter();
+        for (outcome, &k) in outcomes.iter_mut().zip(&to_slots) {
+            let (setup, slot) = outcome.0;
+            for &(_, i) in ranked.by_ref().take(k as usize) {
+                let user = &mut free[i as usize].state;
+                user.alipay |= setup;
+                if let Some(k) = slot {
+                    user.redeemed[k] += 1;
+                }
+            }
+            outcome.1 -= k;
         }
     }
 }
