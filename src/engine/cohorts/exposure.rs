@@ -652,27 +652,7 @@ impl<'p, 's> Sim<'p, 's> {
                 let served = served_of(o + offered, room);
                 let unit = mix64(mix64(key ^ mix64(o)) ^ tail);
                 let out = self.expose_users(t, &table, g, served, &boosts, o, users, unit);
-                let after = |state: &State| State {
-                    served: state.served + served as u32,
-                    ..state.clone()
-                };
-                for (m, c) in group.take_many(out.quiet) {
-                    *next.entry(after(&group.members[m].0)).or_insert(0) += c;
-                }
-                for (p, &n_p) in out.single.iter().enumerate() {
-                    for (m, c) in group.take_many(n_p) {
-                        let state = after(&group.members[m].0);
-                        *clicked.single.entry((state, p)).or_insert(0) += c;
-                    }
-                }
-                for (sessions, unit) in out.multi {
-                    let m = group.take_one();
-                    clicked.multi.push(Individual {
-                        state: after(&group.members[m].0),
-                        sessions,
-                        unit,
-                    });
-                }
+                group.deal(out, served as u32, next, clicked);
             }
         }
         for (state, left) in group.members {
@@ -713,6 +693,38 @@ impl Group {
             blocks,
             block_rng,
             member_rng,
+        }
+    }
+
+    /// Deals one level's users by outcome (`out`, each served `served` impressions) to the
+    /// group's cohorts: the quiet ones to `next`, the others to `clicked`.
+    fn deal(
+        &mut self,
+        out: Outcomes,
+        served: u32,
+        next: &mut BTreeMap<State, u64>,
+        clicked: &mut Clicked,
+    ) {
+        let after = |state: &State| State {
+            served: state.served + served,
+            ..state.clone()
+        };
+        for (m, c) in self.take_many(out.quiet) {
+            *next.entry(after(&self.members[m].0)).or_insert(0) += c;
+        }
+        for (p, &n_p) in out.single.iter().enumerate() {
+            for (m, c) in self.take_many(n_p) {
+                let state = after(&self.members[m].0);
+                *clicked.single.entry((state, p)).or_insert(0) += c;
+            }
+        }
+        for (sessions, unit) in out.multi {
+            let m = self.take_one();
+            clicked.multi.push(Individual {
+                state: after(&self.members[m].0),
+                sessions,
+                unit,
+            });
         }
     }
 

@@ -23,6 +23,7 @@ use rand_distr::{Distribution, StandardNormal};
 use crate::engine::Plan;
 use crate::engine::rng::Stream;
 use crate::engine::story::{self, Offer};
+use crate::scenario::Scenario;
 
 /// Where a landed session went (step 4).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -366,7 +367,7 @@ const PLAIN_REJECTION_SHARE: f64 = 0.5;
 impl CouponLaw {
     fn new(plan: &Plan, segment: usize, q: f64, eligible: &[usize]) -> Self {
         let s = plan.scenario;
-        let basket = Basket::of(plan, segment);
+        // The basket's range is cut at every eligible program's threshold and top-up band.
         let mut edges = vec![0.0, f64::INFINITY];
         for &j in eligible {
             let c = s.programs[j]
@@ -377,11 +378,8 @@ impl CouponLaw {
         }
         edges.sort_by(f64::total_cmp);
         edges.dedup();
-        let leak = |d: f64| story::leak_probability(s, segment, d);
-        let attempt = |d: f64| story::attempt_probability(s, segment, q, d);
-        let (leak0, plain_rate) = (leak(0.0), (1.0 - leak(0.0)) * q);
         let mut law = CouponLaw {
-            basket,
+            basket: Basket::of(plan, segment),
             segment,
             q,
             leak: 0.0,
@@ -391,92 +389,10 @@ impl CouponLaw {
             pairs: Vec::new(),
             cuts: Vec::new(),
         };
-        let add_attempt = |law: &mut CouponLaw, coupon: Coupon, p: f64| match law
-            .attempts
-            .iter_mut()
-            .find(|x| x.0 == coupon)
-        {
-            Some(x) => x.1 += p,
-            None => law.attempts.push((coupon, p)),
-        };
         for w in edges.windows(2) {
-            let (lo, hi) = (w[0], w[1]);
-            let mass = basket.mass(lo, hi);
-            if mass <= 0.0 {
-                continue;
-            }
-            let inside = if hi.is_infinite() {
-                2.0 * lo + 1.0
-            } else {
-                0.5 * (lo + hi)
-            };
-            let offer = story::best_offer(s, eligible, inside);
-            let mut interval = Interval {
-                lo,
-                hi,
-                mass,
-                za: basket.z(lo),
-                zb: basket.z(hi),
-                keep: 0.0,
-                offer,
-                plain: 0.0,
-                reached: 0.0,
-                from_leak: 0.0,
-                from_no: 0.0,
-                topup: 0.0,
-            };
-            match offer {
-                Offer::None => {
-                    law.leak += mass * leak0;
-                    interval.plain = mass * plain_rate;
-                    law.add_plain_pairs(mass, leak0, q);
-                }
-                Offer::TopUp(j) => {
-                    let c = s.programs[j].coupon().expect("coupon");
-                    let d = c.discount_yuan() / c.threshold_yuan;
-                    law.leak += mass * (c.topup * leak(d) + (1.0 - c.topup) * leak0);
-                    add_attempt(
-                        &mut law,
-                        Coupon::TopUp(j),
-                        mass * c.topup * (1.0 - leak(d)) * attempt(d),
-                    );
-                    interval.plain = mass * (1.0 - c.topup) * plain_rate;
-                    interval.topup = c.topup;
-                    law.add_plain_pairs(mass * (1.0 - c.topup), leak0, q);
-                    let (m, l, a) = (mass * c.topup, leak(d), attempt(d));
-                    law.add_coupon_pairs(
-                        Coupon::TopUp(j),
-                        [m, m * l, m * (leak0 - l) * a, m * a],
-                        leak0,
-                        q,
-                    );
-                }
-                Offer::Reached(j) => {
-                    let discount = s.programs[j].coupon().expect("coupon").discount_yuan();
-                    let [leaked, attempted, from_leak, attempts] = basket.expect(lo, hi, |b| {
-                        let d = discount / b;
-                        let (l, a) = (leak(d), attempt(d));
-                        [l, (1.0 - l) * a, (leak0 - l) * a, a]
-                    });
-                    law.leak += leaked;
-                    interval.reached = attempted;
-                    interval.from_leak = from_leak;
-                    interval.from_no = ((1.0 - leak0) * (attempts - q * mass)).max(0.0);
-                    add_attempt(&mut law, Coupon::Reached(j), attempted);
-                    law.add_coupon_pairs(
-                        Coupon::Reached(j),
-                        [mass, leaked, from_leak, attempts],
-                        leak0,
-                        q,
-                    );
-                }
-            }
-            if plain_rate > 0.0 {
-                interval.keep = interval.plain / (mass * plain_rate);
-            }
-            law.attempts[0].1 += interval.plain;
-            law.intervals.push(interval);
+            law.add_interval(s, eligible, (w[0], w[1]));
         }
+        let plain_rate = (1.0 - story::leak_probability(s, segment, 0.0)) * q;
         if plain_rate > 0.0 {
             law.plain_share = law.attempts[0].1 / plain_rate;
         }
@@ -486,6 +402,95 @@ impl CouponLaw {
             .map(|i| (i.zb, i.offer, i.topup))
             .collect();
         law
+    }
+
+    /// Adds the basket interval `[lo, hi)` (between two edges, where the best offer is fixed):
+    /// its leak, attempts by coupon, joint pairs, and its cut of the basket law.
+    fn add_interval(&mut self, s: &Scenario, eligible: &[usize], (lo, hi): (f64, f64)) {
+        let (segment, q, basket) = (self.segment, self.q, self.basket);
+        let mass = basket.mass(lo, hi);
+        if mass <= 0.0 {
+            return;
+        }
+        let leak = |d: f64| story::leak_probability(s, segment, d);
+        let attempt = |d: f64| story::attempt_probability(s, segment, q, d);
+        let (leak0, plain_rate) = (leak(0.0), (1.0 - leak(0.0)) * q);
+        let inside = if hi.is_infinite() {
+            2.0 * lo + 1.0
+        } else {
+            0.5 * (lo + hi)
+        };
+        let offer = story::best_offer(s, eligible, inside);
+        let mut interval = Interval {
+            lo,
+            hi,
+            mass,
+            za: basket.z(lo),
+            zb: basket.z(hi),
+            keep: 0.0,
+            offer,
+            plain: 0.0,
+            reached: 0.0,
+            from_leak: 0.0,
+            from_no: 0.0,
+            topup: 0.0,
+        };
+        match offer {
+            Offer::None => {
+                self.leak += mass * leak0;
+                interval.plain = mass * plain_rate;
+                self.add_plain_pairs(mass, leak0, q);
+            }
+            Offer::TopUp(j) => {
+                let c = s.programs[j].coupon().expect("coupon");
+                let d = c.discount_yuan() / c.threshold_yuan;
+                self.leak += mass * (c.topup * leak(d) + (1.0 - c.topup) * leak0);
+                let attempted = mass * c.topup * (1.0 - leak(d)) * attempt(d);
+                self.add_attempt(Coupon::TopUp(j), attempted);
+                interval.plain = mass * (1.0 - c.topup) * plain_rate;
+                interval.topup = c.topup;
+                self.add_plain_pairs(mass * (1.0 - c.topup), leak0, q);
+                let (m, l, a) = (mass * c.topup, leak(d), attempt(d));
+                self.add_coupon_pairs(
+                    Coupon::TopUp(j),
+                    [m, m * l, m * (leak0 - l) * a, m * a],
+                    leak0,
+                    q,
+                );
+            }
+            Offer::Reached(j) => {
+                let discount = s.programs[j].coupon().expect("coupon").discount_yuan();
+                let [leaked, attempted, from_leak, attempts] = basket.expect(lo, hi, |b| {
+                    let d = discount / b;
+                    let (l, a) = (leak(d), attempt(d));
+                    [l, (1.0 - l) * a, (leak0 - l) * a, a]
+                });
+                self.leak += leaked;
+                interval.reached = attempted;
+                interval.from_leak = from_leak;
+                interval.from_no = ((1.0 - leak0) * (attempts - q * mass)).max(0.0);
+                self.add_attempt(Coupon::Reached(j), attempted);
+                self.add_coupon_pairs(
+                    Coupon::Reached(j),
+                    [mass, leaked, from_leak, attempts],
+                    leak0,
+                    q,
+                );
+            }
+        }
+        if plain_rate > 0.0 {
+            interval.keep = interval.plain / (mass * plain_rate);
+        }
+        self.attempts[0].1 += interval.plain;
+        self.intervals.push(interval);
+    }
+
+    /// Adds `p` to the chance of an attempt with `coupon`.
+    fn add_attempt(&mut self, coupon: Coupon, p: f64) {
+        match self.attempts.iter_mut().find(|x| x.0 == coupon) {
+            Some(x) => x.1 += p,
+            None => self.attempts.push((coupon, p)),
+        }
     }
 
     fn add_pair(&mut self, plain: Plain, end: Step8, p: f64) {
