@@ -904,15 +904,9 @@ impl Sim<'_, '_> {
                     items.push(item(fate, law, m, 0));
                     continue;
                 }
+                let (key, epoch) = (ar.keys[c], ar.epoch);
                 let r = kernel.get_or_insert_with(|| {
-                    keyed(
-                        self.seed,
-                        self.rep,
-                        ar.t,
-                        ar.keys[c],
-                        Step::Kernel,
-                        ar.epoch,
-                    )
+                    keyed(self.seed, self.rep, ar.t, key, Step::Kernel, epoch)
                 });
                 weights.clear();
                 weights.extend(row.iter().map(|x| x.2));
@@ -1021,7 +1015,7 @@ impl Sim<'_, '_> {
     /// budgets was booked by [`Sim::consume`]).
     fn book(&mut self, ar: &mut Arrivals, items: &[Item]) {
         for item in items {
-            let change = self.tally(ar, item);
+            let change = self.book_item(ar, item);
             let outcomes = &mut ar.outcomes[item.class];
             match outcomes.iter_mut().find(|x| x.0 == change) {
                 Some(x) => x.1 += item.n,
@@ -1033,7 +1027,7 @@ impl Sim<'_, '_> {
 
     /// Books an item's counts, discount and money in its tick and funnel cells, and returns
     /// what its sessions change in their users' state: an Alipay set-up, a redemption.
-    fn tally(&mut self, ar: &mut Arrivals, item: &Item) -> Change {
+    fn book_item(&mut self, ar: &mut Arrivals, item: &Item) -> Change {
         let t = ar.t;
         let (state, p) = &ar.classes[item.class];
         let (p, g, n) = (*p, state.segment as usize, item.n);
