@@ -20,6 +20,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use d11sim::engine::{Engine, Plan, cohorts};
+use d11sim::results::aggregate::percentile_sorted;
 use d11sim::scenario::{Scenario, default, load_str};
 
 const SEED: u64 = 2023;
@@ -119,12 +120,7 @@ fn median(runs: &[Case]) -> Case {
     let of = |field: fn(&Case) -> f64| {
         let mut v: Vec<f64> = runs.iter().map(field).collect();
         v.sort_by(f64::total_cmp);
-        let n = v.len();
-        if n % 2 == 1 {
-            v[n / 2]
-        } else {
-            (v[n / 2 - 1] + v[n / 2]) / 2.0
-        }
+        percentile_sorted(&v, 0.5)
     };
     Case {
         wall: of(|c| c.wall),

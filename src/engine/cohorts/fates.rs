@@ -389,10 +389,12 @@ impl CouponLaw {
             pairs: Vec::new(),
             cuts: Vec::new(),
         };
+        // P(leak) and P(attempt) of a session offered no coupon.
+        let leak0 = story::leak_probability(s, segment, 0.0);
+        let plain_rate = (1.0 - leak0) * q;
         for w in edges.windows(2) {
-            law.add_interval(s, eligible, (w[0], w[1]));
+            law.add_interval(s, eligible, (w[0], w[1]), (leak0, plain_rate));
         }
-        let plain_rate = (1.0 - story::leak_probability(s, segment, 0.0)) * q;
         if plain_rate > 0.0 {
             law.plain_share = law.attempts[0].1 / plain_rate;
         }
@@ -405,8 +407,15 @@ impl CouponLaw {
     }
 
     /// Adds the basket interval `[lo, hi)` (between two edges, where the best offer is fixed):
-    /// its leak, attempts by coupon, joint pairs, and its cut of the basket law.
-    fn add_interval(&mut self, s: &Scenario, eligible: &[usize], (lo, hi): (f64, f64)) {
+    /// its leak, attempts by coupon, joint pairs, and its cut of the basket law. `leak0` and
+    /// `plain_rate` are P(leak) and P(attempt) without a coupon.
+    fn add_interval(
+        &mut self,
+        s: &Scenario,
+        eligible: &[usize],
+        (lo, hi): (f64, f64),
+        (leak0, plain_rate): (f64, f64),
+    ) {
         let (segment, q, basket) = (self.segment, self.q, self.basket);
         let mass = basket.mass(lo, hi);
         if mass <= 0.0 {
@@ -414,7 +423,6 @@ impl CouponLaw {
         }
         let leak = |d: f64| story::leak_probability(s, segment, d);
         let attempt = |d: f64| story::attempt_probability(s, segment, q, d);
-        let (leak0, plain_rate) = (leak(0.0), (1.0 - leak(0.0)) * q);
         let inside = if hi.is_infinite() {
             2.0 * lo + 1.0
         } else {

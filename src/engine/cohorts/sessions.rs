@@ -866,6 +866,8 @@ impl Sim<'_, '_> {
             if !matches!(&ar.base[c], Some((room, _)) if *room == found.room) {
                 self.draw_base_fates(ar, (c, n), found.room, &base);
             }
+            // Out of `ar` while its sessions are dealt to items (tagging latent draws borrows the
+            // rest of `ar`); back in, unchanged, at the end of the class.
             let (_, drawn) = ar.base[c].take().expect("drawn above");
             debug_assert_eq!(drawn.iter().map(|x| x.1).sum::<u64>(), n);
             let mut kernel: Option<Stream> = None;
@@ -894,9 +896,7 @@ impl Sim<'_, '_> {
                     // Orders without programs: each session's coupon under the programs follows
                     // from its latent basket and top-up draws, kept until it is resolved.
                     let law = row.first().map_or(base[i].2, |x| x.3);
-                    for (cell, fate, n) in self.tag_latents(ar, (c, i, from, m), law) {
-                        items.push(item(fate, law, n, cell));
-                    }
+                    self.tag_latents(ar, (c, i, from, m), law, &mut items);
                     continue;
                 }
                 if row.len() <= 1 {
@@ -972,15 +972,16 @@ impl Sim<'_, '_> {
     }
 
     /// The `m` unresolved sessions of class `c` whose fate without programs is the order fate
-    /// `from` (base fate `i`), by their coupon under coupon law `law`: (cell, fate, sessions) for
-    /// each cell that has some. Their latent draws are made when a law first offers a coupon,
-    /// and tagged again when the law changes.
+    /// `from` (base fate `i`), by their coupon under coupon law `law`: one item per cell that
+    /// has some, pushed to `items`. Their latent draws are made when a law first offers a
+    /// coupon, and tagged again when the law changes.
     fn tag_latents(
         &self,
         ar: &mut Arrivals,
         (c, i, from, m): (usize, usize, Fate, u64),
         law: usize,
-    ) -> Vec<(usize, Fate, u64)> {
+        items: &mut Vec<Item>,
+    ) {
         let Fate::Landed(landing, End::Order { setup, .. }) = from else {
             unreachable!("latent draws are kept for orders only");
         };
@@ -1000,15 +1001,17 @@ impl Sim<'_, '_> {
         if list.law != Some(law) {
             list.regroup(law, coupon_law, m);
         }
-        list.cells
-            .iter()
-            .enumerate()
-            .filter(|x| x.1.1 > 0)
-            .map(|(cell, &(coupon, n))| {
-                let fate = Fate::Landed(landing, End::Order { setup, coupon });
-                (cell, fate, n as u64)
-            })
-            .collect()
+        for (cell, &(coupon, n)) in list.cells.iter().enumerate().filter(|x| x.1.1 > 0) {
+            items.push(Item {
+                class: c,
+                base: i,
+                from,
+                fate: Fate::Landed(landing, End::Order { setup, coupon }),
+                law,
+                n: n as u64,
+                cell,
+            });
+        }
     }
 
     /// Counts, money and user states of resolved single sessions (their use of the room and of
@@ -1159,15 +1162,12 @@ impl Sim<'_, '_> {
                 self.deal_to_slots((ar.t, ar.keys[c]), outcomes, &slots, &mut ar.free);
             }
             let mut r = keyed(self.seed, self.rep, ar.t, ar.keys[c], Step::Served, 0);
-            for &((setup, slot), n) in outcomes.iter() {
+            for &(change, n) in outcomes.iter() {
                 let mut after = state.clone();
-                after.alipay |= setup;
-                if let Some(k) = slot {
-                    after.redeemed[k] += 1;
-                }
+                apply(&mut after, change);
                 picked.clear();
                 picked.resize(histogram.len(), 0);
-                if (setup, slot) == (false, None) {
+                if change == (false, None) {
                     // Sorted last: the users left.
                     for (x, cell) in picked.iter_mut().zip(histogram.iter_mut()) {
                         *x = std::mem::take(&mut cell.1);
@@ -1226,16 +1226,19 @@ impl Sim<'_, '_> {
         ranked.sort_unstable();
         let mut ranked = ranked.iter();
         for (outcome, &k) in outcomes.iter_mut().zip(&to_slots) {
-            let (setup, slot) = outcome.0;
             for &(_, i) in ranked.by_ref().take(k as usize) {
-                let user = &mut free[i as usize].state;
-                user.alipay |= setup;
-                if let Some(k) = slot {
-                    user.redeemed[k] += 1;
-                }
+                apply(&mut free[i as usize].state, outcome.0);
             }
             outcome.1 -= k;
         }
+    }
+}
+
+/// Gives a user's state the change its session made: an Alipay set-up, a redemption.
+fn apply(state: &mut State, (setup, slot): Change) {
+    state.alipay |= setup;
+    if let Some(k) = slot {
+        state.redeemed[k] += 1;
     }
 }
 
