@@ -36,6 +36,7 @@ use super::rng::{Stage, Stream, mix64, stream};
 use super::{Count, Funnel, Outcome, Plan};
 use crate::scenario::Scenario;
 use samplers::multinomial;
+use smallvec::{SmallVec, smallvec};
 
 /// What makes users interchangeable (MODEL.md, *Two engines*).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -44,7 +45,8 @@ struct State {
     app: bool,
     alipay: bool,
     served: u32,
-    redeemed: Vec<u32>,
+    /// Redemptions per coupon program (inline up to four programs: states are cloned often).
+    redeemed: SmallVec<[u32; 4]>,
 }
 
 impl State {
@@ -162,7 +164,7 @@ impl<'p, 's> Sim<'p, 's> {
                     app: i < 2,
                     alipay: i % 2 == 0,
                     served: 0,
-                    redeemed: vec![0; plan.coupons],
+                    redeemed: smallvec![0; plan.coupons],
                 };
                 if c > 0 {
                     cohorts.insert(state, c);

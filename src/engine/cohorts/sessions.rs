@@ -1343,7 +1343,7 @@ mod tests {
                 app: true,
                 alipay,
                 served: 2,
-                redeemed: redeemed.to_vec(),
+                redeemed: smallvec::SmallVec::from_slice(&redeemed),
             },
             sessions,
             unit: 0,
