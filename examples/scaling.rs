@@ -30,7 +30,8 @@ fn default_scenario() -> Scenario {
     load_str(default::DEFAULT_SCENARIO_TOML, default::DEFAULT_ORIGIN).expect("the default is valid")
 }
 
-/// One case, in this process: prints `wall user_ticks orders basket_seconds peak_kib`.
+/// One case, in this process: prints `wall user_ticks orders basket_seconds peak_kib cpu
+/// scenario_basket_seconds`.
 fn child(engine: &str, users: u64) {
     let engine = match engine {
         "agents" => Engine::Agents,
@@ -49,7 +50,8 @@ fn child(engine: &str, users: u64) {
         || engine.simulate(&Plan::new(&baseline), SEED, REPLICATION),
     );
     let wall = start.elapsed().as_secs_f64();
-    let orders = a.count(d11sim::engine::Count::Orders) + b.count(d11sim::engine::Count::Orders);
+    let scenario_orders = a.count(d11sim::engine::Count::Orders);
+    let orders = scenario_orders + b.count(d11sim::engine::Count::Orders);
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: getrusage writes into the struct we own.
     unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
@@ -58,9 +60,10 @@ fn child(engine: &str, users: u64) {
     let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
     let cpu = seconds(usage.ru_utime) + seconds(usage.ru_stime);
     println!(
-        "{wall} {user_ticks} {orders} {} {} {cpu}",
+        "{wall} {user_ticks} {orders} {} {} {cpu} {}",
         orders as f64 * per_basket,
-        usage.ru_maxrss
+        usage.ru_maxrss,
+        scenario_orders as f64 * per_basket
     );
 }
 
@@ -72,6 +75,9 @@ struct Case {
     user_ticks: f64,
     orders: f64,
     baskets: f64,
+    /// The part of `baskets` in the scenario's run, the longer of the two: the draws' share of
+    /// the wall time.
+    scenario_baskets: f64,
     peak_mib: f64,
 }
 
@@ -97,6 +103,7 @@ fn run(engine: &str, users: u64) -> Case {
         baskets: v[3],
         peak_mib: v[4] / 1024.0,
         cpu: v[5],
+        scenario_baskets: v[6],
     };
     show(engine, users, &case);
     case
@@ -128,6 +135,7 @@ fn median(runs: &[Case]) -> Case {
         user_ticks: of(|c| c.user_ticks),
         orders: of(|c| c.orders),
         baskets: of(|c| c.baskets),
+        scenario_baskets: of(|c| c.scenario_baskets),
         peak_mib: of(|c| c.peak_mib),
     }
 }
@@ -166,9 +174,10 @@ fn main() {
             / (agents_small.user_ticks / agents_small.wall)
     );
     println!(
-        "cohorts 10^9 / 10^6 users: wall {:.2}x, CPU {:.2}x, CPU minus basket draws {:.2}x, \
-         peak memory {:.2}x",
+        "cohorts 10^9 / 10^6 users: wall {:.2}x, wall minus the scenario's basket draws {:.2}x, \
+         CPU {:.2}x, CPU minus basket draws {:.2}x, peak memory {:.2}x",
         large.wall / small.wall,
+        (large.wall - large.scenario_baskets) / (small.wall - small.scenario_baskets),
         large.cpu / small.cpu,
         (large.cpu - large.baskets) / (small.cpu - small.baskets),
         large.peak_mib / small.peak_mib
