@@ -153,6 +153,15 @@ impl Latents {
             self.fresh -= booked.iter().sum::<usize>() as u64;
             return;
         }
+        if self.cells.iter().all(|c| c.1 == 0) {
+            // Every draw left is taken (as at the end of a tick): no order to follow.
+            for (draw, &tag) in self.draws.iter().zip(&self.tags) {
+                on_taken(usize::from(tag), draw);
+            }
+            self.draws.clear();
+            self.tags.clear();
+            return;
+        }
         // Per cell: sessions still to take, draws still to see, and whether the first ones are
         // taken (draw order, or the whole cell).
         let mut left: Vec<(usize, usize, bool)> = booked
@@ -160,9 +169,11 @@ impl Latents {
             .zip(&self.cells)
             .map(|(&d, c)| (d, c.1 + d, self.ordered || c.1 == 0))
             .collect();
-        let mut kept = 0;
-        for i in 0..self.draws.len() {
+        let (mut kept, mut to_take) = (0, booked.iter().sum::<usize>());
+        let mut i = 0;
+        while to_take > 0 {
             let (draw, tag) = (self.draws[i], self.tags[i]);
+            i += 1;
             let (wanted, seen, first) = &mut left[usize::from(tag)];
             // Selection sampling: take this draw with chance wanted / (draws left to see), from
             // a uniform that is a hash of the draw keyed by this booking.
@@ -172,6 +183,7 @@ impl Latents {
             *seen -= 1;
             if take {
                 *wanted -= 1;
+                to_take -= 1;
                 on_taken(usize::from(tag), &draw);
             } else {
                 self.draws[kept] = draw;
@@ -179,8 +191,9 @@ impl Latents {
                 kept += 1;
             }
         }
-        self.draws.truncate(kept);
-        self.tags.truncate(kept);
+        // The draws after the last one taken all stay.
+        self.draws.drain(kept..i);
+        self.tags.drain(kept..i);
     }
 }
 
