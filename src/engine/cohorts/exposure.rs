@@ -673,6 +673,8 @@ struct Group {
     blocks: Vec<(usize, usize)>,
     block_rng: Stream,
     member_rng: Stream,
+    /// Scratch space of [`Group::take_many`]'s results.
+    dealt: Vec<(usize, u64)>,
 }
 
 impl Group {
@@ -693,6 +695,7 @@ impl Group {
             blocks,
             block_rng,
             member_rng,
+            dealt: Vec::new(),
         }
     }
 
@@ -709,15 +712,19 @@ impl Group {
             served: state.served + served,
             ..state.clone()
         };
-        for (m, c) in self.take_many(out.quiet) {
+        let mut dealt = std::mem::take(&mut self.dealt);
+        self.take_many(out.quiet, &mut dealt);
+        for &(m, c) in &dealt {
             *next.entry(after(&self.members[m].0)).or_insert(0) += c;
         }
         for (p, &n_p) in out.single.iter().enumerate() {
-            for (m, c) in self.take_many(n_p) {
+            self.take_many(n_p, &mut dealt);
+            for &(m, c) in &dealt {
                 let state = after(&self.members[m].0);
                 *clicked.single.entry((state, p)).or_insert(0) += c;
             }
         }
+        self.dealt = dealt;
         for (sessions, unit) in out.multi {
             let m = self.take_one();
             clicked.multi.push(Individual {
@@ -732,11 +739,12 @@ impl Group {
         self.members[range.0..range.1].iter().map(|m| m.1).sum()
     }
 
-    /// Deals `n` users: a multivariate hypergeometric draw, block by block then member by member.
-    fn take_many(&mut self, n: u64) -> Vec<(usize, u64)> {
-        let mut out = Vec::new();
+    /// Deals `n` users (to `out`, as member and count): a multivariate hypergeometric draw, block
+    /// by block then member by member.
+    fn take_many(&mut self, n: u64, out: &mut Vec<(usize, u64)>) {
+        out.clear();
         if n == 0 {
-            return out;
+            return;
         }
         let mut total = self.left((0, self.members.len()));
         let mut wanted = n;
@@ -763,7 +771,6 @@ impl Group {
                 }
             }
         }
-        out
     }
 
     /// Deals one user, uniformly among those left.

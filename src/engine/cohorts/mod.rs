@@ -39,7 +39,7 @@ use samplers::multinomial;
 use smallvec::{SmallVec, smallvec};
 
 /// What makes users interchangeable (MODEL.md, *Two engines*).
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct State {
     segment: u32,
     app: bool,
@@ -47,6 +47,16 @@ struct State {
     served: u32,
     /// Redemptions per coupon program (inline up to four programs: states are cloned often).
     redeemed: SmallVec<[u32; 4]>,
+}
+
+// By hand: the derived clone copies the counters one by one, and states are cloned often.
+impl Clone for State {
+    fn clone(&self) -> Self {
+        State {
+            redeemed: SmallVec::from_slice(&self.redeemed),
+            ..*self
+        }
+    }
 }
 
 impl State {
