@@ -43,6 +43,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use rand::{Rng, RngExt};
 use rand_distr::{Distribution, StandardNormal};
+use smallvec::SmallVec;
 
 use super::fates::{self, Class, Coupon, End, Fate, Landing, Room, Tilt};
 use super::order::{Order, Timeline};
@@ -126,20 +127,28 @@ impl Latents {
             self.tags.resize(self.draws.len(), 0);
             return;
         }
-        for &(z, u) in &self.draws {
+        // Each coupon's cell (cells in the order their coupons first appear), by a dense code.
+        let mut cell_of: SmallVec<[Option<u8>; 16]> = SmallVec::new();
+        let Latents {
+            draws, tags, cells, ..
+        } = self;
+        tags.extend(draws.iter().map(|&(z, u)| {
             let coupon = coupon_law.plain_coupon(z, u);
-            let k = self
-                .cells
-                .iter()
-                .position(|x| x.0 == coupon)
-                .unwrap_or_else(|| {
-                    self.cells.push((coupon, 0));
-                    self.cells.len() - 1
-                });
-            self.cells[k].1 += 1;
-            self.tags
-                .push(u8::try_from(k).expect("fewer than 256 coupons"));
-        }
+            let code = match coupon {
+                Coupon::None => 0,
+                Coupon::Reached(j) => 1 + 2 * j,
+                Coupon::TopUp(j) => 2 + 2 * j,
+            };
+            if code >= cell_of.len() {
+                cell_of.resize(code + 1, None);
+            }
+            let k = *cell_of[code].get_or_insert_with(|| {
+                cells.push((coupon, 0));
+                u8::try_from(cells.len() - 1).expect("fewer than 256 coupons")
+            });
+            cells[usize::from(k)].1 += 1;
+            k
+        }));
     }
 
     /// Books `booked[k]` sessions of each cell k: the draws they take (see [`Latents`]; `key`
