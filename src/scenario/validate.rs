@@ -19,6 +19,9 @@ const DEFAULT_TICK_MINUTES: u64 = 60;
 const DEFAULT_REPLICATIONS: u64 = 100;
 /// Seed used when `seed` is absent.
 const DEFAULT_SEED: u64 = 1;
+/// Coupon programs a scenario may have: the `cohorts` engine tells the coupons a basket can get
+/// (none, or a program's, reached or topped up to) apart in one byte.
+const MAX_COUPON_PROGRAMS: usize = 127;
 /// Name of the competitor when `[competitor]` gives none.
 const DEFAULT_COMPETITOR: &str = "douyin";
 
@@ -187,10 +190,24 @@ fn build(top: &Section) -> Scenario {
         placements: &placement_names,
         segments: &segment_names,
     };
-    let programs = program_items
+    let programs: Vec<Program> = program_items
         .iter()
         .map(|p| read_program(p, &refs, &festival))
         .collect();
+    let coupons = program_items
+        .iter()
+        .zip(&programs)
+        .filter(|(_, p)| p.coupon().is_some());
+    if let Some((s, _)) = coupons.clone().nth(MAX_COUPON_PROGRAMS) {
+        s.report(
+            "kind",
+            s.offset_of("kind"),
+            format!(
+                "{} coupon programs (at most {MAX_COUPON_PROGRAMS} in a scenario)",
+                coupons.count()
+            ),
+        );
+    }
     let event_items = top.tables("event");
     names_of(&event_items, "event");
     let events = event_items

@@ -1297,3 +1297,44 @@ fn every_problem_of_a_file_is_reported_at_once_in_line_order() {
     ];
     assert_eq!(lines, expected, "{}", listing(&found));
 }
+
+/// Tiny with `more` coupon programs appended (copies of its own, renamed), and the line of the
+/// last one's `kind`.
+fn with_coupon_programs(more: usize) -> (String, usize) {
+    let mut text = TINY.to_string();
+    for i in 0..more {
+        text.push_str(&format!(
+            "\n[[program]]\nname = \"extra_{i}\"\nkind = \"coupon\"\nbudget = 10.0\n\
+             funded_by = {{ alibaba = 1.0 }}\npacing = \"even\"\nthreshold = {}.0\n\
+             discount = 5.0\n",
+            100 + i
+        ));
+    }
+    let line = text.lines().count() - 5;
+    (text, line)
+}
+
+#[test]
+fn at_most_127_coupon_programs() {
+    // Tiny has one coupon program: 126 more make the largest valid scenario, which both engines
+    // run (the cohorts engine tells a basket's coupons apart in one byte), and one more is
+    // reported at its `kind`.
+    let (text, _) = with_coupon_programs(126);
+    let s = valid(&text);
+    let plan = d11sim::engine::Plan::new(&s);
+    for engine in [
+        d11sim::engine::Engine::Cohorts,
+        d11sim::engine::Engine::Agents,
+    ] {
+        engine.simulate(&plan, 1, 0);
+    }
+    let (text, line) = with_coupon_programs(127);
+    assert!(text.lines().nth(line - 1) == Some("kind = \"coupon\""));
+    check_at(
+        &text,
+        line,
+        "program.extra_126.kind",
+        "128 coupon programs (at most 127 in a scenario)",
+    )
+    .unwrap();
+}
