@@ -129,16 +129,30 @@ type Alone = (usize, u64, Vec<u32>, Vec<usize>);
 
 /// Where the users walked through one position go.
 struct Moves<'a> {
-    to: BTreeMap<Standing, u64>,
+    /// Standings with their users, in standing order (a handful: a sorted list, which a key
+    /// already there is found in without building it).
+    to: &'a mut Vec<(Standing, u64)>,
     alone: &'a mut Vec<Alone>,
     next_position: usize,
 }
 
 impl Moves<'_> {
+    /// Adds `users` to the standing (`left`, `first`).
+    fn add(&mut self, left: &(u64, Vec<u32>), first: Option<usize>, users: u64) {
+        let key = (left.0, left.1.as_slice(), first);
+        match self
+            .to
+            .binary_search_by(|((o, b, f), _)| (*o, b.as_slice(), *f).cmp(&key))
+        {
+            Ok(i) => self.to[i].1 += users,
+            Err(i) => self.to.insert(i, ((left.0, left.1.clone(), first), users)),
+        }
+    }
+
     /// `users` with unserved counts `left` and click so far `first` who did not click here.
     fn quiet(&mut self, left: &(u64, Vec<u32>), first: Option<usize>, users: u64) {
         if users > 0 {
-            *self.to.entry((left.0, left.1.clone(), first)).or_insert(0) += users;
+            self.add(left, first, users);
         }
     }
 
@@ -155,12 +169,7 @@ impl Moves<'_> {
             return;
         }
         match first {
-            None => {
-                *self
-                    .to
-                    .entry((left.0, left.1.clone(), Some(placement)))
-                    .or_insert(0) += users
-            }
+            None => self.add(left, Some(placement), users),
             Some(f) => self.alone.extend((0..users).map(|_| {
                 (
                     self.next_position,
@@ -203,7 +212,8 @@ fn walk(
         organic_unserved: 0,
     };
     let start: Standing = (organic, boosts.iter().map(|b| b.kept).collect(), None);
-    let mut standings: BTreeMap<Standing, u64> = BTreeMap::from([(start, n)]);
+    let mut standings: Vec<(Standing, u64)> = vec![(start, n)];
+    let mut next: Vec<(Standing, u64)> = Vec::new();
     let mut alone: Vec<Alone> = Vec::new();
     let (mut kinds, mut split, mut outcome) = (Vec::new(), Vec::new(), Vec::new());
     // Each standing's draws at each position come from a generator of their own, seeded by
@@ -212,11 +222,11 @@ fn walk(
     let walk_seed = r.next_u64();
     for k in 0..served {
         let mut moves = Moves {
-            to: BTreeMap::new(),
+            to: &mut next,
             alone: &mut alone,
             next_position: k + 1,
         };
-        for ((organic_left, boosted_left, first), users) in standings {
+        for ((organic_left, boosted_left, first), users) in standings.drain(..) {
             let standing = boosted_left
                 .iter()
                 .fold(mix64(organic_left ^ mix64(k as u64)), |h, &b| {
@@ -253,7 +263,7 @@ fn walk(
                 moves.clicked(&left, first, b.placement, c);
             }
         }
-        standings = moves.to;
+        std::mem::swap(&mut standings, &mut next);
     }
     for ((organic_left, _, first), users) in standings {
         w.organic_unserved += organic_left * users;
