@@ -127,6 +127,18 @@ type Standing = (u64, Vec<u32>, Option<usize>);
 /// boosted impressions, and its clicks' placements so far.
 type Alone = (usize, u64, Vec<u32>, Vec<usize>);
 
+/// The working lists of [`walk`], kept from one walk to the next so that a walk allocates
+/// nothing once they have grown.
+#[derive(Default)]
+pub(super) struct WalkScratch {
+    standings: Vec<(Standing, u64)>,
+    next: Vec<(Standing, u64)>,
+    alone: Vec<Alone>,
+    kinds: Vec<f64>,
+    split: Vec<u64>,
+    outcome: Vec<u64>,
+}
+
 /// Where the users walked through one position go.
 struct Moves<'a> {
     /// Standings with their users, in standing order (a handful: a sorted list, which a key
@@ -192,6 +204,7 @@ impl Moves<'_> {
 /// depends only on its unserved counts and its click so far, so the users sharing those are
 /// exchangeable and move on together by a multinomial. A user's second click ends its exchange:
 /// from there it is walked alone by the same law. Unserved organic impressions keep the law π.
+#[allow(clippy::too_many_arguments)]
 fn walk(
     table: &ClickTable,
     organic: u64,
@@ -200,6 +213,7 @@ fn walk(
     n: u64,
     programs: usize,
     r: &mut Stream,
+    scratch: &mut WalkScratch,
 ) -> Walk {
     let places = table.placements();
     let mut w = Walk {
@@ -212,18 +226,26 @@ fn walk(
         organic_unserved: 0,
     };
     let start: Standing = (organic, boosts.iter().map(|b| b.kept).collect(), None);
-    let mut standings: Vec<(Standing, u64)> = vec![(start, n)];
-    let mut next: Vec<(Standing, u64)> = Vec::new();
-    let mut alone: Vec<Alone> = Vec::new();
-    let (mut kinds, mut split, mut outcome) = (Vec::new(), Vec::new(), Vec::new());
+    let WalkScratch {
+        standings,
+        next,
+        alone,
+        kinds,
+        split,
+        outcome,
+    } = scratch;
+    standings.clear();
+    next.clear();
+    alone.clear();
+    standings.push((start, n));
     // Each standing's draws at each position come from a generator of their own, seeded by
     // the walk's first number, the position and the standing: paired runs whose walks hold a
     // few users more or less, or a standing the other lacks, still meet the same draws elsewhere.
     let walk_seed = r.next_u64();
     for k in 0..served {
         let mut moves = Moves {
-            to: &mut next,
-            alone: &mut alone,
+            to: next,
+            alone,
             next_position: k + 1,
         };
         for ((organic_left, boosted_left, first), users) in standings.drain(..) {
@@ -237,9 +259,9 @@ fn walk(
             kinds.clear();
             kinds.push(organic_left as f64);
             kinds.extend(boosted_left.iter().map(|&b| f64::from(b)));
-            multinomial(users, &kinds, r, &mut split);
+            multinomial(users, kinds, r, split);
             if split[0] > 0 {
-                multinomial(split[0], &table.organic[k], r, &mut outcome);
+                multinomial(split[0], &table.organic[k], r, outcome);
                 let left = (organic_left - 1, boosted_left.clone());
                 moves.quiet(&left, first, outcome[..places].iter().sum());
                 for p in 0..places {
@@ -263,16 +285,16 @@ fn walk(
                 moves.clicked(&left, first, b.placement, c);
             }
         }
-        std::mem::swap(&mut standings, &mut next);
+        std::mem::swap(standings, next);
     }
-    for ((organic_left, _, first), users) in standings {
+    for ((organic_left, _, first), users) in standings.drain(..) {
         w.organic_unserved += organic_left * users;
         match first {
             None => w.quiet += users,
             Some(p) => w.single[p] += users,
         }
     }
-    for user in alone {
+    for user in alone.drain(..) {
         walk_alone(table, boosts, served, user, &mut w, r);
     }
     w
@@ -522,7 +544,8 @@ impl<'p, 's> Sim<'p, 's> {
     ) -> Outcomes {
         let programs = self.paid.len();
         let mut r = keyed(self.seed, self.rep, t, unit, Step::Level, 0);
-        let w = walk(table, organic, boosts, served, n, programs, &mut r);
+        let scratch = &mut self.walk_scratch;
+        let w = walk(table, organic, boosts, served, n, programs, &mut r, scratch);
         for p in 0..table.placements() {
             self.add(t, Count::ImpressionsOffered, p, g, w.organic[p]);
             self.add(t, Count::Impressions, p, g, w.organic[p]);
@@ -924,8 +947,9 @@ mod tests {
         assert!((law.values().sum::<f64>() - 1.0).abs() < 1e-12);
         let mut seen: BTreeMap<Class, f64> = BTreeMap::new();
         let mut r = stream(5, 0, 0, 0, Stage::Exposure, 0);
+        let mut scratch = WalkScratch::default();
         for _ in 0..reps {
-            let w = walk(&table, organic, &boosts, served, 1, 3, &mut r);
+            let w = walk(&table, organic, &boosts, served, 1, 3, &mut r, &mut scratch);
             let sessions = match (w.quiet, w.single.iter().position(|&c| c == 1)) {
                 (1, _) => Vec::new(),
                 (_, Some(p)) => vec![p],
@@ -1026,9 +1050,10 @@ mod tests {
         let (organic, served, n, reps) = (3, 4, 7u64, 20_000u64);
         let law = exact_law(&table, &boosts, organic, served);
         let mut r = stream(6, 0, 0, 0, Stage::Exposure, 0);
+        let mut scratch = WalkScratch::default();
         let mut sums = [0.0; 6];
         for _ in 0..reps {
-            let w = walk(&table, organic, &boosts, served, n, 3, &mut r);
+            let w = walk(&table, organic, &boosts, served, n, 3, &mut r, &mut scratch);
             assert_eq!(
                 w.quiet + w.single.iter().sum::<u64>() + w.multi.len() as u64,
                 n

@@ -139,6 +139,7 @@ struct Sim<'p, 's> {
     paid: Vec<u64>,
     /// Sessions' coupon laws met so far in this replication.
     laws: fates::Laws,
+    walk_scratch: exposure::WalkScratch,
 }
 
 fn keyed(seed: u64, rep: u64, t: usize, unit: u64, step: Step, index: u64) -> Stream {
@@ -193,6 +194,7 @@ impl<'p, 's> Sim<'p, 's> {
             reserved: vec![0; n_programs],
             paid: vec![0; n_programs],
             laws: fates::Laws::default(),
+            walk_scratch: exposure::WalkScratch::default(),
         }
     }
 
