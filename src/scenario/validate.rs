@@ -20,7 +20,7 @@ const DEFAULT_REPLICATIONS: u64 = 100;
 /// Seed used when `seed` is absent.
 const DEFAULT_SEED: u64 = 1;
 /// Coupon programs a scenario may have: the `cohorts` engine tells the coupons a basket can get
-/// (none, or a program's, reached or topped up to) apart in one byte.
+/// (none, or a program's, reached or topped up to: 1 + 2 × 127 = 255) apart in one byte.
 const MAX_COUPON_PROGRAMS: usize = 127;
 /// Name of the competitor when `[competitor]` gives none.
 const DEFAULT_COMPETITOR: &str = "douyin";

@@ -1298,7 +1298,7 @@ fn every_problem_of_a_file_is_reported_at_once_in_line_order() {
     assert_eq!(lines, expected, "{}", listing(&found));
 }
 
-/// Tiny with `more` coupon programs appended (copies of its own, renamed), and the line of the
+/// Tiny with `more` coupon programs appended (thresholds 100, 101, … yuan), and the line of the
 /// last one's `kind`.
 fn with_coupon_programs(more: usize) -> (String, usize) {
     let mut text = TINY.to_string();
@@ -1317,8 +1317,8 @@ fn with_coupon_programs(more: usize) -> (String, usize) {
 #[test]
 fn at_most_127_coupon_programs() {
     // Tiny has one coupon program: 126 more make the largest valid scenario, which both engines
-    // run (the cohorts engine tells a basket's coupons apart in one byte), and one more is
-    // reported at its `kind`.
+    // run without error, and one more is reported at its `kind`. (At 500 users no class meets
+    // anywhere near 255 coupons; the limit's arithmetic is in `MAX_COUPON_PROGRAMS`'s comment.)
     let (text, _) = with_coupon_programs(126);
     let s = valid(&text);
     let plan = d11sim::engine::Plan::new(&s);
@@ -1329,7 +1329,7 @@ fn at_most_127_coupon_programs() {
         engine.simulate(&plan, 1, 0);
     }
     let (text, line) = with_coupon_programs(127);
-    assert!(text.lines().nth(line - 1) == Some("kind = \"coupon\""));
+    assert_eq!(text.lines().nth(line - 1), Some("kind = \"coupon\""));
     check_at(
         &text,
         line,

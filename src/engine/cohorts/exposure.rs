@@ -234,9 +234,8 @@ fn walk(
         split,
         outcome,
     } = scratch;
-    standings.clear();
-    next.clear();
-    alone.clear();
+    // Each walk leaves them empty (drained below).
+    debug_assert!(standings.is_empty() && next.is_empty() && alone.is_empty());
     standings.push((start, n));
     // Each standing's draws at each position come from a generator of their own, seeded by
     // the walk's first number, the position and the standing: paired runs whose walks hold a

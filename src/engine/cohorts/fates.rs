@@ -62,6 +62,15 @@ impl Coupon {
             Coupon::Reached(j) | Coupon::TopUp(j) => Some(j),
         }
     }
+
+    /// A dense code: 0 for none, 2j + 1 for program j reached, 2j + 2 for it topped up to.
+    pub fn code(self) -> usize {
+        match self {
+            Coupon::None => 0,
+            Coupon::Reached(j) => 2 * j + 1,
+            Coupon::TopUp(j) => 2 * j + 2,
+        }
+    }
 }
 
 /// How a landed session ended (steps 7–10).

@@ -127,18 +127,14 @@ impl Latents {
             self.tags.resize(self.draws.len(), 0);
             return;
         }
-        // Each coupon's cell (cells in the order their coupons first appear), by a dense code.
+        // Each coupon's cell (cells in the order their coupons first appear), by its code.
         let mut cell_of: SmallVec<[Option<u8>; 16]> = SmallVec::new();
         let Latents {
             draws, tags, cells, ..
         } = self;
         tags.extend(draws.iter().map(|&(z, u)| {
             let coupon = coupon_law.plain_coupon(z, u);
-            let code = match coupon {
-                Coupon::None => 0,
-                Coupon::Reached(j) => 1 + 2 * j,
-                Coupon::TopUp(j) => 2 + 2 * j,
-            };
+            let code = coupon.code();
             if code >= cell_of.len() {
                 cell_of.resize(code + 1, None);
             }
@@ -1284,14 +1280,7 @@ fn fate_code(fate: Fate) -> u64 {
         End::Leak => 0,
         End::NoAttempt => 1,
         End::PayFail => 2,
-        End::Order { setup, coupon } => {
-            let coupon = match coupon {
-                Coupon::None => 0,
-                Coupon::Reached(j) => 2 * j as u64 + 1,
-                Coupon::TopUp(j) => 2 * j as u64 + 2,
-            };
-            4 + u64::from(setup) + 2 * coupon
-        }
+        End::Order { setup, coupon } => 4 + u64::from(setup) + 2 * coupon.code() as u64,
     };
     landing | end << 3
 }
