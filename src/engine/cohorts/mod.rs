@@ -140,6 +140,7 @@ struct Sim<'p, 's> {
     /// Sessions' coupon laws met so far in this replication.
     laws: fates::Laws,
     walk_scratch: exposure::WalkScratch,
+    session_scratch: sessions::SessionScratch,
 }
 
 fn keyed(seed: u64, rep: u64, t: usize, unit: u64, step: Step, index: u64) -> Stream {
@@ -195,6 +196,7 @@ impl<'p, 's> Sim<'p, 's> {
             paid: vec![0; n_programs],
             laws: fates::Laws::default(),
             walk_scratch: exposure::WalkScratch::default(),
+            session_scratch: sessions::SessionScratch::default(),
         }
     }
 

@@ -80,6 +80,14 @@ struct Item {
     cell: usize,
 }
 
+/// The lists of items an epoch draws and books, kept from one epoch to the next so that they
+/// grow once per replication, not once per epoch.
+#[derive(Default)]
+pub(super) struct SessionScratch {
+    items: Vec<Item>,
+    booked: Vec<Item>,
+}
+
 /// A class's unresolved sessions by fate without any coupon program (in the order of the base
 /// law of `fates::joint_law`), and the room that law was for.
 type BaseFates = (Room, Vec<(Fate, u64)>);
@@ -739,7 +747,8 @@ impl Sim<'_, '_> {
     /// Ends an epoch: its arrived sessions, by kind, are dealt to its items uniformly and booked;
     /// the others go back to their classes, unresolved.
     fn end_epoch(&mut self, ar: &mut Arrivals, epoch: Epoch) {
-        let mut booked = Vec::new();
+        let mut booked = std::mem::take(&mut self.session_scratch.booked);
+        booked.clear();
         let mut dealt_to = vec![0; epoch.items.len()];
         // A kind none of whose sessions arrived deals nothing (its draws are keyed: skipping
         // them shifts no other).
@@ -813,6 +822,10 @@ impl Sim<'_, '_> {
             };
         }
         self.book(ar, &booked);
+        self.session_scratch = SessionScratch {
+            items: epoch.items,
+            booked,
+        };
     }
 
     /// Whether `singles` more single sessions of the epoch and `literal` several-session users'
@@ -923,7 +936,8 @@ impl Sim<'_, '_> {
         let mut pairs = Vec::new();
         let mut counts = Vec::new();
         let mut weights = Vec::new();
-        let mut items = Vec::new();
+        let mut items = std::mem::take(&mut self.session_scratch.items);
+        items.clear();
         for &(c, n) in block {
             let (state, placement) = &ar.classes[c];
             let class = Class {
