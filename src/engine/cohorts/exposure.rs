@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use rand::{Rng, RngExt, SeedableRng};
+use smallvec::SmallVec;
 
 use super::samplers::{
     binomial, hypergeometric_keyed, multinomial, multinomial_keyed, occupancy, poisson,
@@ -121,11 +122,15 @@ struct Walk {
 
 /// Where one of the users being walked stands before a position: offered impressions not yet
 /// served (organic, then boosted per entry of the offer), and its click so far, if one.
-type Standing = (u64, Vec<u32>, Option<usize>);
+type Standing = (u64, Unserved, Option<usize>);
+
+/// Boosted impressions offered but not yet served, per entry of the offer (inline for the usual
+/// few traffic programs: the walk copies them for every move).
+type Unserved = SmallVec<[u32; 4]>;
 
 /// A user with two clicks, walked alone: the position it stands before, its unserved organic and
 /// boosted impressions, and its clicks' placements so far.
-type Alone = (usize, u64, Vec<u32>, Vec<usize>);
+type Alone = (usize, u64, Unserved, Vec<usize>);
 
 /// The working lists of [`walk`], kept from one walk to the next so that a walk allocates
 /// nothing once they have grown.
@@ -150,7 +155,7 @@ struct Moves<'a> {
 
 impl Moves<'_> {
     /// Adds `users` to the standing (`left`, `first`).
-    fn add(&mut self, left: &(u64, Vec<u32>), first: Option<usize>, users: u64) {
+    fn add(&mut self, left: &(u64, Unserved), first: Option<usize>, users: u64) {
         let key = (left.0, left.1.as_slice(), first);
         match self
             .to
@@ -162,7 +167,7 @@ impl Moves<'_> {
     }
 
     /// `users` with unserved counts `left` and click so far `first` who did not click here.
-    fn quiet(&mut self, left: &(u64, Vec<u32>), first: Option<usize>, users: u64) {
+    fn quiet(&mut self, left: &(u64, Unserved), first: Option<usize>, users: u64) {
         if users > 0 {
             self.add(left, first, users);
         }
@@ -172,7 +177,7 @@ impl Moves<'_> {
     /// takes each one out to be walked alone.
     fn clicked(
         &mut self,
-        left: &(u64, Vec<u32>),
+        left: &(u64, Unserved),
         first: Option<usize>,
         placement: usize,
         users: u64,
