@@ -112,11 +112,8 @@ struct Latents {
     /// Coupons and how many draws have each.
     cells: Vec<(Coupon, usize)>,
     draws: Vec<(f64, f64)>,
-    /// Each draw's cell, or [`TAKEN`] for a draw a booking took (left in place: moving the
-    /// draws after it would cost more than passing over it later).
+    /// Each draw's cell.
     tags: Vec<u8>,
-    /// How many draws are [`TAKEN`].
-    taken: usize,
     /// Whether the draws have been tagged under one law only since they were made.
     ordered: bool,
     /// The value (units) of the draws the current booking took, by cell; `None` while the
@@ -126,79 +123,41 @@ struct Latents {
     fresh: u64,
 }
 
-/// The cell (in `cells`, which it adds to and counts in) of a latent draw's coupon under
-/// `coupon_law`; `cell_of` finds a coupon's cell by its code.
-#[inline(always)]
-fn cell_tag(
-    coupon_law: &fates::CouponLaw,
-    cells: &mut Vec<(Coupon, usize)>,
-    cell_of: &mut SmallVec<[Option<u8>; 16]>,
-    (z, u): (f64, f64),
-) -> u8 {
-    let coupon = coupon_law.plain_coupon(z, u);
-    let code = coupon.code();
-    if code >= cell_of.len() {
-        cell_of.resize(code + 1, None);
-    }
-    let k = *cell_of[code].get_or_insert_with(|| {
-        cells.push((coupon, 0));
-        u8::try_from(cells.len() - 1).expect("fewer than 256 coupons")
-    });
-    cells[usize::from(k)].1 += 1;
-    k
-}
-
-/// The tag of a draw already taken (cells are numbered from 0 to at most 254).
-const TAKEN: u8 = u8::MAX;
-
 impl Latents {
-    /// Tags the `m` sessions' draws with their coupons under coupon law `law` (`coupon_law`);
-    /// those already taken stay [`TAKEN`].
+    /// Tags the `m` sessions' draws with their coupons under coupon law `law` (`coupon_law`).
     fn regroup(&mut self, law: usize, coupon_law: &fates::CouponLaw, m: u64) {
         self.ordered = self.law.is_none();
         self.law = Some(law);
         self.cells.clear();
-        let nothing = coupon_law.offers_nothing();
-        if nothing {
+        self.tags.clear();
+        if coupon_law.offers_nothing() {
             self.cells.push((Coupon::None, m as usize));
+            self.tags.resize(self.draws.len(), 0);
+            return;
         }
         // Each coupon's cell (cells in the order their coupons first appear), by its code.
         let mut cell_of: SmallVec<[Option<u8>; 16]> = SmallVec::new();
         let Latents {
-            draws,
-            tags,
-            cells,
-            taken,
-            ..
+            draws, tags, cells, ..
         } = self;
-        if *taken == 0 {
-            tags.clear();
-            if nothing {
-                tags.resize(draws.len(), 0);
-            } else {
-                let tagged = draws
-                    .iter()
-                    .map(|&x| cell_tag(coupon_law, cells, &mut cell_of, x));
-                tags.extend(tagged);
+        tags.extend(draws.iter().map(|&(z, u)| {
+            let coupon = coupon_law.plain_coupon(z, u);
+            let code = coupon.code();
+            if code >= cell_of.len() {
+                cell_of.resize(code + 1, None);
             }
-            return;
-        }
-        // The draws taken stay where they are, still taken.
-        for (&draw, tag) in draws.iter().zip(tags.iter_mut()) {
-            if *tag != TAKEN {
-                *tag = if nothing {
-                    0
-                } else {
-                    cell_tag(coupon_law, cells, &mut cell_of, draw)
-                };
-            }
-        }
+            let k = *cell_of[code].get_or_insert_with(|| {
+                cells.push((coupon, 0));
+                u8::try_from(cells.len() - 1).expect("fewer than 256 coupons")
+            });
+            cells[usize::from(k)].1 += 1;
+            k
+        }));
     }
 
     /// Books `booked[k]` sessions of each cell k: the draws they take (see [`Latents`]; `key`
-    /// keys this booking's uniforms) go to `on_taken(cell, draw)` and are marked [`TAKEN`], in
-    /// one pass; while the draws are not made, only their count goes down.
-    #[inline(always)]
+    /// keys this booking's uniforms) go to `on_taken(cell, draw)` and leave the list, in one
+    /// pass; while the draws are not made, only their count goes down.
     fn book(&mut self, booked: &[usize], key: u64, mut on_taken: impl FnMut(usize, &(f64, f64))) {
         for (cell, &d) in self.cells.iter_mut().zip(booked) {
             cell.1 -= d;
@@ -210,13 +169,10 @@ impl Latents {
         if self.cells.iter().all(|c| c.1 == 0) {
             // Every draw left is taken (as at the end of a tick): no order to follow.
             for (draw, &tag) in self.draws.iter().zip(&self.tags) {
-                if tag != TAKEN {
-                    on_taken(usize::from(tag), draw);
-                }
+                on_taken(usize::from(tag), draw);
             }
             self.draws.clear();
             self.tags.clear();
-            self.taken = 0;
             return;
         }
         // Per cell: sessions still to take, draws still to see, and whether the first ones are
@@ -226,15 +182,11 @@ impl Latents {
             .zip(&self.cells)
             .map(|(&d, c)| (d, c.1 + d, self.ordered || c.1 == 0))
             .collect();
-        let mut to_take = booked.iter().sum::<usize>();
-        self.taken += to_take;
+        let (mut kept, mut to_take) = (0, booked.iter().sum::<usize>());
         let mut i = 0;
         while to_take > 0 {
             let (draw, tag) = (self.draws[i], self.tags[i]);
             i += 1;
-            if tag == TAKEN {
-                continue;
-            }
             let (wanted, seen, first) = &mut left[usize::from(tag)];
             // Selection sampling: take this draw with chance wanted / (draws left to see), from
             // a uniform that is a hash of the draw keyed by this booking.
@@ -246,24 +198,15 @@ impl Latents {
                 *wanted -= 1;
                 to_take -= 1;
                 on_taken(usize::from(tag), &draw);
-                self.tags[i - 1] = TAKEN;
+            } else {
+                self.draws[kept] = draw;
+                self.tags[kept] = tag;
+                kept += 1;
             }
         }
-    }
-
-    /// How many draws are left.
-    fn len(&self) -> usize {
-        self.draws.len() - self.taken
-    }
-
-    /// The draws left, in order, with their cells.
-    #[cfg(test)]
-    fn left(&self) -> Vec<((f64, f64), u8)> {
-        let tagged = self.draws.iter().zip(&self.tags);
-        tagged
-            .filter(|x| *x.1 != TAKEN)
-            .map(|(&d, &t)| (d, t))
-            .collect()
+        // The draws after the last one taken all stay.
+        self.draws.drain(kept..i);
+        self.tags.drain(kept..i);
     }
 }
 
@@ -804,15 +747,10 @@ impl Sim<'_, '_> {
                     let law = self.laws.law(law);
                     let coupons: Vec<Coupon> = list.cells.iter().map(|x| x.0).collect();
                     let mut values = vec![0; coupons.len()];
-                    list.book(
-                        &booked,
-                        key,
-                        #[inline(always)]
-                        |cell, &(z, u)| {
-                            debug_assert_eq!(law.plain_coupon(z, u), coupons[cell]);
-                            values[cell] += latent_value(self.plan, law, coupons[cell], z);
-                        },
-                    );
+                    list.book(&booked, key, |cell, &(z, u)| {
+                        debug_assert_eq!(law.plain_coupon(z, u), coupons[cell]);
+                        values[cell] += latent_value(self.plan, law, coupons[cell], z);
+                    });
                     Some(values)
                 }
                 _ => {
@@ -1091,7 +1029,7 @@ impl Sim<'_, '_> {
             list.fresh = 0;
             list.law = None;
         }
-        debug_assert_eq!(list.len() as u64 + list.fresh, m);
+        debug_assert_eq!(list.draws.len() as u64 + list.fresh, m);
         if list.law != Some(law) {
             list.regroup(law, coupon_law, m);
         }
@@ -1406,7 +1344,7 @@ mod tests {
             let taken = booked_positions(&mut list, 2, mix64(key));
             assert_eq!(taken.len(), 2);
             seen[taken.iter().fold(0, |m, &i| m | 1 << i)] += 1;
-            assert_eq!((list.len(), list.cells[0].1), (2, 2));
+            assert_eq!((list.draws.len(), list.cells[0].1), (2, 2));
         }
         let p = 1.0 / 6.0;
         let se = (p * (1.0 - p) / keys as f64).sqrt();
@@ -1461,63 +1399,11 @@ mod tests {
     }
 
     #[test]
-    fn bookings_one_after_another_leave_the_draws_they_pass_over_in_order() {
-        // Two cells alternating in draw order, tagged once: each booking takes its cells' first
-        // draws, and the draws it passes over stay, in order, ahead of those it did not reach.
-        let mut list = retagged(8);
-        list.ordered = true;
-        list.cells = vec![(Coupon::None, 4), (Coupon::Reached(0), 4)];
-        list.tags = vec![0, 1, 0, 1, 0, 1, 0, 1];
-        let draws = list.draws.clone();
-        let at = |i: &[usize], t: &[u8]| i.iter().map(|&i| draws[i]).zip(t.to_vec()).collect();
-        let mut taken = Vec::new();
-        let mut book = |list: &mut Latents, booked: [usize; 2]| {
-            list.book(&booked, 7, |cell, draw| {
-                let i = draws
-                    .iter()
-                    .position(|x| x == draw)
-                    .expect("one of the draws");
-                taken.push((cell, i));
-            });
-        };
-        book(&mut list, [0, 2]);
-        let rest: Vec<_> = at(&[0, 2, 4, 5, 6, 7], &[0, 0, 0, 1, 0, 1]);
-        assert_eq!(list.left(), rest);
-        book(&mut list, [1, 1]);
-        assert_eq!(list.left(), at(&[2, 4, 6, 7], &[0, 0, 0, 1]));
-        // A new law tags again what is left, in order.
-        let text = include_str!("../../../tests/data/exact/multi_session_free.toml");
-        let scenario = crate::scenario::load_str(text, "multi_session_free.toml").expect("valid");
-        let plan = crate::engine::Plan::new(&scenario);
-        let mut laws = fates::Laws::default();
-        let none = laws.get(&plan, 0, 0.5, &[]);
-        let mut regrouped = list.clone();
-        regrouped.regroup(none, laws.law(none), 4);
-        assert_eq!(regrouped.left(), at(&[2, 4, 6, 7], &[0, 0, 0, 0]));
-        assert_eq!(regrouped.len(), 4);
-        book(&mut list, [3, 1]);
-        assert_eq!(list.len(), 0);
-        assert_eq!(
-            taken,
-            [
-                (1, 1),
-                (1, 3),
-                (0, 0),
-                (1, 5),
-                (0, 2),
-                (0, 4),
-                (0, 6),
-                (1, 7)
-            ]
-        );
-    }
-
-    #[test]
     fn a_booking_of_draws_tagged_once_takes_the_first_in_draw_order() {
         let mut list = retagged(5);
         list.ordered = true;
-        let rest: Vec<_> = list.left()[3..].to_vec();
+        let rest = list.draws[3..].to_vec();
         assert_eq!(booked_positions(&mut list, 3, 7), [0, 1, 2]);
-        assert_eq!(list.left(), rest);
+        assert_eq!(list.draws, rest);
     }
 }
