@@ -5,13 +5,13 @@
 use std::collections::BTreeMap;
 
 use rand::{Rng, RngExt, SeedableRng};
-use smallvec::SmallVec;
+use smallvec::{SmallVec, smallvec};
 
 use super::samplers::{
     binomial, hypergeometric_keyed, multinomial, multinomial_keyed, occupancy, poisson,
     poisson_above,
 };
-use super::{Clicked, Individual, Sim, State, Step, keyed};
+use super::{Clicked, Individual, Placements, Sim, State, Step, keyed};
 use crate::engine::rng::{Stream, mix64};
 use crate::engine::story::{self, Tally};
 use crate::engine::{Count, Plan};
@@ -109,7 +109,7 @@ struct Walk {
     /// Users with exactly one click, by its placement.
     single: Vec<u64>,
     /// The click placements (in served order) of each user with two clicks or more.
-    multi: Vec<Vec<usize>>,
+    multi: Vec<Placements>,
     /// Organic impressions served, by placement.
     organic: Vec<u64>,
     /// Boosted impressions served, by program.
@@ -130,7 +130,7 @@ type Unserved = SmallVec<[u32; 4]>;
 
 /// A user with two clicks, walked alone: the position it stands before, its unserved organic and
 /// boosted impressions, and its clicks' placements so far.
-type Alone = (usize, u64, Unserved, Vec<usize>);
+type Alone = (usize, u64, Unserved, Placements);
 
 /// The working lists of [`walk`], kept from one walk to the next so that a walk allocates
 /// nothing once they have grown.
@@ -192,7 +192,7 @@ impl Moves<'_> {
                     self.next_position,
                     left.0,
                     left.1.clone(),
-                    vec![f, placement],
+                    smallvec![f, placement],
                 )
             })),
         }
@@ -453,7 +453,7 @@ fn assign_levels(
 struct Outcomes {
     quiet: u64,
     single: Vec<u64>,
-    multi: Vec<(Vec<usize>, u64)>,
+    multi: Vec<(Placements, u64)>,
 }
 
 impl<'p, 's> Sim<'p, 's> {
@@ -957,7 +957,7 @@ mod tests {
             let sessions = match (w.quiet, w.single.iter().position(|&c| c == 1)) {
                 (1, _) => Vec::new(),
                 (_, Some(p)) => vec![p],
-                _ => w.multi[0].clone(),
+                _ => w.multi[0].to_vec(),
             };
             let served_boosted: u64 = w.boosted.iter().sum();
             let served_organic: u64 = w.organic.iter().sum();

@@ -73,11 +73,14 @@ impl State {
     }
 }
 
+/// The placements of a user's sessions in one tick (inline for two, the usual number).
+type Placements = SmallVec<[usize; 2]>;
+
 /// A user drawn out of its cohort for this tick.
 struct Individual {
     state: State,
     /// Placements of its sessions this tick.
-    sessions: Vec<usize>,
+    sessions: Placements,
     /// Its stream key: what it was drawn out of (exposure type and organic level) and its rank
     /// there, so that the same user meets the same draws in the scenario and in its baseline.
     unit: u64,

@@ -1370,7 +1370,7 @@ mod tests {
                 served: 2,
                 redeemed: smallvec::SmallVec::from_slice(&redeemed),
             },
-            sessions,
+            sessions: sessions.into(),
             unit: 0,
         };
         let independent = |alipay: bool, redeemed: [u32; 2], sessions: Vec<usize>| {
