@@ -71,6 +71,15 @@ impl Coupon {
             Coupon::TopUp(j) => 2 * j + 2,
         }
     }
+
+    /// The coupon of a [`Coupon::code`].
+    pub fn of_code(code: usize) -> Self {
+        match code {
+            0 => Coupon::None,
+            c if c % 2 == 1 => Coupon::Reached(c / 2),
+            c => Coupon::TopUp(c / 2 - 1),
+        }
+    }
 }
 
 /// How a landed session ended (steps 7–10).
@@ -367,6 +376,9 @@ pub struct CouponLaw {
     pub pairs: Vec<(Plain, Step8, f64)>,
     /// The intervals' upper ends in z, offers and top-up probabilities, compactly.
     cuts: Vec<(f64, Offer, f64)>,
+    /// Per interval, then for a basket above them all: its top-up probability and the codes
+    /// ([`Coupon::code`]) of a plain order's coupon with the top-up uniform below it and not.
+    plain_codes: Vec<(f64, usize, usize)>,
 }
 
 /// Orders without a coupon draw B from its whole law by rejection when at least this share of
@@ -397,6 +409,7 @@ impl CouponLaw {
             plain_share: 0.0,
             pairs: Vec::new(),
             cuts: Vec::new(),
+            plain_codes: Vec::new(),
         };
         // P(leak) and P(attempt) of a session offered no coupon.
         let leak0 = story::leak_probability(s, segment, 0.0);
@@ -411,6 +424,18 @@ impl CouponLaw {
             .intervals
             .iter()
             .map(|i| (i.zb, i.offer, i.topup))
+            .collect();
+        let code = |offer: Offer, topped: bool| match offer {
+            Offer::None => Coupon::None,
+            Offer::Reached(j) => Coupon::Reached(j),
+            Offer::TopUp(j) if topped => Coupon::TopUp(j),
+            Offer::TopUp(_) => Coupon::None,
+        };
+        law.plain_codes = law
+            .cuts
+            .iter()
+            .map(|&(_, offer, topup)| (topup, code(offer, true).code(), code(offer, false).code()))
+            .chain([(0.0, 0, 0)])
             .collect();
         law
     }
@@ -605,6 +630,21 @@ impl CouponLaw {
             (Offer::TopUp(j), topup) if u < topup => Coupon::TopUp(j),
             (Offer::TopUp(_), _) => Coupon::None,
         }
+    }
+
+    /// [`CouponLaw::plain_coupon`]'s code ([`Coupon::code`]), found without a branch that
+    /// depends on the draws (tagging every kept draw, where mispredicted branches cost more than
+    /// comparing `z` with every interval's end).
+    #[inline]
+    pub fn plain_code(&self, z: f64, u: f64) -> usize {
+        let interval = if self.basket.sigma == 0.0 {
+            0
+        } else {
+            // The intervals below z: they are in increasing order.
+            self.cuts.iter().map(|c| usize::from(z >= c.0)).sum()
+        };
+        let (topup, below, above) = self.plain_codes[interval];
+        if u < topup { below } else { above }
     }
 
     /// The basket (yuan, after any top-up) of an order that redeemed `coupon`, from its exact
@@ -1098,6 +1138,46 @@ mod tests {
         // The law's probabilities: leak, attempts and no attempt sum to 1.
         let total = law.leak + law.attempts.iter().map(|x| x.1).sum::<f64>() + law.no_attempt();
         assert!((total - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_plain_coupons_code_is_found_without_branching_on_the_draws() {
+        for c in [
+            Coupon::None,
+            Coupon::Reached(0),
+            Coupon::TopUp(0),
+            Coupon::TopUp(126),
+        ] {
+            assert_eq!(Coupon::of_code(c.code()), c);
+        }
+        // Every coupon law of the national default's segments, with each set of programs
+        // available: the code agrees with the coupon found by search, at baskets spread over
+        // every interval (and their ends) and top-up uniforms on both sides of each chance.
+        let s = national();
+        let plan = Plan::new(&s);
+        let mut r = rng(11);
+        let mut seen = std::collections::BTreeSet::new();
+        for segment in 0..s.segments.len() {
+            for available in availabilities(&s) {
+                let eligible: Vec<usize> = (0..available.len()).filter(|&j| available[j]).collect();
+                let law = CouponLaw::new(&plan, segment, 0.3, &eligible);
+                let ends = law.cuts.iter().map(|c| c.0).filter(|z| z.is_finite());
+                let mut zs: Vec<f64> = ends.collect();
+                zs.extend((0..2_000).map(|_| {
+                    let z: f64 = StandardNormal.sample(&mut r);
+                    4.0 * z
+                }));
+                for z in zs {
+                    for u in [0.0, r.random::<f64>(), 0.999_999] {
+                        let code = law.plain_code(z, u);
+                        assert_eq!(code, law.plain_coupon(z, u).code(), "z {z}, u {u}");
+                        seen.insert(code);
+                    }
+                }
+            }
+        }
+        // No coupon, a threshold reached and a top-up taken all occur.
+        assert!(seen.len() >= 3, "{seen:?}");
     }
 
     /// The national default scenario: two coupon programs (one with a top-up band) over

@@ -141,13 +141,13 @@ impl Latents {
             draws, tags, cells, ..
         } = self;
         tags.extend(draws.iter().map(|&(z, u)| {
-            let coupon = coupon_law.plain_coupon(z, u);
-            let code = coupon.code();
+            let code = coupon_law.plain_code(z, u);
+            debug_assert_eq!(code, coupon_law.plain_coupon(z, u).code());
             if code >= cell_of.len() {
                 cell_of.resize(code + 1, None);
             }
             let k = *cell_of[code].get_or_insert_with(|| {
-                cells.push((coupon, 0));
+                cells.push((Coupon::of_code(code), 0));
                 u8::try_from(cells.len() - 1).expect("fewer than 256 coupons")
             });
             cells[usize::from(k)].1 += 1;
