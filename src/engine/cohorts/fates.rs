@@ -914,15 +914,26 @@ pub fn joint_law(
                 coupon,
             })
         };
+        // A pair's fates both have this landing: only this landing's pairs can match it.
+        let first = pairs.len();
+        // Where each fate without programs that can start a pair sits in the base law.
+        let starts = [
+            fate(End::Leak),
+            fate(End::NoAttempt),
+            order(Coupon::None),
+            fate(End::PayFail),
+        ]
+        .map(|f0| (f0, base.iter().position(|x| x.0 == f0)));
         let mut push = |f0: Fate, fs: Fate, pr: f64| {
             if pr <= 0.0 {
                 return;
             }
-            let k = base
+            let k = starts
                 .iter()
-                .position(|x| x.0 == f0)
+                .find(|x| x.0 == f0)
+                .and_then(|x| x.1)
                 .expect("every fate without programs is in the base law");
-            match pairs.iter_mut().find(|x| x.0 == k && x.1 == fs) {
+            match pairs[first..].iter_mut().find(|x| x.0 == k && x.1 == fs) {
                 Some(x) => x.2 += weight * pr,
                 None => pairs.push((k, fs, weight * pr, i)),
             }
