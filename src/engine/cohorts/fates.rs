@@ -374,8 +374,8 @@ pub struct CouponLaw {
     /// no coupon is offered they are equal; leaking with a coupon implies leaking without
     /// (leak(d) ≤ leak(0)) and attempting without implies attempting with (a(d) ≥ q).
     pub pairs: Vec<(Plain, Step8, f64)>,
-    /// The intervals' upper ends in z, offers and top-up probabilities, compactly.
-    cuts: Vec<(f64, Offer, f64)>,
+    /// The intervals' upper ends in z, compactly.
+    cuts: Vec<f64>,
     /// Per interval, then for a basket above them all: its top-up probability and the codes
     /// ([`Coupon::code`]) of a plain order's coupon with the top-up uniform below it and not.
     plain_codes: Vec<(f64, usize, usize)>,
@@ -420,11 +420,7 @@ impl CouponLaw {
         if plain_rate > 0.0 {
             law.plain_share = law.attempts[0].1 / plain_rate;
         }
-        law.cuts = law
-            .intervals
-            .iter()
-            .map(|i| (i.zb, i.offer, i.topup))
-            .collect();
+        law.cuts = law.intervals.iter().map(|i| i.zb).collect();
         let code = |offer: Offer, topped: bool| match offer {
             Offer::None => Coupon::None,
             Offer::Reached(j) => Coupon::Reached(j),
@@ -432,9 +428,15 @@ impl CouponLaw {
             Offer::TopUp(_) => Coupon::None,
         };
         law.plain_codes = law
-            .cuts
+            .intervals
             .iter()
-            .map(|&(_, offer, topup)| (topup, code(offer, true).code(), code(offer, false).code()))
+            .map(|i| {
+                (
+                    i.topup,
+                    code(i.offer, true).code(),
+                    code(i.offer, false).code(),
+                )
+            })
             .chain([(0.0, 0, 0)])
             .collect();
         law
@@ -616,32 +618,22 @@ impl CouponLaw {
     /// The coupon under this law of an order that would have been one without coupon programs
     /// too, from its latent basket deviate `z` and top-up uniform `u` (compared in z: no exp).
     pub fn plain_coupon(&self, z: f64, u: f64) -> Coupon {
-        let cut = if self.basket.sigma == 0.0 {
-            // B is the median: its interval holds all the mass, the only one kept.
-            self.cuts.first()
-        } else {
-            // Intervals are in increasing order; those of zero mass were left out (B never
-            // falls there), so the first whose upper end is above z holds it.
-            self.cuts.iter().find(|c| z < c.0)
-        };
-        match cut.map_or((Offer::None, 0.0), |c| (c.1, c.2)) {
-            (Offer::None, _) => Coupon::None,
-            (Offer::Reached(j), _) => Coupon::Reached(j),
-            (Offer::TopUp(j), topup) if u < topup => Coupon::TopUp(j),
-            (Offer::TopUp(_), _) => Coupon::None,
-        }
+        Coupon::of_code(self.plain_code(z, u))
     }
 
     /// [`CouponLaw::plain_coupon`]'s code ([`Coupon::code`]), found without a branch that
-    /// depends on the draws (tagging every kept draw, where mispredicted branches cost more than
-    /// comparing `z` with every interval's end).
+    /// depends on the draws (it tags every kept draw, where a mispredicted branch costs more
+    /// than comparing `z` with every interval's end): the interval holding `z`, then a select
+    /// on the top-up uniform.
     #[inline]
     pub fn plain_code(&self, z: f64, u: f64) -> usize {
         let interval = if self.basket.sigma == 0.0 {
+            // B is the median: its interval holds all the mass, the only one kept.
             0
         } else {
-            // The intervals below z: they are in increasing order.
-            self.cuts.iter().map(|c| usize::from(z >= c.0)).sum()
+            // Intervals are in increasing order and those of zero mass were left out (B never
+            // falls there): z lies in the one after those whose upper end is at or below it.
+            self.cuts.iter().map(|&zb| usize::from(z >= zb)).sum()
         };
         let (topup, below, above) = self.plain_codes[interval];
         if u < topup { below } else { above }
@@ -1151,8 +1143,24 @@ mod tests {
         assert!((total - 1.0).abs() < 1e-12);
     }
 
+    /// A plain order's coupon found by searching the law's intervals for the basket, the
+    /// definition that [`CouponLaw::plain_code`]'s table and count replace.
+    fn searched_coupon(law: &CouponLaw, z: f64, u: f64) -> Coupon {
+        let interval = if law.basket.sigma == 0.0 {
+            law.intervals.first()
+        } else {
+            law.intervals.iter().find(|i| z < i.zb)
+        };
+        match interval.map_or((Offer::None, 0.0), |i| (i.offer, i.topup)) {
+            (Offer::None, _) => Coupon::None,
+            (Offer::Reached(j), _) => Coupon::Reached(j),
+            (Offer::TopUp(j), topup) if u < topup => Coupon::TopUp(j),
+            (Offer::TopUp(_), _) => Coupon::None,
+        }
+    }
+
     #[test]
-    fn a_plain_coupons_code_is_found_without_branching_on_the_draws() {
+    fn a_plain_coupon_is_the_one_a_search_of_the_intervals_finds() {
         for c in [
             Coupon::None,
             Coupon::Reached(0),
@@ -1162,7 +1170,7 @@ mod tests {
             assert_eq!(Coupon::of_code(c.code()), c);
         }
         // Every coupon law of the national default's segments, with each set of programs
-        // available: the code agrees with the coupon found by search, at baskets spread over
+        // available: the coupon agrees with the one found by search, at baskets spread over
         // every interval (and their ends) and top-up uniforms on both sides of each chance.
         let s = national();
         let plan = Plan::new(&s);
@@ -1172,17 +1180,17 @@ mod tests {
             for available in availabilities(&s) {
                 let eligible: Vec<usize> = (0..available.len()).filter(|&j| available[j]).collect();
                 let law = CouponLaw::new(&plan, segment, 0.3, &eligible);
-                let ends = law.cuts.iter().map(|c| c.0).filter(|z| z.is_finite());
-                let mut zs: Vec<f64> = ends.collect();
+                let mut zs: Vec<f64> = law.cuts.iter().copied().filter(|z| z.is_finite()).collect();
                 zs.extend((0..2_000).map(|_| {
                     let z: f64 = StandardNormal.sample(&mut r);
                     4.0 * z
                 }));
                 for z in zs {
                     for u in [0.0, r.random::<f64>(), 0.999_999] {
-                        let code = law.plain_code(z, u);
-                        assert_eq!(code, law.plain_coupon(z, u).code(), "z {z}, u {u}");
-                        seen.insert(code);
+                        let coupon = law.plain_coupon(z, u);
+                        assert_eq!(coupon, searched_coupon(&law, z, u), "z {z}, u {u}");
+                        assert_eq!(law.plain_code(z, u), coupon.code());
+                        seen.insert(coupon);
                     }
                 }
             }

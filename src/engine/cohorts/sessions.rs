@@ -142,7 +142,6 @@ impl Latents {
         } = self;
         tags.extend(draws.iter().map(|&(z, u)| {
             let code = coupon_law.plain_code(z, u);
-            debug_assert_eq!(code, coupon_law.plain_coupon(z, u).code());
             if code >= cell_of.len() {
                 cell_of.resize(code + 1, None);
             }
