@@ -326,6 +326,9 @@ struct Interval {
     from_no: f64,
     /// The top-up probability of the offered program (`Offer::TopUp`), else 0.
     topup: f64,
+    /// For `Offer::Reached`, per [`Tilt`] (in its order): an upper bound of the tilt's weight
+    /// w on the interval, at most 1, and a lower bound (`order_basket`'s rejection step).
+    tilt_bounds: [(f64, f64); 3],
 }
 
 /// A landed session's end at step 8 (before payment), without any coupon program.
@@ -353,6 +356,30 @@ pub enum Tilt {
     FromLeak,
     /// It would not have attempted without a coupon: w = a(d) − q.
     FromNoAttempt,
+}
+
+impl Tilt {
+    const ALL: [Tilt; 3] = [Tilt::Marginal, Tilt::FromLeak, Tilt::FromNoAttempt];
+
+    /// The tilt's weight w(b) of a basket b that reached a coupon worth `discount` (yuan), in
+    /// segment `segment` with order probability `q` and leak probability `leak0` without a
+    /// coupon. Each factor grows with d = discount / b (retention and sensitivity are
+    /// non-negative), so w decreases in b.
+    fn weight(
+        self,
+        s: &Scenario,
+        (segment, q, leak0): (usize, f64, f64),
+        discount: f64,
+        b: f64,
+    ) -> f64 {
+        let d = discount / b;
+        let a = story::attempt_probability(s, segment, q, d);
+        match self {
+            Tilt::Marginal => (1.0 - story::leak_probability(s, segment, d)) * a,
+            Tilt::FromLeak => (leak0 - story::leak_probability(s, segment, d)) * a,
+            Tilt::FromNoAttempt => a - q,
+        }
+    }
 }
 
 /// The coupon part of a landed session's law (steps 5–8) for a segment, an order probability q
@@ -478,6 +505,7 @@ impl CouponLaw {
             from_leak: 0.0,
             from_no: 0.0,
             topup: 0.0,
+            tilt_bounds: [(0.0, 0.0); 3],
         };
         match offer {
             Offer::None => {
@@ -513,6 +541,13 @@ impl CouponLaw {
                 interval.reached = attempted;
                 interval.from_leak = from_leak;
                 interval.from_no = ((1.0 - leak0) * (attempts - q * mass)).max(0.0);
+                // w(lo) bounds w on the interval (at lo = 0 the bound is 1: d is infinite, and
+                // 0 × ∞ gives NaN, which min drops); w(hi) bounds it below (w at d = 0 when hi is
+                // infinite), so that most candidates are accepted without evaluating w.
+                interval.tilt_bounds = Tilt::ALL.map(|tilt| {
+                    let w = |b| tilt.weight(s, (segment, q, leak0), discount, b);
+                    (w(lo).min(1.0), w(hi))
+                });
                 self.add_attempt(Coupon::Reached(j), attempted);
                 self.add_coupon_pairs(
                     Coupon::Reached(j),
@@ -678,25 +713,12 @@ impl CouponLaw {
                     _ => 0.0,
                 });
                 let discount = s.programs[j].coupon().expect("coupon").discount_yuan();
-                let (g, q) = (self.segment, self.q);
-                let leak0 = story::leak_probability(s, g, 0.0);
-                // w(b) = (1 − leak(D/b)) × P(attempt | D/b), or (leak(0) − leak(D/b)) × P(attempt
-                // | D/b), or P(attempt | D/b) − q: each factor grows with d = D/b (retention and
-                // sensitivity are non-negative), so w(lo) bounds w on the interval.
-                let w = |b: f64| {
-                    let d = discount / b;
-                    let a = story::attempt_probability(s, g, q, d);
-                    match tilt {
-                        Tilt::Marginal => (1.0 - story::leak_probability(s, g, d)) * a,
-                        Tilt::FromLeak => (leak0 - story::leak_probability(s, g, d)) * a,
-                        Tilt::FromNoAttempt => a - q,
-                    }
+                let w = |b| {
+                    let leak0 = story::leak_probability(s, self.segment, 0.0);
+                    tilt.weight(s, (self.segment, self.q, leak0), discount, b)
                 };
-                // At lo = 0 the bound is 1 (d is infinite; 0 × ∞ would give NaN, which min drops).
-                let bound = w(i.lo).min(1.0);
-                // w(hi) bounds w below on the interval (w at d = 0 when hi is infinite): most
-                // candidates are accepted without evaluating w.
-                let sure = w(i.hi);
+                // The tilt's bounds on the interval, computed with the law.
+                let (bound, sure) = i.tilt_bounds[tilt as usize];
                 loop {
                     let b = if self.basket.sigma == 0.0 {
                         self.basket.median
