@@ -359,6 +359,7 @@ pub enum Tilt {
 }
 
 impl Tilt {
+    /// In declaration order, so that `tilt as usize` is a tilt's place here.
     const ALL: [Tilt; 3] = [Tilt::Marginal, Tilt::FromLeak, Tilt::FromNoAttempt];
 
     /// The tilt's weight w(b) of a basket b that reached a coupon worth `discount` (yuan), in
