@@ -361,26 +361,6 @@ pub enum Tilt {
 impl Tilt {
     /// In declaration order, so that `tilt as usize` is a tilt's place here.
     const ALL: [Tilt; 3] = [Tilt::Marginal, Tilt::FromLeak, Tilt::FromNoAttempt];
-
-    /// The tilt's weight w(b) of a basket b that reached a coupon worth `discount` (yuan), in
-    /// segment `segment` with order probability `q` and leak probability `leak0` without a
-    /// coupon. Each factor grows with d = discount / b (retention and sensitivity are
-    /// non-negative), so w decreases in b.
-    fn weight(
-        self,
-        s: &Scenario,
-        (segment, q, leak0): (usize, f64, f64),
-        discount: f64,
-        b: f64,
-    ) -> f64 {
-        let d = discount / b;
-        let a = story::attempt_probability(s, segment, q, d);
-        match self {
-            Tilt::Marginal => (1.0 - story::leak_probability(s, segment, d)) * a,
-            Tilt::FromLeak => (leak0 - story::leak_probability(s, segment, d)) * a,
-            Tilt::FromNoAttempt => a - q,
-        }
-    }
 }
 
 /// The coupon part of a landed session's law (steps 5–8) for a segment, an order probability q
@@ -390,6 +370,8 @@ pub struct CouponLaw {
     basket: Basket,
     segment: usize,
     q: f64,
+    /// P(leak) of a session offered no coupon.
+    leak0: f64,
     /// P(leak).
     pub leak: f64,
     /// P(attempt) by coupon, `Coupon::None` first; they and `leak` sum to at most 1.
@@ -427,10 +409,13 @@ impl CouponLaw {
         }
         edges.sort_by(f64::total_cmp);
         edges.dedup();
+        // P(leak) of a session offered no coupon.
+        let leak0 = story::leak_probability(s, segment, 0.0);
         let mut law = CouponLaw {
             basket: Basket::of(plan, segment),
             segment,
             q,
+            leak0,
             leak: 0.0,
             attempts: vec![(Coupon::None, 0.0)],
             intervals: Vec::new(),
@@ -439,8 +424,7 @@ impl CouponLaw {
             cuts: Vec::new(),
             plain_codes: Vec::new(),
         };
-        // P(leak) and P(attempt) of a session offered no coupon.
-        let leak0 = story::leak_probability(s, segment, 0.0);
+        // P(attempt) of a session offered no coupon.
         let plain_rate = (1.0 - leak0) * q;
         for w in edges.windows(2) {
             law.add_interval(s, eligible, (w[0], w[1]), (leak0, plain_rate));
@@ -546,7 +530,7 @@ impl CouponLaw {
                 // 0 × ∞ gives NaN, which min drops); w(hi) bounds it below (w at d = 0 when hi is
                 // infinite), so that most candidates are accepted without evaluating w.
                 interval.tilt_bounds = Tilt::ALL.map(|tilt| {
-                    let w = |b| tilt.weight(s, (segment, q, leak0), discount, b);
+                    let w = |b| self.tilt_weight(s, tilt, discount, b);
                     (w(lo).min(1.0), w(hi))
                 });
                 self.add_attempt(Coupon::Reached(j), attempted);
@@ -714,10 +698,7 @@ impl CouponLaw {
                     _ => 0.0,
                 });
                 let discount = s.programs[j].coupon().expect("coupon").discount_yuan();
-                let w = |b| {
-                    let leak0 = story::leak_probability(s, self.segment, 0.0);
-                    tilt.weight(s, (self.segment, self.q, leak0), discount, b)
-                };
+                let w = |b| self.tilt_weight(s, tilt, discount, b);
                 // The tilt's bounds on the interval, computed with the law.
                 let (bound, sure) = i.tilt_bounds[tilt as usize];
                 loop {
@@ -732,6 +713,19 @@ impl CouponLaw {
                     }
                 }
             }
+        }
+    }
+
+    /// The weight w(b) of `tilt` for a basket b that reached a coupon worth `discount` (yuan).
+    /// Each factor grows with d = discount / b (retention and sensitivity are non-negative), so
+    /// w decreases in b.
+    fn tilt_weight(&self, s: &Scenario, tilt: Tilt, discount: f64, b: f64) -> f64 {
+        let (g, q, d) = (self.segment, self.q, discount / b);
+        let a = story::attempt_probability(s, g, q, d);
+        match tilt {
+            Tilt::Marginal => (1.0 - story::leak_probability(s, g, d)) * a,
+            Tilt::FromLeak => (self.leak0 - story::leak_probability(s, g, d)) * a,
+            Tilt::FromNoAttempt => a - q,
         }
     }
 
@@ -1220,6 +1214,45 @@ mod tests {
         }
         // No coupon, a threshold reached and a top-up taken all occur.
         assert!(seen.len() >= 3, "{seen:?}");
+    }
+
+    #[test]
+    fn a_tilts_bounds_hold_over_its_interval() {
+        // The rejection step of a reached coupon's basket accepts at once below `sure` and
+        // proposes under `bound`: on every interval that reaches a coupon, in every law of the
+        // national default's segments, w must lie between them at baskets spread over the
+        // interval (its open end capped at 100 medians), and the upper bound be at most 1.
+        let s = national();
+        let plan = Plan::new(&s);
+        let mut checked = 0;
+        for segment in 0..s.segments.len() {
+            for available in availabilities(&s) {
+                let eligible: Vec<usize> = (0..available.len()).filter(|&j| available[j]).collect();
+                for q in [0.05, 0.3, 0.9] {
+                    let law = CouponLaw::new(&plan, segment, q, &eligible);
+                    for i in &law.intervals {
+                        let Offer::Reached(j) = i.offer else { continue };
+                        let discount = s.programs[j].coupon().expect("coupon").discount_yuan();
+                        let hi = i.hi.min(100.0 * law.basket.median);
+                        for tilt in Tilt::ALL {
+                            let (bound, sure) = i.tilt_bounds[tilt as usize];
+                            assert!(bound <= 1.0 && sure <= bound, "{tilt:?}: {sure} > {bound}");
+                            for k in 0..=100 {
+                                let b = i.lo + (hi - i.lo) * f64::from(k) / 100.0;
+                                if b <= 0.0 {
+                                    continue;
+                                }
+                                let w = law.tilt_weight(&s, tilt, discount, b);
+                                let slack = 1e-12 * w.abs().max(1e-300);
+                                assert!(w <= bound + slack && w >= sure - slack, "{tilt:?} b {b}");
+                                checked += 1;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert!(checked > 0, "some interval reaches a coupon");
     }
 
     /// The national default scenario: two coupon programs (one with a top-up band) over
