@@ -45,10 +45,8 @@ fn child(engine: &str, users: u64) {
     };
     let baseline = scenario.baseline();
     let start = Instant::now();
-    let (a, b) = rayon::join(
-        || engine.simulate(&Plan::new(&scenario), SEED, REPLICATION),
-        || engine.simulate(&Plan::new(&baseline), SEED, REPLICATION),
-    );
+    let (plan, base_plan) = (Plan::new(&scenario), Plan::new(&baseline));
+    let (a, b) = engine.simulate_pair(&plan, &base_plan, SEED, REPLICATION, true);
     let wall = start.elapsed().as_secs_f64();
     let scenario_orders = a.count(d11sim::engine::Count::Orders);
     let orders = scenario_orders + b.count(d11sim::engine::Count::Orders);

@@ -169,6 +169,11 @@ impl Funnel {
             + stage as usize
     }
 
+    /// The number of GMV cells ([`Funnel::gmv_index`]).
+    pub fn gmv_cells(&self) -> usize {
+        self.len() / Count::N
+    }
+
     pub fn gmv_index(&self, placement: usize, segment: usize, destination: usize) -> usize {
         (placement * self.segments + segment) * FUNNEL_DESTINATIONS.len() + destination
     }
@@ -187,7 +192,7 @@ impl Outcome {
             exhausted_tick: vec![None; scenario.programs.len()],
             remaining: Vec::with_capacity(ticks),
             funnel: vec![0; funnel.len()],
-            funnel_gmv: vec![0; funnel.len() / Count::N],
+            funnel_gmv: vec![0; funnel.gmv_cells()],
         }
     }
 
@@ -243,6 +248,27 @@ impl Engine {
         }
     }
 
+    /// One replication of two plans (a scenario and its baseline, say), each as [`Engine::simulate`]
+    /// gives it, on two threads of the current rayon pool where one is free; the `cohorts`
+    /// engine has the second run value the first's money when it has time to spare, and, if
+    /// the pair is `alone` (the pool's only work), until the first is done.
+    pub fn simulate_pair(
+        self,
+        lead: &Plan,
+        other: &Plan,
+        seed: u64,
+        replication: u64,
+        alone: bool,
+    ) -> (Outcome, Outcome) {
+        match self {
+            Engine::Agents => rayon::join(
+                || agents::simulate(lead, seed, replication),
+                || agents::simulate(other, seed, replication),
+            ),
+            Engine::Cohorts => cohorts::simulate_pair(lead, other, seed, replication, alone),
+        }
+    }
+
     /// One replication of a scenario and of its baseline, on common random numbers.
     pub fn paired(
         self,
@@ -273,14 +299,13 @@ pub fn run_replications(
     // The plans depend on the scenario only: build them once for every replication.
     let (plan, base_plan) = (Plan::new(scenario), Plan::new(&baseline));
     let reps: Vec<u64> = replications.collect();
+    // A single replication has the pool to itself.
+    let alone = reps.len() == 1;
     reps.par_iter()
         .map(|&r| {
             // The scenario and its baseline are independent computations: on two cores even a
             // single replication uses both.
-            let (scenario, baseline) = rayon::join(
-                || engine.simulate(&plan, seed, r),
-                || engine.simulate(&base_plan, seed, r),
-            );
+            let (scenario, baseline) = engine.simulate_pair(&plan, &base_plan, seed, r, alone);
             let out = Paired {
                 replication: r,
                 scenario,

@@ -14,7 +14,7 @@
 
 use std::collections::HashMap;
 use std::f64::consts::{FRAC_1_SQRT_2, PI};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use libm::erfc;
 use rand::RngExt;
@@ -192,6 +192,15 @@ impl Basket {
 
     fn value(&self, z: f64) -> f64 {
         self.median * (self.sigma * z).exp()
+    }
+
+    /// The basket of deviate `z` (the median whatever `z` when the law has no spread).
+    pub fn plain(&self, z: f64) -> f64 {
+        if self.sigma == 0.0 {
+            self.median
+        } else {
+            self.value(z)
+        }
     }
 
     /// P(lo ≤ B < hi).
@@ -625,8 +634,7 @@ impl CouponLaw {
                     .expect("coupon")
                     .threshold_yuan
             }
-            _ if self.basket.sigma == 0.0 => self.basket.median,
-            _ => self.basket.value(z),
+            _ => self.basket.plain(z),
         }
     }
 
@@ -753,7 +761,8 @@ impl CouponLaw {
 pub struct Laws {
     /// By (segment, q's bits, eligible programs below 64 as a bit set, the others).
     index: HashMap<(usize, u64, u64, Vec<usize>), usize>,
-    laws: Vec<CouponLaw>,
+    /// Shared with the values owed under them (see `money`).
+    laws: Vec<Arc<CouponLaw>>,
 }
 
 impl Laws {
@@ -769,13 +778,19 @@ impl Laws {
         if let Some(&i) = self.index.get(&key) {
             return i;
         }
-        self.laws.push(CouponLaw::new(plan, segment, q, eligible));
+        self.laws
+            .push(Arc::new(CouponLaw::new(plan, segment, q, eligible)));
         self.index.insert(key, self.laws.len() - 1);
         self.laws.len() - 1
     }
 
     pub fn law(&self, i: usize) -> &CouponLaw {
         &self.laws[i]
+    }
+
+    /// The law of index `i`, to keep.
+    pub fn shared(&self, i: usize) -> Arc<CouponLaw> {
+        Arc::clone(&self.laws[i])
     }
 }
 

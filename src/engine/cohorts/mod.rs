@@ -23,11 +23,13 @@
 
 mod exposure;
 mod fates;
+mod money;
 mod order;
 pub(crate) mod samplers;
 mod sessions;
 
 pub use fates::seconds_per_basket;
+pub use money::Share;
 
 use std::collections::BTreeMap;
 
@@ -123,11 +125,73 @@ enum Step {
 
 /// One replication of the plan's scenario.
 pub fn simulate(plan: &Plan, seed: u64, replication: u64) -> Outcome {
+    run(plan, seed, replication, Pairing::Alone)
+}
+
+/// One replication of a scenario and of its baseline (or of any two plans), on two threads of
+/// the current rayon pool where one is free: the second run values the first's money between
+/// its own ticks ([`Share`]) and, if the pair is `alone` (all the pool has to do, as for a
+/// single replication), once it is done until the lead is. The results are those of
+/// [`simulate`] for each plan.
+///
+/// With other work in the pool, a done run goes back to it instead: a thread that took a job
+/// resumes its own work only when the job returns, so a wait there could hold up more than it
+/// saves.
+pub fn simulate_pair(
+    lead: &Plan,
+    other: &Plan,
+    seed: u64,
+    replication: u64,
+    alone: bool,
+) -> (Outcome, Outcome) {
+    let share = Share::new(lead);
+    rayon::join(
+        || run(lead, seed, replication, Pairing::Lead(&share)),
+        || run(other, seed, replication, Pairing::Lends(&share, alone)),
+    )
+}
+
+/// How a run shares work with the other run of its pair.
+#[derive(Clone, Copy)]
+enum Pairing<'a, 'p, 's> {
+    Alone,
+    /// It hands its money over to be valued by the other run.
+    Lead(&'a Share<'p, 's>),
+    /// It values the lead's money between its ticks, and once it is done until the lead is if
+    /// the flag is set.
+    Lends(&'a Share<'p, 's>, bool),
+}
+
+fn run(plan: &Plan, seed: u64, replication: u64, pairing: Pairing) -> Outcome {
+    // Whatever happens to the lead, the other run stops waiting for it.
+    let _closes = match pairing {
+        Pairing::Lead(share) => Some(share.closer()),
+        _ => None,
+    };
+    if let Pairing::Lends(share, _) = pairing {
+        share.start_lending();
+    }
     let mut sim = Sim::new(plan, seed, replication);
+    sim.lead = match pairing {
+        Pairing::Lead(share) => Some(share),
+        _ => None,
+    };
     for t in 0..plan.ticks {
         sim.tick(t);
+        if let Pairing::Lends(share, _) = pairing {
+            share.lend();
+        }
     }
-    sim.out
+    // The run's state is dropped before it waits for the lead, so that the two are not kept
+    // at once.
+    let Sim { mut out, .. } = sim;
+    match pairing {
+        Pairing::Alone => {}
+        Pairing::Lead(share) => share.close(&mut out),
+        Pairing::Lends(share, true) => share.lend_until_closed(),
+        Pairing::Lends(share, false) => share.stop_lending(),
+    }
+    out
 }
 
 struct Sim<'p, 's> {
@@ -144,6 +208,8 @@ struct Sim<'p, 's> {
     laws: fates::Laws,
     walk_scratch: exposure::WalkScratch,
     session_scratch: sessions::SessionScratch,
+    /// Where a lead run hands its ticks' money over.
+    lead: Option<&'p Share<'p, 's>>,
 }
 
 fn keyed(seed: u64, rep: u64, t: usize, unit: u64, step: Step, index: u64) -> Stream {
@@ -200,11 +266,17 @@ impl<'p, 's> Sim<'p, 's> {
             laws: fates::Laws::default(),
             walk_scratch: exposure::WalkScratch::default(),
             session_scratch: sessions::SessionScratch::default(),
+            lead: None,
         }
     }
 
     fn scenario(&self) -> &'s Scenario {
         self.plan.scenario
+    }
+
+    /// A tick's money, valued here or handed over.
+    fn hand_over(&mut self, batch: money::Batch) {
+        money::hand_over(self.lead, self.plan, &mut self.out, batch);
     }
 
     /// Adds `n` to a count in tick `t` and in a funnel cell (destination column `all`).

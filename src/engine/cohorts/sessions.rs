@@ -46,6 +46,7 @@ use rand_distr::{Distribution, StandardNormal};
 use smallvec::SmallVec;
 
 use super::fates::{self, Class, Coupon, End, Fate, Landing, Room, Tilt};
+use super::money::{Batch, Draw, Owed, Run, Taken, plain_value};
 use super::order::{Order, Timeline};
 use super::samplers::{
     multinomial, multivariate_hypergeometric, multivariate_hypergeometric_by_ranks, unit_uniform,
@@ -55,7 +56,6 @@ use super::{Clicked, Individual, Sim, State, Step, keyed};
 use crate::engine::Count;
 use crate::engine::rng::{Stream, mix64};
 use crate::engine::story::{self, SessionDraws, Shopper, Tally, TickSessions};
-use crate::scenario::yuan_to_units;
 
 /// What an arriving session finds: the live room, and which programs can still pay one charge.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -116,9 +116,9 @@ struct Latents {
     tags: Vec<u8>,
     /// Whether the draws have been tagged under one law only since they were made.
     ordered: bool,
-    /// The value (units) of the draws the current booking took, by cell; `None` while the
-    /// draws are not made.
-    values: Option<Vec<u128>>,
+    /// Whether the current booking took made draws (their values went to the tick's
+    /// [`Batch`]), not sessions whose draws are not made yet.
+    took_drawn: bool,
     /// Sessions whose draws are not made yet (only while `draws` is empty).
     fresh: u64,
 }
@@ -152,6 +152,23 @@ impl Latents {
             cells[usize::from(k)].1 += 1;
             k
         }));
+    }
+
+    /// Whether booking `booked[k]` sessions of each cell k takes every draw left (as at the end
+    /// of a tick), made draws.
+    fn takes_all(&self, booked: &[usize]) -> bool {
+        !self.draws.is_empty() && self.cells.iter().zip(booked).all(|(c, &d)| c.1 == d)
+    }
+
+    /// Books every session left ([`Latents::takes_all`]): their draws and tags, in draw order.
+    fn take_all(&mut self) -> (Vec<(f64, f64)>, Vec<u8>) {
+        for cell in &mut self.cells {
+            cell.1 = 0;
+        }
+        (
+            std::mem::take(&mut self.draws),
+            std::mem::take(&mut self.tags),
+        )
     }
 
     /// Books `booked[k]` sessions of each cell k: the draws they take (see [`Latents`]; `key`
@@ -210,36 +227,33 @@ impl Latents {
 }
 
 /// The basket stream of a class (its index and stream key) for its sessions with fates `code`
-/// this tick: `index` 0 for the latent draws of orders without programs, 1 for the orders a
-/// coupon made. It goes on from booking to booking, so the draws do not depend on how the
-/// tick's sessions were split into bookings.
+/// this tick, with the draws it owes: `index` 0 for the latent draws of orders without
+/// programs, 1 for the orders a coupon made. It goes on from booking to booking, so the draws
+/// do not depend on how the tick's sessions were split into bookings; draws whose values alone
+/// are wanted are owed until the tick is over (see [`money`](super::money)).
 fn basket_stream(
-    baskets: &mut HashMap<(usize, u64), Stream>,
+    baskets: &mut HashMap<(usize, u64), Owed>,
     (seed, rep, t): (u64, u64, usize),
     (class, class_key): (usize, u64),
     code: u64,
     index: u64,
-) -> &mut Stream {
-    baskets
-        .entry((class, code))
-        .or_insert_with(|| keyed(seed, rep, t, mix64(class_key ^ code), Step::Baskets, index))
+) -> &mut Owed {
+    baskets.entry((class, code)).or_insert_with(|| {
+        Owed::new(keyed(
+            seed,
+            rep,
+            t,
+            mix64(class_key ^ code),
+            Step::Baskets,
+            index,
+        ))
+    })
 }
 
 /// The latent (basket deviate, top-up uniform) pair of the next session of a basket stream.
-fn latent_draw(r: &mut Stream) -> (f64, f64) {
+pub(super) fn latent_draw(r: &mut Stream) -> (f64, f64) {
     let z: f64 = StandardNormal.sample(r);
     (z, r.random())
-}
-
-/// The value (units) of an order without programs that redeemed `coupon` under coupon law
-/// `law`, from its latent basket deviate `z`.
-fn latent_value(
-    plan: &crate::engine::Plan,
-    law: &fates::CouponLaw,
-    coupon: Coupon,
-    z: f64,
-) -> u128 {
-    u128::from(yuan_to_units(law.plain_basket(plan, coupon, z)))
 }
 
 /// A draw's 64 random bits in a booking keyed by `key`: a hash of its values, which are distinct
@@ -313,8 +327,12 @@ struct Arrivals<'n> {
     /// base law's fates), and the room they were drawn for: kept across epochs, so that only
     /// the fates under the programs are drawn again when what arrivals find changes.
     base: Vec<Option<BaseFates>>,
-    /// Basket streams of this tick by (class, fates), continued from booking to booking.
-    baskets: HashMap<(usize, u64), Stream>,
+    /// Basket streams of this tick by (class, fates), continued from booking to booking, with
+    /// the draws they owe.
+    baskets: HashMap<(usize, u64), Owed>,
+    /// The tick's money: values found while booking, and the latent draws of lists bookings
+    /// took whole, to be valued apart (the draws owed stay with `baskets` until the tick ends).
+    money: Batch,
     /// Per class and base fate that is an order, the latent (basket deviate, top-up uniform)
     /// of each unresolved session with that fate without programs, grouped by item.
     latents: Vec<Vec<Latents>>,
@@ -388,6 +406,7 @@ impl Sim<'_, '_> {
             base: vec![None; n_classes],
             latents: vec![Vec::new(); n_classes],
             baskets: HashMap::new(),
+            money: Batch::new(t),
             tick: TickSessions::default(),
             gaps,
             timeline,
@@ -412,6 +431,7 @@ impl Sim<'_, '_> {
         self.draw_pending(&mut ar, &mut epoch);
         self.end_epoch(&mut ar, epoch);
         self.return_users(&mut ar);
+        self.value_money(&mut ar);
         for ind in multi.into_iter().chain(std::mem::take(&mut ar.free)) {
             *ar.next.entry(ind.state).or_insert(0) += 1;
         }
@@ -725,7 +745,8 @@ impl Sim<'_, '_> {
         }
         // Which latent draws the booked sessions take, list by list (the items of a list are
         // consecutive: `draw_fates` pushes a list's cells one after the other).
-        let mut lists: Vec<((usize, usize), Vec<usize>)> = Vec::new();
+        // Each list's items share its class and landing, so its orders have one GMV cell.
+        let mut lists: Vec<((usize, usize), usize, Vec<usize>)> = Vec::new();
         for (item, &d) in epoch.items.iter().zip(&dealt_to) {
             if d == 0 || !is_order(item.from) {
                 continue;
@@ -733,28 +754,41 @@ impl Sim<'_, '_> {
             let at = (item.class, item.base);
             let cells = ar.latents[at.0][at.1].cells.len();
             if lists.last().is_none_or(|x| x.0 != at) {
-                lists.push((at, vec![0; cells]));
+                lists.push((at, self.gmv_cell(ar, item), vec![0; cells]));
             }
-            lists.last_mut().expect("pushed above").1[item.cell] += d as usize;
+            lists.last_mut().expect("pushed above").2[item.cell] += d as usize;
         }
-        for ((c, i), booked) in lists {
+        for ((c, i), gmv_cell, booked) in lists {
             let unit = mix64(ar.keys[c] ^ mix64(i as u64 + 1));
             let key = keyed(self.seed, self.rep, ar.t, unit, Step::Take, ar.epoch).next_u64();
             let list = &mut ar.latents[c][i];
-            list.values = match list.law {
+            list.took_drawn = match list.law {
                 Some(law) if !list.draws.is_empty() => {
-                    let law = self.laws.law(law);
                     let coupons: Vec<Coupon> = list.cells.iter().map(|x| x.0).collect();
-                    let mut values = vec![0; coupons.len()];
-                    list.book(&booked, key, |cell, &(z, u)| {
-                        debug_assert_eq!(law.plain_coupon(z, u), coupons[cell]);
-                        values[cell] += latent_value(self.plan, law, coupons[cell], z);
-                    });
-                    Some(values)
+                    if list.takes_all(&booked) {
+                        // The draws are handed over whole, to be valued with the tick's money.
+                        let (draws, tags) = list.take_all();
+                        ar.money.taken.push(Taken {
+                            cell: gmv_cell,
+                            law: self.laws.shared(law),
+                            coupons,
+                            draws,
+                            tags,
+                        });
+                    } else {
+                        let law = self.laws.law(law);
+                        let mut value = 0;
+                        list.book(&booked, key, |cell, &(z, u)| {
+                            debug_assert_eq!(law.plain_coupon(z, u), coupons[cell]);
+                            value += plain_value(self.plan, law, coupons[cell], z);
+                        });
+                        ar.money.add_value(gmv_cell, value);
+                    }
+                    true
                 }
                 _ => {
                     list.book(&booked, key, |_, _| {});
-                    None
+                    false
                 }
             };
         }
@@ -1023,8 +1057,12 @@ impl Sim<'_, '_> {
         let coupon_law = self.laws.law(law);
         if list.fresh > 0 && !coupon_law.offers_nothing() {
             let tick = (self.seed, self.rep, ar.t);
-            let r = basket_stream(&mut ar.baskets, tick, (c, ar.keys[c]), fate_code(from), 0);
-            list.draws.extend((0..list.fresh).map(|_| latent_draw(r)));
+            let owed = basket_stream(&mut ar.baskets, tick, (c, ar.keys[c]), fate_code(from), 0);
+            // The draws the stream owes come first.
+            let money = &mut ar.money;
+            owed.settle(self.plan, |cell, v| money.add_value(cell, v));
+            list.draws
+                .extend((0..list.fresh).map(|_| latent_draw(&mut owed.stream)));
             list.fresh = 0;
             list.law = None;
         }
@@ -1116,38 +1154,35 @@ impl Sim<'_, '_> {
             out.totals.discount += d;
             change.1 = self.plan.coupon_slot[j];
         }
-        let value = self.order_value(ar, item, coupon);
-        let out = &mut self.out;
-        out.per_tick[t].gmv += value;
-        out.totals.gmv += value;
-        out.funnel_gmv[self.funnel.gmv_index(p, g, column)] += value;
+        self.owe_value(ar, item, coupon, self.funnel.gmv_index(p, g, column));
         change
     }
 
-    /// The money (units) of an item's orders, which redeemed `coupon`: one basket per order.
-    fn order_value(&mut self, ar: &mut Arrivals, item: &Item, coupon: Coupon) -> u128 {
-        let (t, n) = (ar.t, item.n);
-        let law = self.laws.law(item.law);
+    /// The GMV cell of an item's orders.
+    fn gmv_cell(&self, ar: &Arrivals, item: &Item) -> usize {
+        let (state, p) = &ar.classes[item.class];
+        let Fate::Landed(landing, _) = item.fate else {
+            unreachable!("orders landed");
+        };
+        self.funnel
+            .gmv_index(*p, state.segment as usize, landing.column())
+    }
+
+    /// The money of an item's orders, which redeemed `coupon` (one basket per order), for the
+    /// tick's [`Batch`]: the values of its latent draws were taken when the epoch ended;
+    /// otherwise its basket stream owes the draws, valued when the tick is over.
+    fn owe_value(&mut self, ar: &mut Arrivals, item: &Item, coupon: Coupon, cell: usize) {
         let class = (item.class, ar.keys[item.class]);
-        match item.from {
+        let tick = (self.seed, self.rep, ar.t);
+        let (code, index, draw) = match item.from {
             Fate::Landed(_, End::Order { .. }) => {
                 // An order without programs too: its basket comes from its own latent draws,
-                // shared with the baseline, valued when the epoch ended.
-                match &ar.latents[item.class][item.base].values {
-                    Some(values) => values[item.cell],
-                    None => {
-                        // Not drawn yet: the next ones of the class's stream.
-                        let code = fate_code(item.from);
-                        let tick = (self.seed, self.rep, t);
-                        let r = basket_stream(&mut ar.baskets, tick, class, code, 0);
-                        (0..n)
-                            .map(|_| {
-                                let (z, _) = latent_draw(r);
-                                latent_value(self.plan, law, coupon, z)
-                            })
-                            .sum()
-                    }
+                // shared with the baseline.
+                if ar.latents[item.class][item.base].took_drawn {
+                    return;
                 }
+                // Not drawn yet: the next ones of the class's stream.
+                (fate_code(item.from), 0, Draw::Latent)
             }
             from => {
                 let tilt = match from {
@@ -1155,14 +1190,29 @@ impl Sim<'_, '_> {
                     _ => Tilt::FromNoAttempt,
                 };
                 let code = mix64(fate_code(from) ^ mix64(fate_code(item.fate)));
-                let r = basket_stream(&mut ar.baskets, (self.seed, self.rep, t), class, code, 1);
-                (0..n)
-                    .map(|_| {
-                        u128::from(yuan_to_units(law.order_basket(self.plan, coupon, tilt, r)))
-                    })
-                    .sum()
+                (code, 1, Draw::Tilted(tilt))
             }
-        }
+        };
+        let owed = basket_stream(&mut ar.baskets, tick, class, code, index);
+        owed.runs.push(Run {
+            law: self.laws.shared(item.law),
+            coupon,
+            draw,
+            n: item.n,
+            cell,
+        });
+    }
+
+    /// Hands the tick's money over to be valued (see [`money`](super::money)).
+    fn value_money(&mut self, ar: &mut Arrivals) {
+        let mut batch = std::mem::replace(&mut ar.money, Batch::new(ar.t));
+        batch.owed = ar
+            .baskets
+            .drain()
+            .map(|(_, owed)| owed)
+            .filter(|owed| !owed.runs.is_empty())
+            .collect();
+        self.hand_over(batch);
     }
 
     /// Once every session of the tick is resolved, the users of each class return to the

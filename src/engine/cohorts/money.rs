@@ -1,0 +1,459 @@
+//! The money of a tick's orders whose baskets no other step reads, valued apart from the tick.
+//!
+//! An order's basket decides nothing but its value (its fate, coupon and top-up were settled by
+//! counts or by its latent draws' tags), and the values only add up into the tick's GMV, its
+//! total and its funnel cells. So phase 3 hands them over as a [`Batch`] when the tick is over:
+//! the latent draws of the lists its bookings took whole (at the end of the tick, three in four
+//! in the national default), and the basket streams whose draws it did not need to make, each
+//! with the runs of draws it owes, in order. Valuing a batch draws exactly what booking
+//! would have drawn, from the same streams in the same order, and integer sums do not depend on
+//! the order they are added in, so the results are the same wherever and whenever a batch is
+//! valued: on the run's own thread, or by the other run of a pair while it has time to spare
+//! (see [`Share`]).
+
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Duration;
+
+use super::fates::{Coupon, CouponLaw, Tilt};
+use crate::engine::rng::Stream;
+use crate::engine::{Funnel, Outcome, Plan};
+use crate::scenario::yuan_to_units;
+
+/// How the draws of a run are made and valued.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Draw {
+    /// Latent (deviate, top-up uniform) pairs of orders that are orders without programs too,
+    /// valued by [`CouponLaw::plain_basket`].
+    Latent,
+    /// Baskets of orders a coupon made, from their tilted law ([`CouponLaw::order_basket`]).
+    Tilted(Tilt),
+}
+
+/// `n` draws in a row from one basket stream, valued under `law` with `coupon`, for GMV cell
+/// `cell` (`Funnel::gmv_index`).
+pub(super) struct Run {
+    pub law: Arc<CouponLaw>,
+    pub coupon: Coupon,
+    pub draw: Draw,
+    pub n: u64,
+    pub cell: usize,
+}
+
+impl Run {
+    /// The run's value (units), its draws made from `r`.
+    fn value(&self, plan: &Plan, r: &mut Stream) -> u128 {
+        let (law, coupon) = (&*self.law, self.coupon);
+        (0..self.n)
+            .map(|_| match self.draw {
+                Draw::Latent => plain_value(plan, law, coupon, super::sessions::latent_draw(r).0),
+                Draw::Tilted(tilt) => {
+                    u128::from(yuan_to_units(law.order_basket(plan, coupon, tilt, r)))
+                }
+            })
+            .sum()
+    }
+}
+
+/// A basket stream and the runs of draws it owes, in the order booking met them.
+pub(super) struct Owed {
+    pub stream: Stream,
+    pub runs: Vec<Run>,
+}
+
+impl Owed {
+    pub fn new(stream: Stream) -> Self {
+        Owed {
+            stream,
+            runs: Vec::new(),
+        }
+    }
+
+    /// Makes the draws owed and values them: `add(cell, value)` per run.
+    pub fn settle(&mut self, plan: &Plan, mut add: impl FnMut(usize, u128)) {
+        for run in self.runs.drain(..) {
+            add(run.cell, run.value(plan, &mut self.stream));
+        }
+    }
+}
+
+/// The latent draws of a list booked whole (at the end of a tick, most of them), for GMV cell
+/// `cell`: each valued under `law` with the coupon of its tag (`coupons`).
+pub(super) struct Taken {
+    pub cell: usize,
+    pub law: Arc<CouponLaw>,
+    pub coupons: Vec<Coupon>,
+    pub draws: Vec<(f64, f64)>,
+    pub tags: Vec<u8>,
+}
+
+/// The value (units) of an order that is one without programs too and redeemed `coupon` under
+/// `law`, from its latent basket deviate `z`.
+pub(super) fn plain_value(plan: &Plan, law: &CouponLaw, coupon: Coupon, z: f64) -> u128 {
+    u128::from(yuan_to_units(law.plain_basket(plan, coupon, z)))
+}
+
+/// A tick's money left to value.
+pub(super) struct Batch {
+    pub t: usize,
+    /// Values found already, by GMV cell.
+    values: Vec<(usize, u128)>,
+    pub taken: Vec<Taken>,
+    pub owed: Vec<Owed>,
+}
+
+impl Batch {
+    pub fn new(t: usize) -> Self {
+        Batch {
+            t,
+            values: Vec::new(),
+            taken: Vec::new(),
+            owed: Vec::new(),
+        }
+    }
+
+    /// A value (units) found for GMV cell `cell`.
+    pub fn add_value(&mut self, cell: usize, value: u128) {
+        if value > 0 {
+            self.values.push((cell, value));
+        }
+    }
+
+    /// Values the batch: `add(cell, units)` for each part, adding up to its GMV per GMV cell.
+    pub fn value(mut self, plan: &Plan, mut add: impl FnMut(usize, u128)) {
+        for &(cell, v) in &self.values {
+            add(cell, v);
+        }
+        for taken in &self.taken {
+            let law = &*taken.law;
+            let sum: u128 = (taken.draws.iter().zip(&taken.tags))
+                .map(|(&(z, _), &tag)| plain_value(plan, law, taken.coupons[usize::from(tag)], z))
+                .sum();
+            add(taken.cell, sum);
+        }
+        for owed in &mut self.owed {
+            owed.settle(plan, &mut add);
+        }
+    }
+
+    /// Values the batch into `out`.
+    fn value_into(self, plan: &Plan, out: &mut Outcome) {
+        let t = self.t;
+        self.value(plan, |cell, v| add_gmv(out, t, cell, v));
+    }
+}
+
+/// Values `batch` now, or hands it over to the other run of a pair (`lead`).
+pub(super) fn hand_over(lead: Option<&Share>, plan: &Plan, out: &mut Outcome, batch: Batch) {
+    match lead {
+        Some(share) => share.hand_over(batch, out),
+        None => batch.value_into(plan, out),
+    }
+}
+
+/// Adds `value` to tick `t`'s GMV, the total and GMV cell `cell`.
+fn add_gmv(out: &mut Outcome, t: usize, cell: usize, value: u128) {
+    out.per_tick[t].gmv += value;
+    out.totals.gmv += value;
+    out.funnel_gmv[cell] += value;
+}
+
+/// The batches of one run (the *lead*, whose work is the longer) that the other run of its pair
+/// values while it has time: between its own ticks, and once it is done, until the lead is.
+///
+/// Neither run ever waits for work the other has not started: the lead values itself any batch
+/// still queued when the next one comes (so at most one waits, whatever the other run does),
+/// and all those queued when it ends, and every batch while the other run is not running; it
+/// waits only for a batch being valued, which ends by itself. The other run takes batches
+/// without blocking while it runs, and afterwards waits for more only while the lead runs,
+/// doing other work of the thread pool meanwhile. It allocates nothing while it values (the
+/// sums go to lists the lead made), so that the memory its own run freed can go back to the
+/// system.
+pub struct Share<'p, 's> {
+    plan: &'p Plan<'s>,
+    state: Mutex<ShareState>,
+    /// Signalled when a batch is queued or the lead ends.
+    news: Condvar,
+    /// The GMV of the batch being valued, per GMV cell (only the other run uses it).
+    valuing: Mutex<Vec<u128>>,
+}
+
+#[derive(Default)]
+struct ShareState {
+    /// Whether the other run is running (else the lead values its batches at once: nobody
+    /// would take them).
+    lending: bool,
+    queued: Option<Batch>,
+    /// Whether a batch is being valued by the other run.
+    busy: bool,
+    /// The GMV of the batches the other run valued, per tick and per GMV cell.
+    per_tick: Vec<u128>,
+    per_cell: Vec<u128>,
+    /// Whether the lead has ended (it values what is left itself).
+    closed: bool,
+}
+
+impl<'p, 's> Share<'p, 's> {
+    /// A share for the lead run of `plan`.
+    pub fn new(plan: &'p Plan<'s>) -> Self {
+        let cells = Funnel::of(plan.scenario).gmv_cells();
+        Share {
+            plan,
+            state: Mutex::new(ShareState {
+                per_tick: vec![0; plan.ticks],
+                per_cell: vec![0; cells],
+                ..ShareState::default()
+            }),
+            news: Condvar::new(),
+            valuing: Mutex::new(vec![0; cells]),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, ShareState> {
+        // A panic while valuing poisons nothing worth keeping from: the lead ends the run.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The lead hands over a tick's batch; the one still queued, if any, it values itself.
+    pub(super) fn hand_over(&self, batch: Batch, out: &mut Outcome) {
+        let older = {
+            let mut s = self.lock();
+            if !s.lending {
+                drop(s);
+                return batch.value_into(self.plan, out);
+            }
+            s.queued.replace(batch)
+        };
+        self.news.notify_one();
+        if let Some(older) = older {
+            older.value_into(self.plan, out);
+        }
+    }
+
+    /// The other run starts: it values batches from now on.
+    pub fn start_lending(&self) {
+        let mut s = self.lock();
+        s.lending = !s.closed;
+    }
+
+    /// The other run is done and does not wait for the lead: the lead values its batches from
+    /// now on.
+    pub fn stop_lending(&self) {
+        self.lock().lending = false;
+    }
+
+    /// A guard that marks the lead ended when dropped, even by a panic, so that the other run
+    /// never waits for it in vain.
+    pub(super) fn closer(&self) -> Closer<'_, 'p, 's> {
+        Closer(self)
+    }
+
+    /// The lead has ended: it values the batch still queued, waits for the one being valued and
+    /// adds every value to `out`.
+    pub(super) fn close(&self, out: &mut Outcome) {
+        let queued = {
+            let mut s = self.lock();
+            s.closed = true;
+            s.queued.take()
+        };
+        self.news.notify_all();
+        if let Some(batch) = queued {
+            batch.value_into(self.plan, out);
+        }
+        loop {
+            let s = self.lock();
+            if !s.busy {
+                for (t, &v) in s.per_tick.iter().enumerate() {
+                    out.per_tick[t].gmv += v;
+                    out.totals.gmv += v;
+                }
+                for (cell, &v) in s.per_cell.iter().enumerate() {
+                    out.funnel_gmv[cell] += v;
+                }
+                return;
+            }
+            drop(s);
+            // A batch is a tick's valuing, a few milliseconds at most.
+            std::thread::yield_now();
+        }
+    }
+
+    /// Values the queued batch, if any and if the lock is free: the other run, between its own
+    /// ticks. Returns whether it valued one.
+    pub fn lend(&self) -> bool {
+        let batch = match self.state.try_lock() {
+            Ok(mut s) => match s.queued.take() {
+                Some(b) => {
+                    s.busy = true;
+                    b
+                }
+                None => return false,
+            },
+            Err(_) => return false,
+        };
+        let t = batch.t;
+        let mut cells = self.valuing.lock().unwrap_or_else(|e| e.into_inner());
+        batch.value(self.plan, |cell, v| cells[cell] += v);
+        let mut s = self.lock();
+        for (cell, v) in cells.iter_mut().enumerate() {
+            s.per_tick[t] += *v;
+            s.per_cell[cell] += std::mem::take(v);
+        }
+        s.busy = false;
+        true
+    }
+
+    /// The other run, once it is done: values batches until the lead ends, doing other work of
+    /// the thread pool while there is none. A run that is itself such other work (inside
+    /// another run's wait) does not wait: waits never nest, so that the stack stays bounded and
+    /// no thread idles while the pool has work.
+    pub fn lend_until_closed(&self) {
+        if WAITING.get() {
+            return;
+        }
+        loop {
+            if self.lend() || other_work() {
+                continue;
+            }
+            let s = self.lock();
+            if s.closed {
+                return;
+            }
+            if s.queued.is_none() {
+                // Woken by a batch or by the end, and now and then to look for other work.
+                drop(self.news.wait_timeout(s, Duration::from_millis(1)));
+            }
+        }
+    }
+}
+
+thread_local! {
+    /// Whether this thread is doing other work of the pool while it waits for a lead.
+    static WAITING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Does one job of the thread pool, if there is one, while waiting for a lead; returns whether
+/// it did.
+fn other_work() -> bool {
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            WAITING.set(false);
+        }
+    }
+    WAITING.set(true);
+    let _reset = Reset;
+    rayon::yield_now() == Some(rayon::Yield::Executed)
+}
+
+/// See [`Share::closer`].
+pub(super) struct Closer<'a, 'p, 's>(&'a Share<'p, 's>);
+
+impl Drop for Closer<'_, '_, '_> {
+    fn drop(&mut self) {
+        self.0.lock().closed = true;
+        self.0.news.notify_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::cohorts::{Sim, simulate, simulate_pair};
+    use crate::scenario::{Scenario, load_str};
+
+    /// Scenarios whose orders take every path of money: latent draws booked in part and whole,
+    /// top-ups, coupon orders' tilted baskets, draws not made while no coupon is offered.
+    fn scenarios() -> Vec<Scenario> {
+        [
+            ("quick.toml", include_str!("../../../scenarios/quick.toml")),
+            (
+                "topup.toml",
+                include_str!("../../../tests/data/exact/topup.toml"),
+            ),
+            (
+                "two_pools.toml",
+                include_str!("../../../tests/data/exact/two_pools.toml"),
+            ),
+            (
+                "coupon_overflow.toml",
+                include_str!("../../../tests/data/exact/coupon_overflow.toml"),
+            ),
+        ]
+        .iter()
+        .map(|(name, text)| load_str(text, name).expect("valid"))
+        .collect()
+    }
+
+    #[test]
+    fn money_valued_by_the_other_run_adds_up_to_the_same_outcome() {
+        // The lead hands each tick's batch over and the other run's side of the share values
+        // it (called here between ticks, on this thread, so that it surely takes them): the
+        // outcome must be the one a run alone gives, to the unit.
+        for scenario in scenarios() {
+            let plan = Plan::new(&scenario);
+            for rep in 1..=3 {
+                let alone = simulate(&plan, 11, rep);
+                let share = Share::new(&plan);
+                share.start_lending();
+                let mut sim = Sim::new(&plan, 11, rep);
+                sim.lead = Some(&share);
+                let mut lent = 0;
+                for t in 0..plan.ticks {
+                    sim.tick(t);
+                    lent += usize::from(share.lend());
+                }
+                let mut out = sim.out;
+                share.close(&mut out);
+                assert!(lent > 0, "{}: no batch was lent", scenario.name);
+                assert!(out == alone, "{} replication {rep}", scenario.name);
+            }
+        }
+    }
+
+    #[test]
+    fn a_pair_gives_each_run_alone_whatever_the_threads() {
+        for threads in [1, 2] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .expect("a pool");
+            for scenario in scenarios() {
+                let baseline = scenario.baseline();
+                let (plan, base_plan) = (Plan::new(&scenario), Plan::new(&baseline));
+                for rep in 1..=3 {
+                    let alone = rep % 2 == 0;
+                    let (a, b) = pool.install(|| simulate_pair(&plan, &base_plan, 5, rep, alone));
+                    assert!(a == simulate(&plan, 5, rep), "{} {threads}", scenario.name);
+                    assert!(
+                        b == simulate(&base_plan, 5, rep),
+                        "{} {threads}",
+                        scenario.name
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_other_run_stops_waiting_when_the_lead_ends_even_by_a_panic() {
+        let scenario: &'static Scenario = Box::leak(Box::new(scenarios().remove(0)));
+        let plan: &'static Plan = Box::leak(Box::new(Plan::new(scenario)));
+        let share: &'static Share = Box::leak(Box::new(Share::new(plan)));
+        share.start_lending();
+        let (done, waited) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            share.lend_until_closed();
+            done.send(()).expect("the test waits");
+        });
+        // A lead that panics drops its guard while unwinding.
+        let lead = std::thread::spawn(move || {
+            let _closes = share.closer();
+            panic!("the lead fails");
+        });
+        assert!(lead.join().is_err());
+        assert!(
+            waited.recv_timeout(Duration::from_secs(30)).is_ok(),
+            "the other run still waits"
+        );
+    }
+}
