@@ -16,6 +16,8 @@
 //!   several-session users' sessions one by one with the `agents` engine's code. The users then
 //!   return to the cohorts with their new state (which of a class's users had each outcome is a
 //!   uniformly random partition of them, since no step of phase 3 reads impressions served today).
+//!   The orders' baskets decide nothing but their values, which are found apart once the tick
+//!   is over (`money`), by the other run of a pair where it has time.
 //!
 //! The cost grows with cohorts × ticks plus one basket draw per order; beyond those, it and the
 //! memory grow with the population only through the several-session users (followed one by one)
