@@ -136,6 +136,10 @@ type Alone = (usize, u64, Unserved, Placements);
 /// nothing once they have grown.
 #[derive(Default)]
 pub(super) struct WalkScratch {
+    /// The last group's chances, by (tick, segment, served today): the groups of one segment
+    /// and served count come one after the other (boosted vectors after the empty one), and a
+    /// table for more positions holds those for fewer.
+    table: Option<((usize, usize, u32), ClickTable)>,
     standings: Vec<(Standing, u64)>,
     next: Vec<(Standing, u64)>,
     alone: Vec<Alone>,
@@ -238,6 +242,7 @@ fn walk(
         kinds,
         split,
         outcome,
+        ..
     } = scratch;
     // Each walk leaves them empty (drained below).
     debug_assert!(standings.is_empty() && next.is_empty() && alone.is_empty());
@@ -681,7 +686,12 @@ impl<'p, 's> Sim<'p, 's> {
         } else {
             let levels = split_levels(mean, n, &mut r);
             let most = levels.iter().map(|l| l.0).max().unwrap_or(0) + offered;
-            let table = ClickTable::new(self.plan, t, g, served_before, served_of(most, room));
+            let positions = served_of(most, room);
+            let at = (t, g, served_before);
+            let table = match self.walk_scratch.table.take() {
+                Some((key, table)) if key == at && table.click.len() >= positions => table,
+                _ => ClickTable::new(self.plan, t, g, served_before, positions),
+            };
             for (o, users, tail) in levels {
                 if o + offered == 0 {
                     continue;
@@ -691,6 +701,7 @@ impl<'p, 's> Sim<'p, 's> {
                 let out = self.expose_users(t, &table, g, served, &boosts, o, users, unit);
                 group.deal(out, served as u32, next, clicked);
             }
+            self.walk_scratch.table = Some((at, table));
         }
         for (state, left) in group.members {
             if left > 0 {
@@ -900,6 +911,25 @@ mod tests {
                 next.1[i] -= 1;
                 enumerate(table, boosts, k + 1, served, next, s, prob * pr, out);
             }
+        }
+    }
+
+    #[test]
+    fn a_table_for_more_positions_holds_the_one_for_fewer() {
+        // `expose_group` reuses the last group's table when it has positions enough.
+        let scenario =
+            crate::scenario::load_str(include_str!("../../../scenarios/quick.toml"), "quick.toml")
+                .expect("valid");
+        let plan = Plan::new(&scenario);
+        for (t, served) in [(0, 0), (30, 2), (71, 5)] {
+            let short = ClickTable::new(&plan, t, 0, served, 3);
+            let long = ClickTable::new(&plan, t, 0, served, 9);
+            assert_eq!((short.click.len(), long.click.len()), (3, 9));
+            assert_eq!(short.click[..], long.click[..3]);
+            assert_eq!(short.organic[..], long.organic[..3]);
+            assert_eq!(short.label, long.label);
+            // Fatigue makes later positions differ: the rows are of their own positions.
+            assert_ne!(long.click[0], long.click[8]);
         }
     }
 
