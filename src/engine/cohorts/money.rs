@@ -158,7 +158,8 @@ fn add_gmv(out: &mut Outcome, t: usize, cell: usize, value: u128) {
 }
 
 /// The batches of one run (the *lead*, whose work is the longer) that the other run of its pair
-/// values while it has time: between its own ticks, and once it is done, until the lead is.
+/// values while it has time: between its own ticks and, when the pair is alone in the thread
+/// pool, once it is done until the lead is.
 ///
 /// Neither run ever waits for work the other has not started: the lead values itself any batch
 /// still queued when the next one comes (so at most one waits, whatever the other run does),
@@ -218,8 +219,13 @@ impl<'p, 's> Share<'p, 's> {
         let older = {
             let mut s = self.lock();
             if !s.lending {
+                // Nobody takes batches now: this one and any still queued are valued here.
+                let queued = s.queued.take();
                 drop(s);
-                return batch.value_into(self.plan, out);
+                for b in queued.into_iter().chain([batch]) {
+                    b.value_into(self.plan, out);
+                }
+                return;
             }
             s.queued.replace(batch)
         };
