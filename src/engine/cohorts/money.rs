@@ -11,6 +11,7 @@
 //! valued: on the run's own thread, or by the other run of a pair while it has time to spare
 //! (see [`Share`]).
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -157,12 +158,16 @@ fn add_gmv(out: &mut Outcome, t: usize, cell: usize, value: u128) {
     out.funnel_gmv[cell] += value;
 }
 
+/// Batches a lead lets wait for the other run: it can lag a tick behind (its own ticks are
+/// shorter, but not all of them).
+const QUEUED: usize = 2;
+
 /// The batches of one run (the *lead*, whose work is the longer) that the other run of its pair
 /// values while it has time: between its own ticks and, when the pair is alone in the thread
 /// pool, once it is done until the lead is.
 ///
-/// Neither run ever waits for work the other has not started: the lead values itself any batch
-/// still queued when the next one comes (so at most one waits, whatever the other run does),
+/// Neither run ever waits for work the other has not started: the lead values itself the oldest
+/// batch still queued when a third comes (so at most two wait, whatever the other run does),
 /// and all those queued when it ends, and every batch while the other run is not running; it
 /// waits only for a batch being valued, which ends by itself. The other run takes batches
 /// without blocking while it runs, and afterwards waits for more only while the lead runs,
@@ -183,7 +188,8 @@ struct ShareState {
     /// Whether the other run is running (else the lead values its batches at once: nobody
     /// would take them).
     lending: bool,
-    queued: Option<Batch>,
+    /// Batches handed over and not taken yet, oldest first.
+    queued: VecDeque<Batch>,
     /// Whether a batch is being valued by the other run.
     busy: bool,
     /// The GMV of the batches the other run valued, per tick and per GMV cell.
@@ -214,20 +220,26 @@ impl<'p, 's> Share<'p, 's> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The lead hands over a tick's batch; the one still queued, if any, it values itself.
+    /// The lead hands over a tick's batch; the oldest still queued, if there are more than
+    /// [`QUEUED`], it values itself.
     pub(super) fn hand_over(&self, batch: Batch, out: &mut Outcome) {
         let older = {
             let mut s = self.lock();
             if !s.lending {
                 // Nobody takes batches now: this one and any still queued are valued here.
-                let queued = s.queued.take();
+                let queued = std::mem::take(&mut s.queued);
                 drop(s);
                 for b in queued.into_iter().chain([batch]) {
                     b.value_into(self.plan, out);
                 }
                 return;
             }
-            s.queued.replace(batch)
+            s.queued.push_back(batch);
+            if s.queued.len() > QUEUED {
+                s.queued.pop_front()
+            } else {
+                None
+            }
         };
         self.news.notify_one();
         if let Some(older) = older {
@@ -253,16 +265,16 @@ impl<'p, 's> Share<'p, 's> {
         Closer(self)
     }
 
-    /// The lead has ended: it values the batch still queued, waits for the one being valued and
-    /// adds every value to `out`.
+    /// The lead has ended: it values the batches still queued, waits for the one being valued
+    /// and adds every value to `out`.
     pub(super) fn close(&self, out: &mut Outcome) {
         let queued = {
             let mut s = self.lock();
             s.closed = true;
-            s.queued.take()
+            std::mem::take(&mut s.queued)
         };
         self.news.notify_all();
-        if let Some(batch) = queued {
+        for batch in queued {
             batch.value_into(self.plan, out);
         }
         loop {
@@ -283,11 +295,11 @@ impl<'p, 's> Share<'p, 's> {
         }
     }
 
-    /// Values the queued batch, if any and if the lock is free: the other run, between its own
-    /// ticks. Returns whether it valued one.
+    /// Values the oldest queued batch, if any and if the lock is free: the other run, between
+    /// its own ticks. Returns whether it valued one.
     pub fn lend(&self) -> bool {
         let batch = match self.state.try_lock() {
-            Ok(mut s) => match s.queued.take() {
+            Ok(mut s) => match s.queued.pop_front() {
                 Some(b) => {
                     s.busy = true;
                     b
@@ -324,7 +336,7 @@ impl<'p, 's> Share<'p, 's> {
             if s.closed {
                 return;
             }
-            if s.queued.is_none() {
+            if s.queued.is_empty() {
                 // Woken by a batch or by the end, and now and then to look for other work.
                 drop(self.news.wait_timeout(s, Duration::from_millis(1)));
             }
