@@ -196,6 +196,14 @@ impl Outcome {
         }
     }
 
+    /// Adds `value` (units) to tick `t`'s GMV, the total and GMV cell `cell`
+    /// ([`Funnel::gmv_index`]).
+    pub fn add_gmv(&mut self, t: usize, cell: usize, value: u128) {
+        self.per_tick[t].gmv += value;
+        self.totals.gmv += value;
+        self.funnel_gmv[cell] += value;
+    }
+
     /// Adds `n` to a count in tick `t` and in the totals.
     pub fn add(&mut self, t: usize, count: Count, n: u64) {
         self.per_tick[t].counts[count as usize] += n;

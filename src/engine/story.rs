@@ -295,13 +295,11 @@ fn book_order(
         column,
     );
     let value = u128::from(yuan_to_units(basket));
-    let t = tally.t;
-    tally.out.per_tick[t].gmv += value;
-    tally.out.totals.gmv += value;
     let cell = tally
         .funnel
         .gmv_index(tally.placement, tally.segment, column);
-    tally.out.funnel_gmv[cell] += value;
+    let t = tally.t;
+    tally.out.add_gmv(t, cell, value);
     if let Some(j) = coupon {
         tally.add(Count::CouponOrders, column);
         ledger.charge(plan, j, 1);

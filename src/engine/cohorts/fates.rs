@@ -194,15 +194,6 @@ impl Basket {
         self.median * (self.sigma * z).exp()
     }
 
-    /// The basket of deviate `z` (the median whatever `z` when the law has no spread).
-    pub fn plain(&self, z: f64) -> f64 {
-        if self.sigma == 0.0 {
-            self.median
-        } else {
-            self.value(z)
-        }
-    }
-
     /// P(lo ≤ B < hi).
     pub fn mass(&self, lo: f64, hi: f64) -> f64 {
         if self.sigma == 0.0 {
@@ -634,7 +625,8 @@ impl CouponLaw {
                     .expect("coupon")
                     .threshold_yuan
             }
-            _ => self.basket.plain(z),
+            _ if self.basket.sigma == 0.0 => self.basket.median,
+            _ => self.basket.value(z),
         }
     }
 

@@ -31,7 +31,6 @@ pub(crate) mod samplers;
 mod sessions;
 
 pub use fates::seconds_per_basket;
-pub use money::Share;
 
 use std::collections::BTreeMap;
 
@@ -39,6 +38,7 @@ use super::ledger::Ledger;
 use super::rng::{Stage, Stream, mix64, stream};
 use super::{Count, Funnel, Outcome, Plan};
 use crate::scenario::Scenario;
+use money::Share;
 use samplers::multinomial;
 use smallvec::{SmallVec, smallvec};
 
@@ -174,7 +174,7 @@ fn run(plan: &Plan, seed: u64, replication: u64, pairing: Pairing) -> Outcome {
         share.start_lending();
     }
     let mut sim = Sim::new(plan, seed, replication);
-    sim.lead = match pairing {
+    sim.share = match pairing {
         Pairing::Lead(share) => Some(share),
         _ => None,
     };
@@ -210,8 +210,8 @@ struct Sim<'p, 's> {
     laws: fates::Laws,
     walk_scratch: exposure::WalkScratch,
     session_scratch: sessions::SessionScratch,
-    /// Where a lead run hands its ticks' money over.
-    lead: Option<&'p Share<'p, 's>>,
+    /// Where a lead run hands its ticks' money over (`None`: it values it itself).
+    share: Option<&'p Share<'p, 's>>,
 }
 
 fn keyed(seed: u64, rep: u64, t: usize, unit: u64, step: Step, index: u64) -> Stream {
@@ -268,7 +268,7 @@ impl<'p, 's> Sim<'p, 's> {
             laws: fates::Laws::default(),
             walk_scratch: exposure::WalkScratch::default(),
             session_scratch: sessions::SessionScratch::default(),
-            lead: None,
+            share: None,
         }
     }
 
@@ -278,7 +278,10 @@ impl<'p, 's> Sim<'p, 's> {
 
     /// A tick's money, valued here or handed over.
     fn hand_over(&mut self, batch: money::Batch) {
-        money::hand_over(self.lead, self.plan, &mut self.out, batch);
+        match self.share {
+            Some(share) => share.hand_over(batch, &mut self.out),
+            None => batch.value_into(self.plan, &mut self.out),
+        }
     }
 
     /// Adds `n` to a count in tick `t` and in a funnel cell (destination column `all`).

@@ -137,25 +137,10 @@ impl Batch {
     }
 
     /// Values the batch into `out`.
-    fn value_into(self, plan: &Plan, out: &mut Outcome) {
+    pub fn value_into(self, plan: &Plan, out: &mut Outcome) {
         let t = self.t;
-        self.value(plan, |cell, v| add_gmv(out, t, cell, v));
+        self.value(plan, |cell, v| out.add_gmv(t, cell, v));
     }
-}
-
-/// Values `batch` now, or hands it over to the other run of a pair (`lead`).
-pub(super) fn hand_over(lead: Option<&Share>, plan: &Plan, out: &mut Outcome, batch: Batch) {
-    match lead {
-        Some(share) => share.hand_over(batch, out),
-        None => batch.value_into(plan, out),
-    }
-}
-
-/// Adds `value` to tick `t`'s GMV, the total and GMV cell `cell`.
-fn add_gmv(out: &mut Outcome, t: usize, cell: usize, value: u128) {
-    out.per_tick[t].gmv += value;
-    out.totals.gmv += value;
-    out.funnel_gmv[cell] += value;
 }
 
 /// Batches a lead lets wait for the other run: it can lag a tick behind (its own ticks are
@@ -174,7 +159,7 @@ const QUEUED: usize = 2;
 /// doing other work of the thread pool meanwhile. It allocates nothing while it values (the
 /// sums go to lists the lead made), so that the memory its own run freed can go back to the
 /// system.
-pub struct Share<'p, 's> {
+pub(super) struct Share<'p, 's> {
     plan: &'p Plan<'s>,
     state: Mutex<ShareState>,
     /// Signalled when a batch is queued or the lead ends.
@@ -201,7 +186,7 @@ struct ShareState {
 
 impl<'p, 's> Share<'p, 's> {
     /// A share for the lead run of `plan`.
-    pub fn new(plan: &'p Plan<'s>) -> Self {
+    pub(super) fn new(plan: &'p Plan<'s>) -> Self {
         let cells = Funnel::of(plan.scenario).gmv_cells();
         Share {
             plan,
@@ -248,14 +233,14 @@ impl<'p, 's> Share<'p, 's> {
     }
 
     /// The other run starts: it values batches from now on.
-    pub fn start_lending(&self) {
+    pub(super) fn start_lending(&self) {
         let mut s = self.lock();
         s.lending = !s.closed;
     }
 
     /// The other run is done and does not wait for the lead: the lead values its batches from
     /// now on.
-    pub fn stop_lending(&self) {
+    pub(super) fn stop_lending(&self) {
         self.lock().lending = false;
     }
 
@@ -297,7 +282,7 @@ impl<'p, 's> Share<'p, 's> {
 
     /// Values the oldest queued batch, if any and if the lock is free: the other run, between
     /// its own ticks. Returns whether it valued one.
-    pub fn lend(&self) -> bool {
+    pub(super) fn lend(&self) -> bool {
         let batch = match self.state.try_lock() {
             Ok(mut s) => match s.queued.pop_front() {
                 Some(b) => {
@@ -322,11 +307,11 @@ impl<'p, 's> Share<'p, 's> {
 
     /// The other run, once it is done: values batches until the lead ends, doing other work of
     /// the thread pool while there is none. A run that is itself such other work (inside
-    /// another run's wait) does not wait: waits never nest, so that the stack stays bounded and
-    /// no thread idles while the pool has work.
-    pub fn lend_until_closed(&self) {
+    /// another run's wait) does not wait but stops lending: waits never nest, so that the stack
+    /// stays bounded and no thread idles while the pool has work.
+    pub(super) fn lend_until_closed(&self) {
         if WAITING.get() {
-            return;
+            return self.stop_lending();
         }
         loop {
             if self.lend() || other_work() {
@@ -414,7 +399,7 @@ mod tests {
                 let share = Share::new(&plan);
                 share.start_lending();
                 let mut sim = Sim::new(&plan, 11, rep);
-                sim.lead = Some(&share);
+                sim.share = Some(&share);
                 let mut lent = 0;
                 for t in 0..plan.ticks {
                     sim.tick(t);
@@ -450,6 +435,20 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_run_inside_another_runs_wait_stops_lending_instead_of_waiting() {
+        let scenario = scenarios().remove(0);
+        let plan = Plan::new(&scenario);
+        let share = Share::new(&plan);
+        share.start_lending();
+        WAITING.set(true);
+        // Returns at once (the lead has not ended), and the lead now values its own batches.
+        share.lend_until_closed();
+        WAITING.set(false);
+        let s = share.lock();
+        assert!(!s.lending && !s.closed);
     }
 
     #[test]

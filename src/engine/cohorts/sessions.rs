@@ -173,22 +173,14 @@ impl Latents {
 
     /// Books `booked[k]` sessions of each cell k: the draws they take (see [`Latents`]; `key`
     /// keys this booking's uniforms) go to `on_taken(cell, draw)` and leave the list, in one
-    /// pass; while the draws are not made, only their count goes down.
+    /// pass; while the draws are not made, only their count goes down. (A booking that takes
+    /// every draw left hands them over whole instead: [`Latents::take_all`].)
     fn book(&mut self, booked: &[usize], key: u64, mut on_taken: impl FnMut(usize, &(f64, f64))) {
         for (cell, &d) in self.cells.iter_mut().zip(booked) {
             cell.1 -= d;
         }
         if self.draws.is_empty() {
             self.fresh -= booked.iter().sum::<usize>() as u64;
-            return;
-        }
-        if self.cells.iter().all(|c| c.1 == 0) {
-            // Every draw left is taken (as at the end of a tick): no order to follow.
-            for (draw, &tag) in self.draws.iter().zip(&self.tags) {
-                on_taken(usize::from(tag), draw);
-            }
-            self.draws.clear();
-            self.tags.clear();
             return;
         }
         // Per cell: sessions still to take, draws still to see, and whether the first ones are
@@ -1154,7 +1146,8 @@ impl Sim<'_, '_> {
             out.totals.discount += d;
             change.1 = self.plan.coupon_slot[j];
         }
-        self.owe_value(ar, item, coupon, self.funnel.gmv_index(p, g, column));
+        let cell = self.gmv_cell(ar, item);
+        self.owe_value(ar, item, coupon, cell);
         change
     }
 
