@@ -87,6 +87,20 @@ impl Ledger {
         plan.scenario.programs[j].budget - self.program_spent[j] < plan.charge[j]
     }
 
+    /// Whether program `j` can pay no charge in any tick after `t`, since spending only grows:
+    /// its budget cannot pay one, its window has no tick left, or a funder's cap cannot pay its
+    /// part.
+    pub fn never_pays_after(&self, plan: &Plan, j: usize, t: usize) -> bool {
+        self.exhausted(plan, j)
+            || !plan.in_window[j][t + 1..].contains(&true)
+            || plan.parts[j].iter().any(|&(f, part)| {
+                part > 0
+                    && self.caps[f].is_some_and(|c| {
+                        u128::from(c).saturating_sub(self.funder_spent[f]) < u128::from(part)
+                    })
+            })
+    }
+
     /// End of tick `t`: exhaustion times, remaining budgets, and at the last tick the spends.
     pub fn close_tick(&self, plan: &Plan, out: &mut Outcome, t: usize) {
         let programs = &plan.scenario.programs;
@@ -106,5 +120,35 @@ impl Ledger {
             out.program_spend = self.program_spent.iter().map(|&x| u128::from(x)).collect();
             out.funder_spend = self.funder_spent.clone();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::load_str;
+
+    #[test]
+    fn a_program_never_pays_again_only_when_no_later_tick_can_pay() {
+        // budget.toml: "small" is paced evenly over the whole run, so with its allowance of a
+        // tick spent it still pays in the next ones; spent down to less than one discount, or
+        // past its window's last tick, it never does.
+        let scenario = load_str(
+            include_str!("../../tests/data/exact/budget.toml"),
+            "budget.toml",
+        )
+        .expect("valid");
+        let plan = Plan::new(&scenario);
+        let (j, last) = (1, plan.ticks - 1);
+        let mut ledger = Ledger::new(&plan);
+        let n = ledger.affordable(&plan, j, 0);
+        ledger.charge(&plan, j, n);
+        assert!(!ledger.can_charge(&plan, j, 0));
+        assert!(!ledger.never_pays_after(&plan, j, 0));
+        assert!(ledger.never_pays_after(&plan, j, last));
+        let left = ledger.affordable(&plan, j, last);
+        ledger.charge(&plan, j, left);
+        assert!(ledger.exhausted(&plan, j));
+        assert!(ledger.never_pays_after(&plan, j, 0));
     }
 }

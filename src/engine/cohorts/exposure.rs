@@ -11,7 +11,7 @@ use super::samplers::{
     binomial, hypergeometric_keyed, multinomial, multinomial_keyed, occupancy, poisson,
     poisson_above,
 };
-use super::{Clicked, Individual, Placements, Sim, State, Step, keyed};
+use super::{Clicked, Individual, Next, Placements, Sim, State, Step, keyed};
 use crate::engine::rng::{Stream, mix64};
 use crate::engine::story::{self, Tally};
 use crate::engine::{Count, Plan};
@@ -602,7 +602,7 @@ impl<'p, 's> Sim<'p, 's> {
         &mut self,
         t: usize,
         boosted: Boosted,
-        next: &mut BTreeMap<State, u64>,
+        next: &mut Next,
         clicked: &mut Clicked,
     ) {
         let mut groups: BTreeMap<(u32, u32, Boosts), Vec<(State, u64)>> = BTreeMap::new();
@@ -641,7 +641,7 @@ impl<'p, 's> Sim<'p, 's> {
         t: usize,
         (segment, served_before, b): (u32, u32, &[u32]),
         members: Vec<(State, u64)>,
-        next: &mut BTreeMap<State, u64>,
+        next: &mut Next,
         clicked: &mut Clicked,
     ) {
         let s = self.scenario();
@@ -749,13 +749,7 @@ impl Group {
 
     /// Deals one level's users by outcome (`out`, each served `served` impressions) to the
     /// group's cohorts: the quiet ones to `next`, the others to `clicked`.
-    fn deal(
-        &mut self,
-        out: Outcomes,
-        served: u32,
-        next: &mut BTreeMap<State, u64>,
-        clicked: &mut Clicked,
-    ) {
+    fn deal(&mut self, out: Outcomes, served: u32, next: &mut Next, clicked: &mut Clicked) {
         let after = |state: &State| State {
             served: state.served + served,
             ..state.clone()

@@ -43,7 +43,7 @@ use samplers::multinomial;
 use smallvec::{SmallVec, smallvec};
 
 /// What makes users interchangeable (MODEL.md, *Two engines*).
-#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 struct State {
     segment: u32,
     app: bool,
@@ -76,6 +76,10 @@ impl State {
         h
     }
 }
+
+/// The cohorts a tick builds for the next, by state: hashed while users are added (hundreds of
+/// thousands of times a tick), put in state order once the tick is over.
+type Next = rustc_hash::FxHashMap<State, u64>;
 
 /// The placements of a user's sessions in one tick (inline for two, the usual number).
 type Placements = SmallVec<[usize; 2]>;
@@ -212,6 +216,9 @@ struct Sim<'p, 's> {
     session_scratch: sessions::SessionScratch,
     /// Where a lead run hands its ticks' money over (`None`: it values it itself).
     share: Option<&'p Share<'p, 's>>,
+    /// Per coupon slot: whether its program can never pay again, so that its redemption
+    /// counters are kept at zero.
+    spent: Vec<bool>,
 }
 
 fn keyed(seed: u64, rep: u64, t: usize, unit: u64, step: Step, index: u64) -> Stream {
@@ -269,6 +276,7 @@ impl<'p, 's> Sim<'p, 's> {
             walk_scratch: exposure::WalkScratch::default(),
             session_scratch: sessions::SessionScratch::default(),
             share: None,
+            spent: vec![false; plan.coupons],
         }
     }
 
@@ -293,6 +301,12 @@ impl<'p, 's> Sim<'p, 's> {
     }
 
     fn tick(&mut self, t: usize) {
+        self.advance(t);
+        self.forget_spent_programs(t);
+    }
+
+    /// Tick `t`'s three phases and the close of its budgets.
+    fn advance(&mut self, t: usize) {
         if self.plan.day_reset[t] {
             let old = std::mem::take(&mut self.cohorts);
             for (mut state, n) in old {
@@ -301,7 +315,7 @@ impl<'p, 's> Sim<'p, 's> {
             }
         }
         let boosted = self.reserve_boosts(t);
-        let mut next = BTreeMap::new();
+        let mut next = Next::default();
         let mut clicked = Clicked::default();
         self.expose_cohorts(t, boosted, &mut next, &mut clicked);
         for j in 0..self.reserved.len() {
@@ -309,8 +323,81 @@ impl<'p, 's> Sim<'p, 's> {
                 .reserve(self.plan, j, self.reserved[j] - self.paid[j], false);
         }
         self.resolve_sessions(t, clicked, &mut next);
-        next.retain(|_, n| *n > 0);
-        self.cohorts = next;
+        self.cohorts = next.into_iter().filter(|x| x.1 > 0).collect();
         self.ledger.close_tick(self.plan, &mut self.out, t);
+    }
+
+    /// A coupon program that can never pay again (see [`Ledger::never_pays_after`]) no longer
+    /// tells its users apart by their redemptions, which no step reads but its per-user limit:
+    /// its counters are set to zero, merging the cohorts that differed only there. Users of one
+    /// merged cohort have the same law from here on, as the users of any cohort do.
+    fn forget_spent_programs(&mut self, t: usize) {
+        let plan = self.plan;
+        if t + 1 == plan.ticks {
+            return; // no tick left to merge for
+        }
+        let newly: SmallVec<[usize; 4]> = (0..plan.scenario.programs.len())
+            .filter_map(|j| {
+                plan.coupon_slot[j]
+                    .filter(|&k| !self.spent[k] && self.ledger.never_pays_after(plan, j, t))
+            })
+            .collect();
+        if newly.is_empty() {
+            return;
+        }
+        let old = std::mem::take(&mut self.cohorts);
+        for (mut state, n) in old {
+            for &k in &newly {
+                state.redeemed[k] = 0;
+            }
+            *self.cohorts.entry(state).or_insert(0) += n;
+        }
+        for k in newly {
+            self.spent[k] = true;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::load_str;
+
+    #[test]
+    fn a_spent_program_stops_telling_cohorts_apart() {
+        // budget.toml: "spring" (asap, one slot) runs out in its first ticks, "small" (even
+        // pacing) pays to the end. Users redeem both; once spring can never pay again, no
+        // cohort keeps a count of it, while small's counts stay. Fails without the merge.
+        let scenario = load_str(
+            include_str!("../../../tests/data/exact/budget.toml"),
+            "budget.toml",
+        )
+        .expect("valid");
+        let plan = Plan::new(&scenario);
+        let (spring, small) = (
+            plan.coupon_slot[0].expect("a coupon"),
+            plan.coupon_slot[1].expect("a coupon"),
+        );
+        let counted = |sim: &Sim, k: usize| sim.cohorts.keys().any(|s| s.redeemed[k] > 0);
+        let mut sim = Sim::new(&plan, 11, 1);
+        let (mut merged, mut small_after) = (false, false);
+        for t in 0..plan.ticks {
+            sim.advance(t);
+            let before = sim.cohorts.len();
+            let spring_counted = counted(&sim, spring);
+            sim.forget_spent_programs(t);
+            if sim.spent[spring] {
+                assert!(!counted(&sim, spring), "tick {t}: spring still counted");
+                merged |= spring_counted && sim.cohorts.len() < before;
+                small_after |= counted(&sim, small);
+            }
+            if t + 1 < plan.ticks {
+                assert_eq!(sim.spent[spring], sim.ledger.never_pays_after(&plan, 0, t));
+                assert_eq!(sim.spent[small], sim.ledger.never_pays_after(&plan, 1, t));
+            }
+        }
+        // Cohorts that differed only in spring's count were merged, and small's counts, which
+        // still matter, stay.
+        assert!(merged && small_after);
     }
 }

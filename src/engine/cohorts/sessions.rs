@@ -52,7 +52,7 @@ use super::samplers::{
     multinomial, multivariate_hypergeometric, multivariate_hypergeometric_by_ranks, unit_uniform,
     unmarked_before,
 };
-use super::{Clicked, Individual, Sim, State, Step, keyed};
+use super::{Clicked, Individual, Next, Sim, State, Step, keyed};
 use crate::engine::Count;
 use crate::engine::rng::{Stream, mix64};
 use crate::engine::story::{self, SessionDraws, Shopper, Tally, TickSessions};
@@ -328,7 +328,7 @@ struct Arrivals<'n> {
     /// Per class and base fate that is an order, the latent (basket deviate, top-up uniform)
     /// of each unresolved session with that fate without programs, grouped by item.
     latents: Vec<Vec<Latents>>,
-    next: &'n mut BTreeMap<State, u64>,
+    next: &'n mut Next,
 }
 
 /// The current epoch: its sessions' fates, and how many of each kind have arrived.
@@ -352,12 +352,7 @@ struct Epoch {
 impl Sim<'_, '_> {
     /// Phase 3 of tick `t`: every session of `clicked`, in one uniformly random arrival order;
     /// the users return to `next` with their new state.
-    pub(super) fn resolve_sessions(
-        &mut self,
-        t: usize,
-        clicked: Clicked,
-        next: &mut BTreeMap<State, u64>,
-    ) {
+    pub(super) fn resolve_sessions(&mut self, t: usize, clicked: Clicked, next: &mut Next) {
         let (merged, free, mut multi) = self.classes(t, clicked);
         let (classes, (served, slots)): (Vec<_>, (Vec<_>, Vec<_>)) = merged.into_iter().unzip();
         let left: Vec<u64> = served
