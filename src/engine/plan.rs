@@ -37,6 +37,8 @@ pub struct Plan<'s> {
     pub coupon_slot: Vec<Option<usize>>,
     /// Number of coupon programs.
     pub coupons: usize,
+    /// Per coupon slot, its program's per-user limit.
+    pub coupon_limits: Vec<u32>,
 }
 
 /// Splits `charge` by `shares` with largest remainders (ties to the earlier funder), so that the
@@ -149,11 +151,17 @@ impl<'s> Plan<'s> {
                 })
             })
             .collect();
+        let coupon_limits = scenario
+            .programs
+            .iter()
+            .filter_map(|p| p.coupon().map(|c| c.per_user_limit))
+            .collect();
         Plan {
             scenario,
             ticks,
             coupon_slot,
             coupons,
+            coupon_limits,
             traffic,
             impressions_multiplier,
             ctr_multiplier,

@@ -97,8 +97,9 @@ struct Individual {
 /// What phase 2 hands to phase 3: the users with sessions this tick.
 #[derive(Default)]
 struct Clicked {
-    /// Users with exactly one session, by state after exposure and the session's placement.
-    single: BTreeMap<(State, usize), u64>,
+    /// Users with exactly one session, by state after exposure and the session's placement
+    /// (hashed while exposure adds to it, put in order when phase 3 starts).
+    single: rustc_hash::FxHashMap<(State, usize), u64>,
     /// Users with two or more sessions, one by one.
     multi: Vec<Individual>,
 }

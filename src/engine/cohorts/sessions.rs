@@ -254,8 +254,9 @@ fn draw_bits(key: u64, &(z, u): &(f64, f64)) -> u64 {
     mix64(key ^ mix64(z.to_bits() ^ u.to_bits().rotate_left(32)))
 }
 
-/// Users by impressions served today.
-type ByServed = Vec<(u32, u64)>;
+/// Users by impressions served today and redemptions so far (those the class's own counters
+/// stand for: see [`Sim::classes`]).
+type ByServed = Vec<((u32, SmallVec<[u32; 4]>), u64)>;
 
 /// A class's sessions of several-session users resolved as its members: per session a hash of
 /// its user's stream key and its index, and the user's index in `Arrivals::free`.
@@ -425,16 +426,27 @@ impl Sim<'_, '_> {
     }
 
     /// The tick's single-session classes (state but for impressions served today, placement),
-    /// each with its users by impressions served today and its slots; the several-session users
-    /// resolved as members of their classes (see [`Sim::sessions_independent`]); and the others,
-    /// resolved one session at a time.
+    /// each with its users by impressions served today and redemptions and its slots; the
+    /// several-session users resolved as members of their classes (see
+    /// [`Sim::sessions_independent`]); and the others, resolved one session at a time.
+    ///
+    /// Phase 3 reads neither impressions served today nor a redemption count but to compare it
+    /// with its program's per-user limit, and a session redeems at most one coupon: users who
+    /// differ only there, with the same programs within their limits, share a class, whose state
+    /// counts 0 redemptions of a program within its limit and the limit of one reached.
     fn classes(&self, t: usize, clicked: Clicked) -> (Classes, Vec<Individual>, Vec<Individual>) {
-        // Phase 3 does not depend on impressions served today: users who differ only there
-        // share a class, which keeps them as a histogram.
         let mut merged = Classes::new();
-        for ((mut state, p), n) in clicked.single {
+        let mut single: Vec<_> = clicked.single.into_iter().collect();
+        single.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        for ((mut state, p), n) in single {
             let served = std::mem::take(&mut state.served);
-            merged.entry((state, p)).or_default().0.push((served, n));
+            let redeemed = state.redeemed.clone();
+            self.as_in_class(&mut state.redeemed);
+            merged
+                .entry((state, p))
+                .or_default()
+                .0
+                .push(((served, redeemed), n));
         }
         // Several-session users whose sessions cannot change one another's law join the
         // classes: each session is one more member of its class, a slot of its user, and its
@@ -444,10 +456,11 @@ impl Sim<'_, '_> {
             .into_iter()
             .partition(|ind| self.sessions_independent(t, ind));
         for (i, ind) in free.iter().enumerate() {
-            let state = State {
+            let mut state = State {
                 served: 0,
                 ..ind.state.clone()
             };
+            self.as_in_class(&mut state.redeemed);
             for (idx, &p) in ind.sessions.iter().enumerate() {
                 let rank = mix64(ind.unit ^ mix64(idx as u64 + 1));
                 merged
@@ -458,6 +471,14 @@ impl Sim<'_, '_> {
             }
         }
         (merged, free, multi)
+    }
+
+    /// A user's redemption counts as its class counts them: 0 within the program's per-user
+    /// limit, the limit once reached.
+    fn as_in_class(&self, redeemed: &mut [u32]) {
+        for (r, &limit) in redeemed.iter_mut().zip(&self.plan.coupon_limits) {
+            *r = if *r < limit { 0 } else { limit };
+        }
     }
 
     /// The stream of a several-session user's session `idx` in tick `t`: its first number is
@@ -1232,8 +1253,6 @@ impl Sim<'_, '_> {
             }
             let mut r = keyed(self.seed, self.rep, ar.t, ar.keys[c], Step::Served, 0);
             for &(change, n) in outcomes.iter() {
-                let mut after = state.clone();
-                apply(&mut after, change);
                 picked.clear();
                 picked.resize(histogram.len(), 0);
                 if change == (false, None) {
@@ -1257,9 +1276,16 @@ impl Sim<'_, '_> {
                         left -= 1;
                     }
                 }
-                for (cell, &k) in histogram.iter().zip(&picked).filter(|x| *x.1 > 0) {
-                    after.served = cell.0;
-                    *ar.next.entry(after.clone()).or_insert(0) += k;
+                for (((served, redeemed), _), &k) in
+                    histogram.iter().zip(&picked).filter(|x| *x.1 > 0)
+                {
+                    let mut after = State {
+                        served: *served,
+                        redeemed: redeemed.clone(),
+                        ..state.clone()
+                    };
+                    apply(&mut after, change);
+                    *ar.next.entry(after).or_insert(0) += k;
                 }
             }
         }
@@ -1442,5 +1468,46 @@ mod tests {
         let rest = list.draws[3..].to_vec();
         assert_eq!(booked_positions(&mut list, 3, 7), [0, 1, 2]);
         assert_eq!(list.draws, rest);
+    }
+
+    #[test]
+    fn users_within_their_limits_share_a_class_and_keep_their_counts() {
+        // multi_session_free.toml: `wide` has a per-user limit of 3. Users with 0 and 1
+        // redemptions of it have the same law (a session redeems one coupon at most), those
+        // with 3 do not offer it. Each user returns with its own count (plus what it redeemed):
+        // fails if the class's counts were given back instead.
+        let text = include_str!("../../../tests/data/exact/multi_session_free.toml");
+        let scenario = crate::scenario::load_str(text, "multi_session_free.toml").expect("valid");
+        let plan = crate::engine::Plan::new(&scenario);
+        let mut sim = Sim::new(&plan, 1, 0);
+        let state = |wide: u32| State {
+            segment: 0,
+            app: true,
+            alipay: true,
+            served: 2,
+            redeemed: smallvec::SmallVec::from_slice(&[wide, 0]),
+        };
+        let users = 1000;
+        let clicked = || {
+            let mut clicked = Clicked::default();
+            for wide in [0, 1, 3] {
+                clicked.single.insert((state(wide), 0), users);
+            }
+            clicked
+        };
+        let (classes, _, _) = sim.classes(0, clicked());
+        let members: Vec<usize> = classes.values().map(|(cells, _)| cells.len()).collect();
+        assert_eq!(members, [2, 1]);
+        let mut next = Next::default();
+        sim.resolve_sessions(0, clicked(), &mut next);
+        let with = |at_least: u32| -> u64 {
+            next.iter()
+                .filter(|(s, _)| s.redeemed[0] >= at_least)
+                .map(|x| x.1)
+                .sum()
+        };
+        assert_eq!(with(0), 3 * users);
+        assert!(with(1) >= 2 * users && with(3) >= users);
+        assert!(next.keys().all(|s| s.served == 2));
     }
 }
