@@ -11,13 +11,16 @@
 //!   positions are walked on counts, and its users come out as counts of quiet users and of
 //!   single-session users by placement; only users with two sessions or more are individuals;
 //! - phase 3: the sessions go through steps 3–10 in one uniformly random arrival order: single
-//!   sessions by class (user state but for impressions served today, and placement), their
-//!   fates drawn as counts and the order followed only as far as outcomes depend on it; the
-//!   several-session users' sessions one by one with the `agents` engine's code. The users then
-//!   return to the cohorts with their new state (which of a class's users had each outcome is a
-//!   uniformly random partition of them, since no step of phase 3 reads impressions served today).
-//!   The orders' baskets decide nothing but their values, which are found apart once the tick
-//!   is over (`money`), by the other run of a pair where it has time.
+//!   sessions by class (user state but for impressions served today and for redemption counts
+//!   below their limits, and placement), their fates drawn as counts and the order followed
+//!   only as far as outcomes depend on it; the several-session users' sessions one by one with
+//!   the `agents` engine's code. The users then return to the cohorts with their new state
+//!   (which of a class's users had each outcome is a uniformly random partition of them, since
+//!   no step of phase 3 reads impressions served today, nor a redemption count but to compare
+//!   it with its limit). The orders' baskets decide nothing but their values, which are found
+//!   apart once the tick is over (`money`), by the other run of a pair where it has time;
+//! - a coupon program that can never pay again stops telling cohorts apart by its redemption
+//!   counts, which are set to zero.
 //!
 //! The cost grows with cohorts × ticks plus one basket draw per order; beyond those, it and the
 //! memory grow with the population only through the several-session users (followed one by one)
@@ -77,8 +80,8 @@ impl State {
     }
 }
 
-/// The cohorts a tick builds for the next, by state: hashed while users are added (hundreds of
-/// thousands of times a tick), put in state order once the tick is over.
+/// The cohorts a tick builds for the next, by state: hashed while users are added (a thousand
+/// times a tick and more), put in state order once the tick is over.
 type Next = rustc_hash::FxHashMap<State, u64>;
 
 /// The placements of a user's sessions in one tick (inline for two, the usual number).

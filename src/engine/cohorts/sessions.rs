@@ -294,8 +294,9 @@ struct Arrivals<'n> {
     keys: Vec<u64>,
     /// Single sessions of each class not yet resolved.
     left: Vec<u64>,
-    /// Per class, its users by impressions served today (the class's states have `served` 0);
-    /// who among them had which outcome is drawn once the tick is over.
+    /// Per class, its users by impressions served today and redemption counts (the class's
+    /// states have `served` 0 and the counts as [`Sim::as_in_class`] makes them); who among them
+    /// had which outcome is drawn once the tick is over.
     served: Vec<ByServed>,
     /// Per class, the sessions of several-session users resolved as its members, dealt their
     /// outcomes with the users of `served`.
@@ -1225,11 +1226,12 @@ impl Sim<'_, '_> {
     }
 
     /// Once every session of the tick is resolved, the users of each class return to the
-    /// cohorts with their new state. Phase 3 never looks at impressions served today, so which
-    /// of a class's users had each outcome is a uniformly random partition of them: the users
-    /// whose state changed are drawn one by one without replacement from the class's histogram
-    /// by served count (Alipay set-ups first, then redemptions by slot), and the rest keep their
-    /// state. The draws come from a stream of the class alone, so the scenario and its baseline
+    /// cohorts with their new state. Phase 3 never looks at impressions served today, nor at a
+    /// redemption count but to compare it with its limit, so which of a class's users had each
+    /// outcome is a uniformly random partition of them: the users whose state changed are drawn
+    /// one by one without replacement from the class's histogram by served count and redemption
+    /// counts (Alipay set-ups first, then redemptions by slot), and the rest keep their state,
+    /// each with its own counts. The draws come from a stream of the class alone, so the scenario and its baseline
     /// pick the same users wherever their outcome counts agree, and the bulk that changed
     /// nothing differs between them only by the users whose outcomes differ. A class's slots
     /// (sessions of several-session users resolved as its members) take their share of the
