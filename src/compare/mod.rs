@@ -3,7 +3,7 @@
 //!
 //! A [`Split`] replaces some programs' `budget` and `funded_by`; everything else is the scenario's.
 //! Splits come from a sweep of two programs' summed budget (`--split-programs`), a sweep of two
-//! funders' shares in every program they co-fund (`--split-funders`), or a splits file ([`file`]).
+//! funders' shares in every program they co-fund (`--split-funders`), or a splits file ([`file`](mod@file)).
 //! Every split runs with the same seed and replication numbers, so the engine's keyed streams couple
 //! them, and one baseline per replication serves them all: the baseline has no programs, so it does
 //! not depend on budgets or shares. [`stats`] turns the per-replication records into paired
@@ -149,7 +149,7 @@ pub enum SplitSpec {
     Programs { a: String, b: String, steps: u32 },
     /// `--split-funders F,G --steps N`.
     Funders { f: String, g: String, steps: u32 },
-    /// `--splits FILE`: named splits, already read and checked by [`file`].
+    /// `--splits FILE`: named splits, already read and checked by [`file`](mod@file).
     Named(Vec<Split>),
 }
 

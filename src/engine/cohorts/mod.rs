@@ -140,7 +140,7 @@ pub fn simulate(plan: &Plan, seed: u64, replication: u64) -> Outcome {
 
 /// One replication of a scenario and of its baseline (or of any two plans), on two threads of
 /// the current rayon pool where one is free: the second run values the first's money between
-/// its own ticks ([`Share`]) and, if the pair is `alone` (all the pool has to do, as for a
+/// its own ticks (a `Share`) and, if the pair is `alone` (all the pool has to do, as for a
 /// single replication), once it is done until the lead is. The results are those of
 /// [`simulate`] for each plan.
 ///
