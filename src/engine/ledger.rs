@@ -126,18 +126,14 @@ impl Ledger {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scenario::load_str;
+    use crate::scenario::exact_fixture;
 
     #[test]
     fn a_program_never_pays_again_only_when_no_later_tick_can_pay() {
         // budget.toml: "small" is paced evenly over the whole run, so with its allowance of a
         // tick spent it still pays in the next ones; spent down to less than one discount, or
         // past its window's last tick, it never does.
-        let scenario = load_str(
-            include_str!("../../tests/data/exact/budget.toml"),
-            "budget.toml",
-        )
-        .expect("valid");
+        let scenario = exact_fixture("budget");
         let plan = Plan::new(&scenario);
         let (j, last) = (1, plan.ticks - 1);
         let mut ledger = Ledger::new(&plan);

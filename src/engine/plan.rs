@@ -140,22 +140,18 @@ impl<'s> Plan<'s> {
             .zip(&charge)
             .map(|(p, &c)| split_charge(c, &p.funded_by))
             .collect();
-        let mut coupons = 0;
+        let mut coupon_limits = Vec::new();
         let coupon_slot = scenario
             .programs
             .iter()
             .map(|p| {
-                p.coupon().map(|_| {
-                    coupons += 1;
-                    coupons - 1
+                p.coupon().map(|c| {
+                    coupon_limits.push(c.per_user_limit);
+                    coupon_limits.len() - 1
                 })
             })
             .collect();
-        let coupon_limits = scenario
-            .programs
-            .iter()
-            .filter_map(|p| p.coupon().map(|c| c.per_user_limit))
-            .collect();
+        let coupons = coupon_limits.len();
         Plan {
             scenario,
             ticks,

@@ -10,6 +10,17 @@ mod validate;
 
 pub use validate::{load_file, load_str};
 
+/// A scenario of the exactness suite (`tests/data/exact/NAME.toml`), for unit tests.
+#[cfg(test)]
+pub(crate) fn exact_fixture(name: &str) -> Scenario {
+    let path = format!(
+        "{}/tests/data/exact/{name}.toml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(&path).expect("a scenario of the exactness suite");
+    load_str(&text, &format!("{name}.toml")).expect("valid")
+}
+
 use crate::time::Minutes;
 
 /// Money is kept in integer units of 1/1000 fen (MODEL.md, *Money*).

@@ -365,18 +365,14 @@ impl<'p, 's> Sim<'p, 's> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scenario::load_str;
+    use crate::scenario::exact_fixture;
 
     #[test]
     fn a_spent_program_stops_telling_cohorts_apart() {
         // budget.toml: "spring" (asap, one slot) runs out in its first ticks, "small" (even
         // pacing) pays to the end. Users redeem both; once spring can never pay again, no
         // cohort keeps a count of it, while small's counts stay. Fails without the merge.
-        let scenario = load_str(
-            include_str!("../../../tests/data/exact/budget.toml"),
-            "budget.toml",
-        )
-        .expect("valid");
+        let scenario = exact_fixture("budget");
         let plan = Plan::new(&scenario);
         let (spring, small) = (
             plan.coupon_slot[0].expect("a coupon"),

@@ -362,29 +362,15 @@ impl Drop for Closer<'_, '_, '_> {
 mod tests {
     use super::*;
     use crate::engine::cohorts::{Sim, simulate, simulate_pair};
-    use crate::scenario::{Scenario, load_str};
+    use crate::scenario::{Scenario, exact_fixture, load_str};
 
     /// Scenarios whose orders take every path of money: latent draws booked in part and whole,
     /// top-ups, coupon orders' tilted baskets, draws not made while no coupon is offered.
     fn scenarios() -> Vec<Scenario> {
-        [
-            ("quick.toml", include_str!("../../../scenarios/quick.toml")),
-            (
-                "topup.toml",
-                include_str!("../../../tests/data/exact/topup.toml"),
-            ),
-            (
-                "two_pools.toml",
-                include_str!("../../../tests/data/exact/two_pools.toml"),
-            ),
-            (
-                "coupon_overflow.toml",
-                include_str!("../../../tests/data/exact/coupon_overflow.toml"),
-            ),
-        ]
-        .iter()
-        .map(|(name, text)| load_str(text, name).expect("valid"))
-        .collect()
+        let quick = load_str(include_str!("../../../scenarios/quick.toml"), "quick.toml");
+        let mut scenarios = vec![quick.expect("valid")];
+        scenarios.extend(["topup", "two_pools", "coupon_overflow"].map(exact_fixture));
+        scenarios
     }
 
     #[test]

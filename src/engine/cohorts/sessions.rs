@@ -1281,11 +1281,9 @@ impl Sim<'_, '_> {
                 for (((served, redeemed), _), &k) in
                     histogram.iter().zip(&picked).filter(|x| *x.1 > 0)
                 {
-                    let mut after = State {
-                        served: *served,
-                        redeemed: redeemed.clone(),
-                        ..state.clone()
-                    };
+                    let mut after = state.clone();
+                    after.served = *served;
+                    after.redeemed.copy_from_slice(redeemed);
                     apply(&mut after, change);
                     *ar.next.entry(after).or_insert(0) += k;
                 }
@@ -1478,8 +1476,7 @@ mod tests {
         // redemptions of it have the same law (a session redeems one coupon at most), those
         // with 3 do not offer it. Each user returns with its own count (plus what it redeemed):
         // fails if the class's counts were given back instead.
-        let text = include_str!("../../../tests/data/exact/multi_session_free.toml");
-        let scenario = crate::scenario::load_str(text, "multi_session_free.toml").expect("valid");
+        let scenario = crate::scenario::exact_fixture("multi_session_free");
         let plan = crate::engine::Plan::new(&scenario);
         let mut sim = Sim::new(&plan, 1, 0);
         let state = |wide: u32| State {
