@@ -89,7 +89,8 @@ impl Ledger {
 
     /// Whether program `j` can pay no charge in any tick after `t`, since spending only grows:
     /// its budget cannot pay one, its window has no tick left, or a funder's cap cannot pay its
-    /// part.
+    /// part out of what the funder has not spent (not [`Ledger::funder_room`], which also holds
+    /// back a tick's reservations, released by its end).
     pub fn never_pays_after(&self, plan: &Plan, j: usize, t: usize) -> bool {
         self.exhausted(plan, j)
             || !plan.in_window[j][t + 1..].contains(&true)
