@@ -23,8 +23,8 @@ use crate::scenario::yuan_to_units;
 /// How the draws of a run are made and valued.
 #[derive(Clone, Copy, Debug)]
 pub(super) enum Draw {
-    /// Latent (deviate, top-up uniform) pairs of orders that are orders without programs too,
-    /// valued by [`CouponLaw::plain_basket`].
+    /// Latent draws (deviate, top-up uniform) of orders that are orders without programs too,
+    /// valued by [`CouponLaw::plain_basket`] from the deviate.
     Latent,
     /// Baskets of orders a coupon made, from their tilted law ([`CouponLaw::order_basket`]).
     Tilted(Tilt),
@@ -83,7 +83,8 @@ pub(super) struct Taken {
     pub cell: usize,
     pub law: Arc<CouponLaw>,
     pub coupons: Vec<Coupon>,
-    pub draws: Vec<(f64, f64)>,
+    /// The draws' basket deviates.
+    pub zs: Vec<f64>,
     pub tags: Vec<u8>,
 }
 
@@ -126,8 +127,8 @@ impl Batch {
         }
         for taken in &self.taken {
             let law = &*taken.law;
-            let sum: u128 = (taken.draws.iter().zip(&taken.tags))
-                .map(|(&(z, _), &tag)| plain_value(plan, law, taken.coupons[usize::from(tag)], z))
+            let sum: u128 = (taken.zs.iter().zip(&taken.tags))
+                .map(|(&z, &tag)| plain_value(plan, law, taken.coupons[usize::from(tag)], z))
                 .sum();
             add(taken.cell, sum);
         }

@@ -92,9 +92,11 @@ pub(super) struct SessionScratch {
 /// law of `fates::joint_law`), and the room that law was for.
 type BaseFates = (Room, Vec<(Fate, u64)>);
 
-/// The latent (basket deviate, top-up uniform) pairs of a class's unresolved sessions whose fate
+/// The latent draws (basket deviate, top-up uniform) of a class's unresolved sessions whose fate
 /// without programs is one order fate, in the order they were drawn, each tagged with its *cell*:
-/// its coupon under the coupon law `law`.
+/// its coupon under the coupon law `law`. Of a top-up uniform only its top 32 bits are kept
+/// (see [`fates::CouponLaw::plain_code`]), in a list of their own, so that a draw takes 13
+/// bytes, not 17.
 ///
 /// While every law met offers no coupon, the draws are not made until their sessions are booked
 /// (`fresh` counts them; they come next from the class's basket stream, in order), so that a
@@ -111,7 +113,10 @@ struct Latents {
     law: Option<usize>,
     /// Coupons and how many draws have each.
     cells: Vec<(Coupon, usize)>,
-    draws: Vec<(f64, f64)>,
+    /// The draws' basket deviates.
+    zs: Vec<f64>,
+    /// The top 32 bits of the draws' top-up uniforms.
+    tops: Vec<u32>,
     /// Each draw's cell.
     tags: Vec<u8>,
     /// Whether the draws have been tagged under one law only since they were made.
@@ -119,7 +124,7 @@ struct Latents {
     /// Whether the current booking took made draws (their values went to the tick's
     /// [`Batch`]), not sessions whose draws are not made yet.
     took_drawn: bool,
-    /// Sessions whose draws are not made yet (only while `draws` is empty).
+    /// Sessions whose draws are not made yet (only while `zs` is empty).
     fresh: u64,
 }
 
@@ -132,16 +137,20 @@ impl Latents {
         self.tags.clear();
         if coupon_law.offers_nothing() {
             self.cells.push((Coupon::None, m as usize));
-            self.tags.resize(self.draws.len(), 0);
+            self.tags.resize(self.zs.len(), 0);
             return;
         }
         // Each coupon's cell (cells in the order their coupons first appear), by its code.
         let mut cell_of: SmallVec<[Option<u8>; 16]> = SmallVec::new();
         let Latents {
-            draws, tags, cells, ..
+            zs,
+            tops,
+            tags,
+            cells,
+            ..
         } = self;
-        tags.extend(draws.iter().map(|&(z, u)| {
-            let code = coupon_law.plain_code(z, u);
+        tags.extend(zs.iter().zip(tops.iter()).map(|(&z, &top)| {
+            let code = coupon_law.plain_code(z, top);
             if code >= cell_of.len() {
                 cell_of.resize(code + 1, None);
             }
@@ -157,29 +166,28 @@ impl Latents {
     /// Whether booking `booked[k]` sessions of each cell k takes every draw left (as at the end
     /// of a tick), made draws.
     fn takes_all(&self, booked: &[usize]) -> bool {
-        !self.draws.is_empty() && self.cells.iter().zip(booked).all(|(c, &d)| c.1 == d)
+        !self.zs.is_empty() && self.cells.iter().zip(booked).all(|(c, &d)| c.1 == d)
     }
 
-    /// Books every session left ([`Latents::takes_all`]): their draws and tags, in draw order.
-    fn take_all(&mut self) -> (Vec<(f64, f64)>, Vec<u8>) {
+    /// Books every session left ([`Latents::takes_all`]): their basket deviates and tags, in
+    /// draw order (the top-up bits, which their values do not need, stay here).
+    fn take_all(&mut self) -> (Vec<f64>, Vec<u8>) {
         for cell in &mut self.cells {
             cell.1 = 0;
         }
-        (
-            std::mem::take(&mut self.draws),
-            std::mem::take(&mut self.tags),
-        )
+        self.tops.clear();
+        (std::mem::take(&mut self.zs), std::mem::take(&mut self.tags))
     }
 
     /// Books `booked[k]` sessions of each cell k: the draws they take (see [`Latents`]; `key`
-    /// keys this booking's uniforms) go to `on_taken(cell, draw)` and leave the list, in one
-    /// pass; while the draws are not made, only their count goes down. (A booking that takes
+    /// keys this booking's uniforms) go to `on_taken(cell, deviate, top-up bits)` and leave the
+    /// list, in one pass; while the draws are not made, only their count goes down. (A booking that takes
     /// every draw left hands them over whole instead: [`Latents::take_all`].)
-    fn book(&mut self, booked: &[usize], key: u64, mut on_taken: impl FnMut(usize, &(f64, f64))) {
+    fn book(&mut self, booked: &[usize], key: u64, mut on_taken: impl FnMut(usize, f64, u32)) {
         for (cell, &d) in self.cells.iter_mut().zip(booked) {
             cell.1 -= d;
         }
-        if self.draws.is_empty() {
+        if self.zs.is_empty() {
             self.fresh -= booked.iter().sum::<usize>() as u64;
             return;
         }
@@ -193,27 +201,29 @@ impl Latents {
         let (mut kept, mut to_take) = (0, booked.iter().sum::<usize>());
         let mut i = 0;
         while to_take > 0 {
-            let (draw, tag) = (self.draws[i], self.tags[i]);
+            let (z, top, tag) = (self.zs[i], self.tops[i], self.tags[i]);
             i += 1;
             let (wanted, seen, first) = &mut left[usize::from(tag)];
             // Selection sampling: take this draw with chance wanted / (draws left to see), from
             // a uniform that is a hash of the draw keyed by this booking.
             let take = *wanted > 0
                 && (*first
-                    || unit_uniform(draw_bits(key, &draw)) * (*seen as f64) < *wanted as f64);
+                    || unit_uniform(draw_bits(key, z, top)) * (*seen as f64) < *wanted as f64);
             *seen -= 1;
             if take {
                 *wanted -= 1;
                 to_take -= 1;
-                on_taken(usize::from(tag), &draw);
+                on_taken(usize::from(tag), z, top);
             } else {
-                self.draws[kept] = draw;
+                self.zs[kept] = z;
+                self.tops[kept] = top;
                 self.tags[kept] = tag;
                 kept += 1;
             }
         }
         // The draws after the last one taken all stay.
-        self.draws.drain(kept..i);
+        self.zs.drain(kept..i);
+        self.tops.drain(kept..i);
         self.tags.drain(kept..i);
     }
 }
@@ -242,16 +252,18 @@ fn basket_stream(
     })
 }
 
-/// The latent (basket deviate, top-up uniform) pair of the next session of a basket stream.
-pub(super) fn latent_draw(r: &mut Stream) -> (f64, f64) {
+/// The latent draws of the next session of a basket stream: its basket deviate and the top 32
+/// bits of its top-up uniform (a uniform's 64 random bits, of which the top 53 make it; see
+/// [`fates::CouponLaw::plain_code`] for the rest).
+pub(super) fn latent_draw(r: &mut Stream) -> (f64, u32) {
     let z: f64 = StandardNormal.sample(r);
-    (z, r.random())
+    (z, (r.next_u64() >> 32) as u32)
 }
 
-/// A draw's 64 random bits in a booking keyed by `key`: a hash of its values, which are distinct
-/// continuous draws, so they are independent uniforms for each new key.
-fn draw_bits(key: u64, &(z, u): &(f64, f64)) -> u64 {
-    mix64(key ^ mix64(z.to_bits() ^ u.to_bits().rotate_left(32)))
+/// A draw's 64 random bits in a booking keyed by `key`: a hash of its values (the deviate is a
+/// distinct continuous draw), so they are independent uniforms for each new key.
+fn draw_bits(key: u64, z: f64, top: u32) -> u64 {
+    mix64(key ^ mix64(z.to_bits() ^ u64::from(top) << 32))
 }
 
 /// Users by impressions served today and redemptions so far (those the class's own counters
@@ -327,8 +339,9 @@ struct Arrivals<'n> {
     /// The tick's money: values found while booking, and the latent draws of lists bookings
     /// took whole, to be valued apart (the draws owed stay with `baskets` until the tick ends).
     money: Batch,
-    /// Per class and base fate that is an order, the latent (basket deviate, top-up uniform)
-    /// of each unresolved session with that fate without programs, grouped by item.
+    /// Per class and base fate that is an order, the latent draws (basket deviate, top-up
+    /// uniform's top bits) of each unresolved session with that fate without programs, grouped
+    /// by item.
     latents: Vec<Vec<Latents>>,
     next: &'n mut Next,
 }
@@ -772,23 +785,23 @@ impl Sim<'_, '_> {
             let key = keyed(self.seed, self.rep, ar.t, unit, Step::Take, ar.epoch).next_u64();
             let list = &mut ar.latents[c][i];
             list.took_drawn = match list.law {
-                Some(law) if !list.draws.is_empty() => {
+                Some(law) if !list.zs.is_empty() => {
                     let coupons: Vec<Coupon> = list.cells.iter().map(|x| x.0).collect();
                     if list.takes_all(&booked) {
                         // The draws are handed over whole, to be valued with the tick's money.
-                        let (draws, tags) = list.take_all();
+                        let (zs, tags) = list.take_all();
                         ar.money.taken.push(Taken {
                             cell: gmv_cell,
                             law: self.laws.shared(law),
                             coupons,
-                            draws,
+                            zs,
                             tags,
                         });
                     } else {
                         let law = self.laws.law(law);
                         let mut value = 0;
-                        list.book(&booked, key, |cell, &(z, u)| {
-                            debug_assert_eq!(law.plain_coupon(z, u), coupons[cell]);
+                        list.book(&booked, key, |cell, z, top| {
+                            debug_assert_eq!(law.plain_coupon(z, top), coupons[cell]);
                             value += plain_value(self.plan, law, coupons[cell], z);
                         });
                         ar.money.add_value(gmv_cell, value);
@@ -796,7 +809,7 @@ impl Sim<'_, '_> {
                     true
                 }
                 _ => {
-                    list.book(&booked, key, |_, _| {});
+                    list.book(&booked, key, |_, _, _| {});
                     false
                 }
             };
@@ -1060,7 +1073,7 @@ impl Sim<'_, '_> {
             unreachable!("latent draws are kept for orders only");
         };
         let list = &mut ar.latents[c][i];
-        if list.law.is_none() && list.draws.is_empty() && list.fresh == 0 {
+        if list.law.is_none() && list.zs.is_empty() && list.fresh == 0 {
             list.fresh = m;
         }
         let coupon_law = self.laws.law(law);
@@ -1070,12 +1083,18 @@ impl Sim<'_, '_> {
             // The draws the stream owes come first.
             let money = &mut ar.money;
             owed.settle(self.plan, |cell, v| money.add_value(cell, v));
-            list.draws
-                .extend((0..list.fresh).map(|_| latent_draw(&mut owed.stream)));
+            let fresh = list.fresh as usize;
+            list.zs.reserve(fresh);
+            list.tops.reserve(fresh);
+            for _ in 0..fresh {
+                let (z, top) = latent_draw(&mut owed.stream);
+                list.zs.push(z);
+                list.tops.push(top);
+            }
             list.fresh = 0;
             list.law = None;
         }
-        debug_assert_eq!(list.draws.len() as u64 + list.fresh, m);
+        debug_assert_eq!(list.zs.len() as u64 + list.fresh, m);
         if list.law != Some(law) {
             list.regroup(law, coupon_law, m);
         }
@@ -1371,9 +1390,8 @@ mod tests {
         Latents {
             law: Some(1),
             cells: vec![(Coupon::None, n)],
-            draws: (0..n)
-                .map(|i| (i as f64 * 0.37 - 1.0, 0.1 + i as f64 * 0.2))
-                .collect(),
+            zs: (0..n).map(|i| i as f64 * 0.37 - 1.0).collect(),
+            tops: (0..n).map(|i| 7 + 3 * i as u32).collect(),
             tags: vec![0; n],
             ordered: false,
             ..Latents::default()
@@ -1382,16 +1400,11 @@ mod tests {
 
     /// The positions in `list` of the draws a booking takes, and the list after it.
     fn booked_positions(list: &mut Latents, booked: usize, key: u64) -> Vec<usize> {
-        let draws = list.draws.clone();
+        let zs = list.zs.clone();
         let mut taken = Vec::new();
-        list.book(&[booked], key, |cell, draw| {
+        list.book(&[booked], key, |cell, z, _| {
             assert_eq!(cell, 0);
-            taken.push(
-                draws
-                    .iter()
-                    .position(|x| x == draw)
-                    .expect("one of the draws"),
-            );
+            taken.push(zs.iter().position(|&x| x == z).expect("one of the draws"));
         });
         taken
     }
@@ -1407,7 +1420,7 @@ mod tests {
             let taken = booked_positions(&mut list, 2, mix64(key));
             assert_eq!(taken.len(), 2);
             seen[taken.iter().fold(0, |m, &i| m | 1 << i)] += 1;
-            assert_eq!((list.draws.len(), list.cells[0].1), (2, 2));
+            assert_eq!((list.zs.len(), list.tops.len(), list.cells[0].1), (2, 2, 2));
         }
         let p = 1.0 / 6.0;
         let se = (p * (1.0 - p) / keys as f64).sqrt();
@@ -1465,9 +1478,9 @@ mod tests {
     fn a_booking_of_draws_tagged_once_takes_the_first_in_draw_order() {
         let mut list = retagged(5);
         list.ordered = true;
-        let rest = list.draws[3..].to_vec();
+        let rest = (list.zs[3..].to_vec(), list.tops[3..].to_vec());
         assert_eq!(booked_positions(&mut list, 3, 7), [0, 1, 2]);
-        assert_eq!(list.draws, rest);
+        assert_eq!((list.zs, list.tops), rest);
     }
 
     #[test]
