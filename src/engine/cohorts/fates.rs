@@ -386,14 +386,14 @@ pub struct CouponLaw {
     pub pairs: Vec<(Plain, Step8, f64)>,
     /// The intervals' upper ends in z, compactly.
     cuts: Vec<f64>,
-    /// Per interval, then for a basket above them all: its top-up probability p as 2^32 p, in
+    /// Per interval, then for a basket above them all: its top-up probability p as 256 p, in
     /// whole and fraction ([`CouponLaw::plain_code`]), and the codes ([`Coupon::code`]) of a
     /// plain order's coupon with the top-up uniform below p and not.
     plain_codes: Vec<(u64, f64, usize, usize)>,
 }
 
-/// 2^32, as the scale of a top-up uniform's top 32 bits.
-const TOP_BITS: f64 = 4_294_967_296.0;
+/// 2^8, the scale of a top-up uniform's top 8 bits.
+const TOP_BITS: f64 = 256.0;
 
 /// The lower bits of a top-up uniform whose top 32 tie with a top-up chance
 /// ([`CouponLaw::plain_code`]): a uniform on [0, 1) hashed from the draw's basket deviate.
@@ -650,9 +650,9 @@ impl CouponLaw {
     }
 
     /// The coupon under this law of an order that would have been one without coupon programs
-    /// too, from its latent basket deviate `z` and the top 32 bits of its top-up uniform, `top`
+    /// too, from its latent basket deviate `z` and the top 8 bits of its top-up uniform, `top`
     /// (compared in z: no exp).
-    pub fn plain_coupon(&self, z: f64, top: u32) -> Coupon {
+    pub fn plain_coupon(&self, z: f64, top: u8) -> Coupon {
         Coupon::of_code(self.plain_code(z, top))
     }
 
@@ -661,12 +661,14 @@ impl CouponLaw {
     /// than comparing `z` with every interval's end): the interval holding `z`, then a select
     /// on the top-up uniform.
     ///
-    /// The top-up uniform is U = (top + v) / 2^32, v uniform on [0, 1) and independent of the
-    /// rest: U < p when top < ⌊2^32 p⌋, or when top equals it and v is below the fraction left.
-    /// Only that tie, once in 2^32 draws, needs v: the uniform's own lower bits were not kept,
-    /// so v comes from a hash of the deviate (a distinct continuous draw), as good a uniform.
+    /// The top-up uniform is U = (top + v) / 256, v uniform on [0, 1) and independent of the
+    /// rest: U < p when top < ⌊256 p⌋, or when top equals it and v is below the fraction left.
+    /// Only that tie, once in 256 draws of a top-up band, needs v: the uniform's own lower bits
+    /// were not kept, so v comes from a hash of the deviate (a distinct continuous draw), an
+    /// independent uniform as the bookings' are (and rarely needed: a branch almost never
+    /// taken).
     #[inline]
-    pub fn plain_code(&self, z: f64, top: u32) -> usize {
+    pub fn plain_code(&self, z: f64, top: u8) -> usize {
         let interval = if self.basket.sigma == 0.0 {
             // B is the median: its interval holds all the mass, the only one kept.
             0
@@ -1235,7 +1237,7 @@ mod tests {
                     4.0 * z
                 }));
                 for z in zs {
-                    for top in [0, r.random::<u32>(), u32::MAX] {
+                    for top in [0, r.random::<u8>(), u8::MAX] {
                         // The uniform the top bits stand for (its rest from the deviate).
                         let u = (f64::from(top) + tie_uniform(z)) / TOP_BITS;
                         let coupon = law.plain_coupon(z, top);
@@ -1252,9 +1254,9 @@ mod tests {
 
     #[test]
     fn top_up_bits_that_tie_with_the_chance_are_decided_by_the_rest_of_the_uniform() {
-        // In every top-up band of the national default's laws: top bits below ⌊2^32 p⌋ top up,
+        // In every top-up band of the national default's laws: top bits below ⌊256 p⌋ top up,
         // above it do not, and equal to it top up exactly when the rest (hashed from the
-        // deviate) is below the fraction of 2^32 p left; both outcomes of the tie occur.
+        // deviate) is below the fraction of 256 p left; both outcomes of the tie occur.
         let s = national();
         let plan = Plan::new(&s);
         let mut ties = [0; 2];
@@ -1268,7 +1270,7 @@ mod tests {
                         continue;
                     }
                     let (whole, fraction, ..) = law.plain_codes[k];
-                    let whole = u32::try_from(whole).expect("p < 1");
+                    let whole = u8::try_from(whole).expect("p < 1");
                     // Deviates inside the interval.
                     let (za, zb) = match (i.za.is_finite(), i.zb.is_finite()) {
                         (true, true) => (i.za, i.zb),
@@ -1278,8 +1280,12 @@ mod tests {
                     };
                     for step in 1..200 {
                         let z = za + (zb - za) * f64::from(step) / 200.0;
-                        assert_eq!(law.plain_coupon(z, whole - 1), Coupon::TopUp(j));
-                        assert_eq!(law.plain_coupon(z, whole + 1), Coupon::None);
+                        if let Some(below) = whole.checked_sub(1) {
+                            assert_eq!(law.plain_coupon(z, below), Coupon::TopUp(j));
+                        }
+                        if let Some(above) = whole.checked_add(1) {
+                            assert_eq!(law.plain_coupon(z, above), Coupon::None);
+                        }
                         let below = tie_uniform(z) < fraction;
                         let expected = if below {
                             Coupon::TopUp(j)

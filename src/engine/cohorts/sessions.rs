@@ -94,8 +94,8 @@ type BaseFates = (Room, Vec<(Fate, u64)>);
 
 /// The latent draws (basket deviate, top-up uniform) of a class's unresolved sessions whose fate
 /// without programs is one order fate, in the order they were drawn, each tagged with its *cell*:
-/// its coupon under the coupon law `law`. Of a top-up uniform only its top 32 bits are kept
-/// (see [`fates::CouponLaw::plain_code`]), in a list of their own, so that a draw takes 13
+/// its coupon under the coupon law `law`. Of a top-up uniform only its top 8 bits are kept
+/// (see [`fates::CouponLaw::plain_code`]), in a list of their own, so that a draw takes 10
 /// bytes, not 17.
 ///
 /// While every law met offers no coupon, the draws are not made until their sessions are booked
@@ -115,8 +115,8 @@ struct Latents {
     cells: Vec<(Coupon, usize)>,
     /// The draws' basket deviates.
     zs: Vec<f64>,
-    /// The top 32 bits of the draws' top-up uniforms.
-    tops: Vec<u32>,
+    /// The top 8 bits of the draws' top-up uniforms.
+    tops: Vec<u8>,
     /// Each draw's cell.
     tags: Vec<u8>,
     /// Whether the draws have been tagged under one law only since they were made.
@@ -183,7 +183,7 @@ impl Latents {
     /// keys this booking's uniforms) go to `on_taken(cell, deviate, top-up bits)` and leave the
     /// list, in one pass; while the draws are not made, only their count goes down. (A booking that takes
     /// every draw left hands them over whole instead: [`Latents::take_all`].)
-    fn book(&mut self, booked: &[usize], key: u64, mut on_taken: impl FnMut(usize, f64, u32)) {
+    fn book(&mut self, booked: &[usize], key: u64, mut on_taken: impl FnMut(usize, f64, u8)) {
         for (cell, &d) in self.cells.iter_mut().zip(booked) {
             cell.1 -= d;
         }
@@ -252,18 +252,18 @@ fn basket_stream(
     })
 }
 
-/// The latent draws of the next session of a basket stream: its basket deviate and the top 32
+/// The latent draws of the next session of a basket stream: its basket deviate and the top 8
 /// bits of its top-up uniform (a uniform's 64 random bits, of which the top 53 make it; see
 /// [`fates::CouponLaw::plain_code`] for the rest).
-pub(super) fn latent_draw(r: &mut Stream) -> (f64, u32) {
+pub(super) fn latent_draw(r: &mut Stream) -> (f64, u8) {
     let z: f64 = StandardNormal.sample(r);
-    (z, (r.next_u64() >> 32) as u32)
+    (z, (r.next_u64() >> 56) as u8)
 }
 
 /// A draw's 64 random bits in a booking keyed by `key`: a hash of its values (the deviate is a
 /// distinct continuous draw), so they are independent uniforms for each new key.
-fn draw_bits(key: u64, z: f64, top: u32) -> u64 {
-    mix64(key ^ mix64(z.to_bits() ^ u64::from(top) << 32))
+fn draw_bits(key: u64, z: f64, top: u8) -> u64 {
+    mix64(key ^ mix64(z.to_bits() ^ u64::from(top) << 56))
 }
 
 /// Users by impressions served today and redemptions so far (those the class's own counters
@@ -1391,7 +1391,7 @@ mod tests {
             law: Some(1),
             cells: vec![(Coupon::None, n)],
             zs: (0..n).map(|i| i as f64 * 0.37 - 1.0).collect(),
-            tops: (0..n).map(|i| 7 + 3 * i as u32).collect(),
+            tops: (0..n).map(|i| 7 + 3 * i as u8).collect(),
             tags: vec![0; n],
             ordered: false,
             ..Latents::default()
