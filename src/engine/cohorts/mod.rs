@@ -290,9 +290,17 @@ impl<'p, 's> Sim<'p, 's> {
 
     /// A tick's money, valued here or handed over.
     fn hand_over(&mut self, batch: money::Batch) {
+        self.free_valued();
         match self.share {
             Some(share) => share.hand_over(batch, &mut self.out),
             None => batch.value_into(self.plan, &mut self.out),
+        }
+    }
+
+    /// Drops the tick batches the other run of a pair has valued (see [`Share`]).
+    fn free_valued(&self) {
+        if let Some(share) = self.share {
+            share.free_valued();
         }
     }
 

@@ -561,6 +561,7 @@ impl Sim<'_, '_> {
 
     /// The fates of every unresolved single session under what arrivals find now.
     fn start_epoch(&mut self, ar: &mut Arrivals) -> Epoch {
+        self.free_valued();
         let found = self.avail(ar);
         let block: Vec<(usize, u64)> = ar
             .left
@@ -731,6 +732,7 @@ impl Sim<'_, '_> {
     /// Ends an epoch: its arrived sessions, by kind, are dealt to its items uniformly and booked;
     /// the others go back to their classes, unresolved.
     fn end_epoch(&mut self, ar: &mut Arrivals, epoch: Epoch) {
+        self.free_valued();
         let mut booked = std::mem::take(&mut self.session_scratch.booked);
         booked.clear();
         let mut dealt_to = vec![0; epoch.items.len()];
