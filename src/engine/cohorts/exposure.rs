@@ -8,8 +8,8 @@ use rand::{Rng, RngExt, SeedableRng};
 use smallvec::{SmallVec, smallvec};
 
 use super::samplers::{
-    binomial, hypergeometric_keyed, multinomial, multinomial_keyed, occupancy, poisson,
-    poisson_above,
+    ChanceChain, binomial, hypergeometric_keyed, multinomial, multinomial_keyed, occupancy,
+    poisson, poisson_above,
 };
 use super::{Clicked, Individual, Next, Placements, Sim, State, Step, keyed};
 use crate::engine::rng::{Stream, mix64};
@@ -50,6 +50,9 @@ struct ClickTable {
     /// `organic[k]`: the joint law of an organic impression's placement and click at position k:
     /// π_p (1 − c_kp) for p in 0..P, then π_p c_kp; π_p = λ_p / Λ is the organic label law.
     organic: Vec<Vec<f64>>,
+    /// `organic[k]`'s conditional chances, for the multinomial of each position's organic
+    /// impressions.
+    organic_chances: Vec<ChanceChain>,
     /// π, the law of an organic impression's placement.
     label: Vec<f64>,
 }
@@ -81,9 +84,10 @@ impl ClickTable {
                 let clicked = label.iter().zip(ck).map(|(pi, c)| pi * c);
                 quiet.chain(clicked).collect()
             })
-            .collect();
+            .collect::<Vec<Vec<f64>>>();
         ClickTable {
             click,
+            organic_chances: organic.iter().map(|w| ChanceChain::new(w)).collect(),
             organic,
             label,
         }
@@ -270,7 +274,7 @@ fn walk(
             kinds.extend(boosted_left.iter().map(|&b| f64::from(b)));
             multinomial(users, kinds, r, split);
             if split[0] > 0 {
-                multinomial(split[0], &table.organic[k], r, outcome);
+                table.organic_chances[k].multinomial(split[0], r, outcome);
                 let left = (organic_left - 1, boosted_left.clone());
                 moves.quiet(&left, first, outcome[..places].iter().sum());
                 for p in 0..places {

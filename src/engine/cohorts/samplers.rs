@@ -28,6 +28,30 @@ const BINOMIAL_INVERSION_MEAN_MAX: f64 = 10.0;
 /// of n, p and two uniforms: Binomial(n + 1, p) from the same seed is the same count or one more.
 /// That is what keeps paired runs coupled where a count they share differs by a few users.
 pub fn binomial_seeded(n: u64, p: f64, seed: u64) -> u64 {
+    binomial_with(n, p, None, seed)
+}
+
+/// A binomial's chance p with ln(1 − min(p, 1 − p)), which [`binomial_seeded`] needs for an
+/// inversion: a multinomial over fixed weights drawn many times ([`ChanceChain`]) computes it
+/// once.
+#[derive(Clone, Copy, Debug)]
+struct Chance {
+    p: f64,
+    ln_1m_half: f64,
+}
+
+impl Chance {
+    fn new(p: f64) -> Self {
+        let half = if p > 0.5 { 1.0 - p } else { p };
+        Chance {
+            p,
+            ln_1m_half: (-half).ln_1p(),
+        }
+    }
+}
+
+/// [`binomial_seeded`], given ln(1 − min(p, 1 − p)) or not.
+fn binomial_with(n: u64, p: f64, ln_1m_half: Option<f64>, seed: u64) -> u64 {
     if n == 0 || p <= 0.0 {
         return 0;
     }
@@ -38,16 +62,18 @@ pub fn binomial_seeded(n: u64, p: f64, seed: u64) -> u64 {
     // two sides meet at ½: a chance that crosses ½ between paired runs still moves the count by
     // about the change of its mean.
     if p > 0.5 {
-        return n - binomial_half(n, 1.0 - p, seed, true);
+        return n - binomial_half(n, 1.0 - p, ln_1m_half, seed, true);
     }
-    binomial_half(n, p, seed, false)
+    binomial_half(n, p, ln_1m_half, seed, false)
 }
 
-/// [`binomial_seeded`] for p ≤ ½, with its uniforms mirrored (u ↦ 1 − u) if `mirror`.
-fn binomial_half(n: u64, p: f64, seed: u64, mirror: bool) -> u64 {
+/// [`binomial_seeded`] for p ≤ ½ (`ln_q`: ln(1 − p), if known), with its uniforms mirrored
+/// (u ↦ 1 − u) if `mirror`.
+fn binomial_half(n: u64, p: f64, ln_q: Option<f64>, seed: u64, mirror: bool) -> u64 {
     if n as f64 * p < BINOMIAL_INVERSION_MEAN_MAX {
         let u = unit_uniform(mix64(seed));
-        return binomial_by_inversion(n, p, if mirror { 1.0 - u } else { u });
+        let ln_q = ln_q.unwrap_or_else(|| (-p).ln_1p());
+        return binomial_by_inversion(n, p, ln_q, if mirror { 1.0 - u } else { u });
     }
     btrs(n, p, &mut Stream::seed_from_u64(seed), mirror)
 }
@@ -57,11 +83,11 @@ pub fn unit_uniform(bits: u64) -> f64 {
     (bits >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
 }
 
-/// Binomial(n, p), n p < 10, by sequential search from 0: P(0) = (1 − p)^n, then
-/// P(x + 1) / P(x) = (n − x) p / ((x + 1)(1 − p)).
-fn binomial_by_inversion(n: u64, p: f64, mut u: f64) -> u64 {
+/// Binomial(n, p), n p < 10, by sequential search from 0: P(0) = (1 − p)^n = exp(n ln(1 − p))
+/// (`ln_q`), then P(x + 1) / P(x) = (n − x) p / ((x + 1)(1 − p)).
+fn binomial_by_inversion(n: u64, p: f64, ln_q: f64, mut u: f64) -> u64 {
     let q = 1.0 - p;
-    let mut f = (n as f64 * (-p).ln_1p()).exp();
+    let mut f = (n as f64 * ln_q).exp();
     let mut x = 0;
     while u > f && x < n {
         u -= f;
@@ -329,6 +355,50 @@ pub fn multinomial_keyed(
         out[i] = k;
         left -= k;
         rest -= w;
+    }
+}
+
+/// The conditional chances of [`multinomial_keyed`] for fixed weights, prepared once for
+/// multinomials drawn over them many times: category i's chance w_i / Σ_{k ≥ i} w_k, and the
+/// last category of positive weight (which takes what is left).
+pub struct ChanceChain {
+    chances: Vec<Chance>,
+    last_positive: Option<usize>,
+}
+
+impl ChanceChain {
+    pub fn new(weights: &[f64]) -> Self {
+        let mut rest: f64 = weights.iter().sum();
+        let chances = weights
+            .iter()
+            .map(|&w| {
+                let chance = Chance::new(w / rest);
+                rest -= w;
+                chance
+            })
+            .collect();
+        ChanceChain {
+            chances,
+            last_positive: weights.iter().rposition(|&w| w > 0.0),
+        }
+    }
+
+    /// [`multinomial`] over the chain's weights: the same counts from the same numbers.
+    pub fn multinomial(&self, n: u64, r: &mut Stream, out: &mut Vec<u64>) {
+        out.clear();
+        out.resize(self.chances.len(), 0);
+        let mut left = n;
+        for (i, chance) in self.chances.iter().enumerate() {
+            if left == 0 {
+                break;
+            }
+            let k = match self.last_positive {
+                Some(l) if l == i => left,
+                _ => binomial_with(left, chance.p, Some(chance.ln_1m_half), r.next_u64()),
+            };
+            out[i] = k;
+            left -= k;
+        }
     }
 }
 
@@ -1001,6 +1071,29 @@ mod tests {
                 close >= floor,
                 "n={n} p={p}: {close} of {seeds} seeds (floor {floor})"
             );
+        }
+    }
+
+    #[test]
+    fn a_chance_chain_draws_the_multinomial_of_its_weights_from_the_same_numbers() {
+        // Weights with zeros, a chance past ½ and a last category of weight zero; counts small
+        // (inversion) and large (BTRS): the same counts and the same numbers used as
+        // `multinomial`, which prepares nothing.
+        let weights = [0.05, 0.0, 0.7, 0.1, 0.15, 0.0];
+        let chain = ChanceChain::new(&weights);
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        for (i, n) in [0u64, 1, 3, 17, 250, 10_000, 3_000_000]
+            .into_iter()
+            .enumerate()
+        {
+            for rep in 0..50 {
+                let seed = 1000 * i as u64 + rep;
+                let (mut r1, mut r2) = (rng(seed), rng(seed));
+                chain.multinomial(n, &mut r1, &mut a);
+                multinomial(n, &weights, &mut r2, &mut b);
+                assert_eq!(a, b, "n {n}");
+                assert_eq!(r1.next_u64(), r2.next_u64(), "n {n}: the same numbers used");
+            }
         }
     }
 
