@@ -395,7 +395,7 @@ pub struct CouponLaw {
 /// 2^8, the scale of a top-up uniform's top 8 bits.
 const TOP_BITS: f64 = 256.0;
 
-/// The lower bits of a top-up uniform whose top 32 tie with a top-up chance
+/// The lower bits of a top-up uniform whose top 8 tie with a top-up chance
 /// ([`CouponLaw::plain_code`]): a uniform on [0, 1) hashed from the draw's basket deviate.
 fn tie_uniform(z: f64) -> f64 {
     super::samplers::unit_uniform(mix64(z.to_bits() ^ 0x746f_7075_705f_7469))

@@ -181,8 +181,8 @@ impl Latents {
 
     /// Books `booked[k]` sessions of each cell k: the draws they take (see [`Latents`]; `key`
     /// keys this booking's uniforms) go to `on_taken(cell, deviate, top-up bits)` and leave the
-    /// list, in one pass; while the draws are not made, only their count goes down. (A booking that takes
-    /// every draw left hands them over whole instead: [`Latents::take_all`].)
+    /// list, in one pass; while the draws are not made, only their count goes down. (A booking
+    /// that takes every draw left hands them over whole instead: [`Latents::take_all`].)
     fn book(&mut self, booked: &[usize], key: u64, mut on_taken: impl FnMut(usize, f64, u8)) {
         for (cell, &d) in self.cells.iter_mut().zip(booked) {
             cell.1 -= d;
