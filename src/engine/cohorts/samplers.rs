@@ -309,8 +309,10 @@ fn stirling_error(y: f64) -> f64 {
     const C3: f64 = 1.0 / 360.0;
     const C5: f64 = 1.0 / 1260.0;
     const C7: f64 = 1.0 / 1680.0;
-    let y2 = y * y;
-    (C1 - (C3 - (C5 - C7 / y2) / y2) / y2) / y
+    // One division: the series in 1/y.
+    let r = 1.0 / y;
+    let r2 = r * r;
+    (C1 - (C3 - (C5 - C7 * r2) * r2) * r2) * r
 }
 
 /// Poisson(mean) as a count; 0 for a zero mean.
