@@ -35,8 +35,6 @@ pub struct Plan<'s> {
     /// For each program, its rank among coupon programs (`None` for traffic programs): the index
     /// of a user's redemption counter.
     pub coupon_slot: Vec<Option<usize>>,
-    /// Number of coupon programs.
-    pub coupons: usize,
     /// Per coupon slot, its program's per-user limit.
     pub coupon_limits: Vec<u32>,
 }
@@ -151,12 +149,10 @@ impl<'s> Plan<'s> {
                 })
             })
             .collect();
-        let coupons = coupon_limits.len();
         Plan {
             scenario,
             ticks,
             coupon_slot,
-            coupons,
             coupon_limits,
             traffic,
             impressions_multiplier,
@@ -175,6 +171,11 @@ impl<'s> Plan<'s> {
             charge,
             parts,
         }
+    }
+
+    /// Number of coupon programs.
+    pub fn coupons(&self) -> usize {
+        self.coupon_limits.len()
     }
 
     /// The conversion multiplier of a destination (scenario and events) in a tick.

@@ -10,6 +10,15 @@ mod validate;
 
 pub use validate::{load_file, load_str};
 
+use crate::time::Minutes;
+
+/// Money is kept in integer units of 1/1000 fen (MODEL.md, *Money*).
+pub type Units = u64;
+/// Units in one yuan: 100 fen × 1000.
+pub const UNITS_PER_YUAN: u64 = 100_000;
+/// Units charged per impression for each yuan of CPM: cpm yuan / 1000 impressions × 100,000.
+pub const UNITS_PER_IMPRESSION_PER_CPM_YUAN: u64 = 100;
+
 /// A scenario of the exactness suite (`tests/data/exact/NAME.toml`), for unit tests.
 #[cfg(test)]
 pub(crate) fn exact_fixture(name: &str) -> Scenario {
@@ -20,15 +29,6 @@ pub(crate) fn exact_fixture(name: &str) -> Scenario {
     let text = std::fs::read_to_string(&path).expect("a scenario of the exactness suite");
     load_str(&text, &format!("{name}.toml")).expect("valid")
 }
-
-use crate::time::Minutes;
-
-/// Money is kept in integer units of 1/1000 fen (MODEL.md, *Money*).
-pub type Units = u64;
-/// Units in one yuan: 100 fen × 1000.
-pub const UNITS_PER_YUAN: u64 = 100_000;
-/// Units charged per impression for each yuan of CPM: cpm yuan / 1000 impressions × 100,000.
-pub const UNITS_PER_IMPRESSION_PER_CPM_YUAN: u64 = 100;
 
 /// Converts yuan to units, rounding to the nearest unit, halves away from zero (the scenario
 /// loader's only rounding, and every basket's); negative or NaN amounts give 0, amounts past

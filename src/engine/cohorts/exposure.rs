@@ -77,14 +77,14 @@ impl ClickTable {
     }
 
     fn from_chances(label: Vec<f64>, click: Vec<Vec<f64>>) -> Self {
-        let organic = click
+        let organic: Vec<Vec<f64>> = click
             .iter()
             .map(|ck: &Vec<f64>| {
                 let quiet = label.iter().zip(ck).map(|(pi, c)| pi * (1.0 - c));
                 let clicked = label.iter().zip(ck).map(|(pi, c)| pi * c);
                 quiet.chain(clicked).collect()
             })
-            .collect::<Vec<Vec<f64>>>();
+            .collect();
         ClickTable {
             click,
             organic_chances: organic.iter().map(|w| ChanceChain::new(w)).collect(),

@@ -1379,7 +1379,7 @@ mod tests {
         let plan = Plan::new(&s);
         let mut laws = Laws::default();
         let (mut base, mut pairs, mut law_s) = (Vec::new(), Vec::new(), Vec::new());
-        let redeemed = vec![0; plan.coupons];
+        let redeemed = vec![0; plan.coupons()];
         let mut checked = 0;
         for segment in 0..s.segments.len() {
             for placement in 0..s.placements.len() {
@@ -1519,7 +1519,7 @@ mod tests {
         let s = national();
         let plan = Plan::new(&s);
         let mut laws = Laws::default();
-        let redeemed = vec![0; plan.coupons];
+        let redeemed = vec![0; plan.coupons()];
         let class = Class {
             segment: 1,
             app: false,

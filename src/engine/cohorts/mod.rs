@@ -258,7 +258,7 @@ impl<'p, 's> Sim<'p, 's> {
                     app: i < 2,
                     alipay: i % 2 == 0,
                     served: 0,
-                    redeemed: smallvec![0; plan.coupons],
+                    redeemed: smallvec![0; plan.coupons()],
                 };
                 if c > 0 {
                     cohorts.insert(state, c);
@@ -280,7 +280,7 @@ impl<'p, 's> Sim<'p, 's> {
             walk_scratch: exposure::WalkScratch::default(),
             session_scratch: sessions::SessionScratch::default(),
             share: None,
-            spent: vec![false; plan.coupons],
+            spent: vec![false; plan.coupons()],
         }
     }
 
@@ -290,7 +290,6 @@ impl<'p, 's> Sim<'p, 's> {
 
     /// A tick's money, valued here or handed over.
     fn hand_over(&mut self, batch: money::Batch) {
-        self.free_valued();
         match self.share {
             Some(share) => share.hand_over(batch, &mut self.out),
             None => batch.value_into(self.plan, &mut self.out),
