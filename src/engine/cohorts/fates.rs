@@ -71,15 +71,6 @@ impl Coupon {
             Coupon::TopUp(j) => 2 * j + 2,
         }
     }
-
-    /// The coupon of a [`Coupon::code`].
-    pub fn of_code(code: usize) -> Self {
-        match code {
-            0 => Coupon::None,
-            c if c % 2 == 1 => Coupon::Reached(c / 2),
-            c => Coupon::TopUp(c / 2 - 1),
-        }
-    }
 }
 
 /// How a landed session ended (steps 7–10).
@@ -387,16 +378,19 @@ pub struct CouponLaw {
     /// The intervals' upper ends in z, compactly.
     cuts: Vec<f64>,
     /// Per interval, then for a basket above them all: its top-up probability p as 256 p, in
-    /// whole and fraction ([`CouponLaw::plain_code`]), and the codes ([`Coupon::code`]) of a
-    /// plain order's coupon with the top-up uniform below p and not.
-    plain_codes: Vec<(u64, f64, usize, usize)>,
+    /// whole and fraction ([`CouponLaw::plain_cell`]), and the cells (indices in
+    /// `plain_coupons`) of a plain order's coupon with the top-up uniform below p and not.
+    plain_cells: Vec<(u64, f64, u8, u8)>,
+    /// The coupons a plain order can get under this law, in the order of their codes
+    /// ([`Coupon::code`]): the cells of [`CouponLaw::plain_cell`].
+    plain_coupons: Vec<Coupon>,
 }
 
 /// 2^8, the scale of a top-up uniform's top 8 bits.
 const TOP_BITS: f64 = 256.0;
 
 /// The lower bits of a top-up uniform whose top 8 tie with a top-up chance
-/// ([`CouponLaw::plain_code`]): a uniform on [0, 1) hashed from the draw's basket deviate.
+/// ([`CouponLaw::plain_cell`]): a uniform on [0, 1) hashed from the draw's basket deviate.
 fn tie_uniform(z: f64) -> f64 {
     super::samplers::unit_uniform(mix64(z.to_bits() ^ 0x746f_7075_705f_7469))
 }
@@ -432,7 +426,8 @@ impl CouponLaw {
             plain_share: 0.0,
             pairs: Vec::new(),
             cuts: Vec::new(),
-            plain_codes: Vec::new(),
+            plain_cells: Vec::new(),
+            plain_coupons: Vec::new(),
         };
         // P(attempt) of a session offered no coupon.
         let plain_rate = (1.0 - leak0) * q;
@@ -449,7 +444,19 @@ impl CouponLaw {
             Offer::TopUp(j) if topped => Coupon::TopUp(j),
             Offer::TopUp(_) => Coupon::None,
         };
-        law.plain_codes = law
+        let mut coupons: Vec<Coupon> = law
+            .intervals
+            .iter()
+            .flat_map(|i| [code(i.offer, true), code(i.offer, false)])
+            .chain([Coupon::None])
+            .collect();
+        coupons.sort_by_key(|c| c.code());
+        coupons.dedup();
+        let cell = |coupon: Coupon| {
+            let k = coupons.binary_search_by_key(&coupon.code(), |c| c.code());
+            u8::try_from(k.expect("listed above")).expect("fewer than 256 coupons")
+        };
+        law.plain_cells = law
             .intervals
             .iter()
             .map(|i| {
@@ -459,12 +466,13 @@ impl CouponLaw {
                 (
                     whole as u64,
                     scaled - whole,
-                    code(i.offer, true).code(),
-                    code(i.offer, false).code(),
+                    cell(code(i.offer, true)),
+                    cell(code(i.offer, false)),
                 )
             })
-            .chain([(0, 0.0, 0, 0)])
+            .chain([(0, 0.0, cell(Coupon::None), cell(Coupon::None))])
             .collect();
+        law.plain_coupons = coupons;
         law
     }
 
@@ -653,11 +661,17 @@ impl CouponLaw {
     /// too, from its latent basket deviate `z` and the top 8 bits of its top-up uniform, `top`
     /// (compared in z: no exp).
     pub fn plain_coupon(&self, z: f64, top: u8) -> Coupon {
-        Coupon::of_code(self.plain_code(z, top))
+        self.plain_coupons[usize::from(self.plain_cell(z, top))]
     }
 
-    /// [`CouponLaw::plain_coupon`]'s code ([`Coupon::code`]), found without a branch that
-    /// depends on the draws (it tags every kept draw, where a mispredicted branch costs more
+    /// The coupons a plain order can get under this law, by code: the cells of
+    /// [`CouponLaw::plain_cell`].
+    pub fn plain_coupons(&self) -> &[Coupon] {
+        &self.plain_coupons
+    }
+
+    /// [`CouponLaw::plain_coupon`]'s cell (its index in [`CouponLaw::plain_coupons`]), found
+    /// without a branch that depends on the draws (it tags every kept draw, where a mispredicted branch costs more
     /// than comparing `z` with every interval's end): the interval holding `z`, then a select
     /// on the top-up uniform.
     ///
@@ -668,7 +682,7 @@ impl CouponLaw {
     /// independent uniform as the bookings' are (and rarely needed: a branch almost never
     /// taken).
     #[inline]
-    pub fn plain_code(&self, z: f64, top: u8) -> usize {
+    pub fn plain_cell(&self, z: f64, top: u8) -> u8 {
         let interval = if self.basket.sigma == 0.0 {
             // B is the median: its interval holds all the mass, the only one kept.
             0
@@ -677,7 +691,7 @@ impl CouponLaw {
             // falls there): z lies in the one after those whose upper end is at or below it.
             self.cuts.iter().map(|&zb| usize::from(z >= zb)).sum()
         };
-        let (whole, fraction, below, above) = self.plain_codes[interval];
+        let (whole, fraction, below, above) = self.plain_cells[interval];
         let top = u64::from(top);
         if top < whole || (top == whole && tie_uniform(z) < fraction) {
             below
@@ -1195,7 +1209,7 @@ mod tests {
     }
 
     /// A plain order's coupon found by searching the law's intervals for the basket, the
-    /// definition that [`CouponLaw::plain_code`]'s table and count replace.
+    /// definition that [`CouponLaw::plain_cell`]'s table and count replace.
     fn searched_coupon(law: &CouponLaw, z: f64, u: f64) -> Coupon {
         let interval = if law.basket.sigma == 0.0 {
             law.intervals.first()
@@ -1212,14 +1226,6 @@ mod tests {
 
     #[test]
     fn a_plain_coupon_is_the_one_a_search_of_the_intervals_finds() {
-        for c in [
-            Coupon::None,
-            Coupon::Reached(0),
-            Coupon::TopUp(0),
-            Coupon::TopUp(126),
-        ] {
-            assert_eq!(Coupon::of_code(c.code()), c);
-        }
         // Every coupon law of the national default's segments, with each set of programs
         // available: the coupon agrees with the one found by search, at baskets spread over
         // every interval (and their ends) and top-up uniforms on both sides of each chance.
@@ -1231,6 +1237,10 @@ mod tests {
             for available in availabilities(&s) {
                 let eligible: Vec<usize> = (0..available.len()).filter(|&j| available[j]).collect();
                 let law = CouponLaw::new(&plan, segment, 0.3, &eligible);
+                // The cells: each coupon once, in code order, no coupon among them.
+                let codes: Vec<usize> = law.plain_coupons().iter().map(|c| c.code()).collect();
+                assert!(codes.windows(2).all(|w| w[0] < w[1]), "{codes:?}");
+                assert!(law.plain_coupons().contains(&Coupon::None));
                 let mut zs: Vec<f64> = law.cuts.iter().copied().filter(|z| z.is_finite()).collect();
                 zs.extend((0..2_000).map(|_| {
                     let z: f64 = StandardNormal.sample(&mut r);
@@ -1242,7 +1252,6 @@ mod tests {
                         let u = (f64::from(top) + tie_uniform(z)) / TOP_BITS;
                         let coupon = law.plain_coupon(z, top);
                         assert_eq!(coupon, searched_coupon(&law, z, u), "z {z}, top {top}");
-                        assert_eq!(law.plain_code(z, top), coupon.code());
                         seen.insert(coupon);
                     }
                 }
@@ -1269,7 +1278,7 @@ mod tests {
                     if !(i.topup > 0.0 && i.topup < 1.0) || law.basket.sigma == 0.0 {
                         continue;
                     }
-                    let (whole, fraction, ..) = law.plain_codes[k];
+                    let (whole, fraction, ..) = law.plain_cells[k];
                     let whole = u8::try_from(whole).expect("p < 1");
                     // Deviates inside the interval.
                     let (za, zb) = match (i.za.is_finite(), i.zb.is_finite()) {

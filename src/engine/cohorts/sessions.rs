@@ -95,7 +95,7 @@ type BaseFates = (Room, Vec<(Fate, u64)>);
 /// The latent draws (basket deviate, top-up uniform) of a class's unresolved sessions whose fate
 /// without programs is one order fate, in the order they were drawn, each tagged with its *cell*:
 /// its coupon under the coupon law `law`. Of a top-up uniform only its top 8 bits are kept
-/// (see [`fates::CouponLaw::plain_code`]), in a list of their own, so that a draw takes 10
+/// (see [`fates::CouponLaw::plain_cell`]), in a list of their own, so that a draw takes 10
 /// bytes, not 17.
 ///
 /// While every law met offers no coupon, the draws are not made until their sessions are booked
@@ -111,7 +111,7 @@ type BaseFates = (Room, Vec<(Fate, u64)>);
 #[derive(Clone, Default)]
 struct Latents {
     law: Option<usize>,
-    /// Coupons and how many draws have each.
+    /// The coupons `law` can give these orders (in code order) and how many draws have each.
     cells: Vec<(Coupon, usize)>,
     /// The draws' basket deviates.
     zs: Vec<f64>,
@@ -140,8 +140,9 @@ impl Latents {
             self.tags.resize(self.zs.len(), 0);
             return;
         }
-        // Each coupon's cell (cells in the order their coupons first appear), by its code.
-        let mut cell_of: SmallVec<[Option<u8>; 16]> = SmallVec::new();
+        // Each draw's cell is its coupon's place among those the law can give (in code order);
+        // the cells are counted afterwards, one pass each over the tags, so that a run of one
+        // cell does not wait on its own count.
         let Latents {
             zs,
             tops,
@@ -149,18 +150,18 @@ impl Latents {
             cells,
             ..
         } = self;
-        tags.extend(zs.iter().zip(tops.iter()).map(|(&z, &top)| {
-            let code = coupon_law.plain_code(z, top);
-            if code >= cell_of.len() {
-                cell_of.resize(code + 1, None);
-            }
-            let k = *cell_of[code].get_or_insert_with(|| {
-                cells.push((Coupon::of_code(code), 0));
-                u8::try_from(cells.len() - 1).expect("fewer than 256 coupons")
-            });
-            cells[usize::from(k)].1 += 1;
-            k
-        }));
+        tags.extend(
+            zs.iter()
+                .zip(tops.iter())
+                .map(|(&z, &top)| coupon_law.plain_cell(z, top)),
+        );
+        cells.extend(
+            coupon_law
+                .plain_coupons()
+                .iter()
+                .enumerate()
+                .map(|(k, &coupon)| (coupon, count_of(tags, k as u8))),
+        );
     }
 
     /// Whether booking `booked[k]` sessions of each cell k takes every draw left (as at the end
@@ -254,10 +255,23 @@ fn basket_stream(
 
 /// The latent draws of the next session of a basket stream: its basket deviate and the top 8
 /// bits of its top-up uniform (a uniform's 64 random bits, of which the top 53 make it; see
-/// [`fates::CouponLaw::plain_code`] for the rest).
+/// [`fates::CouponLaw::plain_cell`] for the rest).
 pub(super) fn latent_draw(r: &mut Stream) -> (f64, u8) {
     let z: f64 = StandardNormal.sample(r);
     (z, (r.next_u64() >> 56) as u8)
+}
+
+/// How many of `tags` equal `tag`, counted in blocks small enough for 8-bit counters, which the
+/// compiler vectorises.
+fn count_of(tags: &[u8], tag: u8) -> usize {
+    tags.chunks(255)
+        .map(|block| {
+            let n = block
+                .iter()
+                .fold(0u8, |n, &t| n.wrapping_add(u8::from(t == tag)));
+            usize::from(n)
+        })
+        .sum()
 }
 
 /// A draw's 64 random bits in a booking keyed by `key`: a hash of its values (the deviate is a
@@ -1386,6 +1400,23 @@ fn fate_code(fate: Fate) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn tags_are_counted_like_a_filter() {
+        // Runs of one tag longer than the 8-bit counters' block and than 256 (where an 8-bit
+        // count would wrap), and tags spread at random, against a plain count.
+        let mut r = crate::engine::rng::Stream::seed_from_u64(5);
+        let mut lists = vec![vec![2u8; 1_000], vec![0u8; 255], vec![1u8; 256], Vec::new()];
+        lists.push((0..10_007).map(|_| r.random_range(0..4u8)).collect());
+        lists.push([vec![3u8; 600], vec![1u8; 7], vec![3u8; 300]].concat());
+        for tags in lists {
+            for tag in 0..5 {
+                let plain = tags.iter().filter(|&&t| t == tag).count();
+                assert_eq!(count_of(&tags, tag), plain, "tag {tag} of {}", tags.len());
+            }
+        }
+    }
 
     /// A list of `n` draws in one cell, tagged under a second law (`ordered` false).
     fn retagged(n: usize) -> Latents {
