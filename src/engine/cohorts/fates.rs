@@ -71,6 +71,15 @@ impl Coupon {
             Coupon::TopUp(j) => 2 * j + 2,
         }
     }
+
+    /// The coupon of a [`Coupon::code`].
+    pub fn of_code(code: usize) -> Self {
+        match code {
+            0 => Coupon::None,
+            c if c % 2 == 1 => Coupon::Reached(c / 2),
+            c => Coupon::TopUp(c / 2 - 1),
+        }
+    }
 }
 
 /// How a landed session ended (steps 7–10).
@@ -666,6 +675,7 @@ impl CouponLaw {
     /// The coupon under this law of an order that would have been one without coupon programs
     /// too, from its latent basket deviate `z` and the top 8 bits of its top-up uniform, `top`
     /// (compared in z: no exp).
+    #[cfg(test)]
     pub fn plain_coupon(&self, z: f64, top: u8) -> Coupon {
         self.plain_coupons[usize::from(self.plain_cell(z, top))]
     }

@@ -24,7 +24,8 @@
 //!
 //! The cost grows with cohorts × ticks plus one basket draw per order; beyond those, it and the
 //! memory grow with the population only through the several-session users (followed one by one)
-//! and the latent basket draws kept for a tick's coupon-eligible orders (README, *Engines*).
+//! and the tags of a tick's coupon-eligible orders' latent basket draws, two bytes each, the
+//! draws themselves made again from their places where they are wanted (README, *Engines*).
 
 mod exposure;
 mod fates;

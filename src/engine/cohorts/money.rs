@@ -3,19 +3,19 @@
 //! An order's basket decides nothing but its value (its fate, coupon and top-up were settled by
 //! counts or by its latent draws' tags), and the values only add up into the tick's GMV, its
 //! total and its funnel cells. So phase 3 hands them over as a [`Batch`] when the tick is over:
-//! the latent draws of the lists its bookings took whole (at the end of the tick, three in four
-//! in the national default), and the basket streams whose draws it did not need to make, each
-//! with the runs of draws it owes, in order. Valuing a batch draws exactly what booking
-//! would have drawn, from the same streams in the same order, and integer sums do not depend on
-//! the order they are added in, so the results are the same wherever and whenever a batch is
-//! valued: on the run's own thread, or by the other run of a pair while it has time to spare
-//! (see [`Share`]).
+//! the lists of latent draws its bookings took (their tags: each draw is made again from its
+//! place, [`latent_deviate`]), and the basket streams whose draws it did not need to make, each
+//! with the runs of draws it owes. Valuing a batch makes exactly the draws booking would have
+//! made, and integer sums do not depend on the order they are added in, so the results are the
+//! same wherever and whenever a batch is valued: on the run's own thread, or by the other run of
+//! a pair while it has time to spare (see [`Share`]).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 use super::fates::{Coupon, CouponLaw, Tilt};
+use super::sessions::{SKIP, booked_coupon, latent_deviate};
 use crate::engine::rng::Stream;
 use crate::engine::{Funnel, Outcome, Plan};
 use crate::scenario::yuan_to_units;
@@ -30,62 +30,95 @@ pub(super) enum Draw {
     Tilted(Tilt),
 }
 
-/// `n` draws in a row from one basket stream, valued under `law` with `coupon`, for GMV cell
-/// `cell` (`Funnel::gmv_index`).
+/// `n` draws from one basket stream, valued under `law` with `coupon`, for GMV cell `cell`
+/// (`Funnel::gmv_index`): latent draws at the places from `start` on, or tilted baskets next in
+/// the stream (`start` unused).
 pub(super) struct Run {
     pub law: Arc<CouponLaw>,
     pub coupon: Coupon,
     pub draw: Draw,
     pub n: u64,
     pub cell: usize,
+    pub start: u64,
 }
 
 impl Run {
-    /// The run's value (units), its draws made from `r`.
-    fn value(&self, plan: &Plan, r: &mut Stream) -> u128 {
+    /// The run's value (units), its draws made from `source`.
+    fn value(&self, plan: &Plan, source: &mut Source) -> u128 {
         let (law, coupon) = (&*self.law, self.coupon);
-        (0..self.n)
-            .map(|_| match self.draw {
-                Draw::Latent => plain_value(plan, law, coupon, super::sessions::latent_draw(r).0),
-                Draw::Tilted(tilt) => {
-                    u128::from(yuan_to_units(law.order_basket(plan, coupon, tilt, r)))
-                }
-            })
-            .sum()
+        match (self.draw, source) {
+            (Draw::Latent, Source::Places { key, .. }) => (self.start..self.start + self.n)
+                .map(|place| plain_value(plan, law, coupon, latent_deviate(*key, place)))
+                .sum(),
+            (Draw::Tilted(tilt), Source::Stream(r)) => (0..self.n)
+                .map(|_| u128::from(yuan_to_units(law.order_basket(plan, coupon, tilt, r))))
+                .sum(),
+            _ => unreachable!("latent draws come from places, tilted baskets from a stream"),
+        }
     }
+}
+
+/// Where a basket stream's draws come from.
+pub(super) enum Source {
+    /// Latent draws, each a function of the stream's key and its place ([`latent_at`]); `next`
+    /// is the first place not taken yet.
+    Places { key: u64, next: u64 },
+    /// Tilted baskets, drawn one after the other.
+    Stream(Stream),
 }
 
 /// A basket stream and the runs of draws it owes, in the order booking met them.
 pub(super) struct Owed {
-    pub stream: Stream,
+    pub source: Source,
     pub runs: Vec<Run>,
 }
 
 impl Owed {
-    pub fn new(stream: Stream) -> Self {
+    pub fn new(source: Source) -> Self {
         Owed {
-            stream,
+            source,
             runs: Vec::new(),
         }
+    }
+
+    /// The next `n` places of a stream of latent draws: its key and the first of them.
+    pub fn take_places(&mut self, n: u64) -> (u64, u64) {
+        let Source::Places { key, next } = &mut self.source else {
+            unreachable!("only latent draws have places");
+        };
+        let start = *next;
+        *next += n;
+        (*key, start)
+    }
+
+    /// Owes `run`'s draws: latent ones take the next places.
+    pub fn owe(&mut self, mut run: Run) {
+        if let Draw::Latent = run.draw {
+            run.start = self.take_places(run.n).1;
+        }
+        self.runs.push(run);
     }
 
     /// Makes the draws owed and values them: `add(cell, value)` per run.
     pub fn settle(&mut self, plan: &Plan, mut add: impl FnMut(usize, u128)) {
         for run in self.runs.drain(..) {
-            add(run.cell, run.value(plan, &mut self.stream));
+            add(run.cell, run.value(plan, &mut self.source));
         }
     }
 }
 
 /// The latent draws of a list booked whole (at the end of a tick, most of them), for GMV cell
-/// `cell`: each valued under `law` with the coupon of its tag (`coupons`).
+/// `cell`: each valued under `law` with the coupon of its tag (`coupons`), made again from its
+/// place (from `start` on, in the stream keyed `key`); those flagged
+/// [`BOOKED`](super::sessions::BOOKED) were booked
+/// before, with the coupon their tag gives, and those tagged [`SKIP`] are not valued.
 pub(super) struct Taken {
     pub cell: usize,
     pub law: Arc<CouponLaw>,
     pub coupons: Vec<Coupon>,
-    /// The draws' basket deviates.
-    pub zs: Vec<f64>,
-    pub tags: Vec<u8>,
+    pub key: u64,
+    pub start: u64,
+    pub tags: Vec<u16>,
 }
 
 /// The value (units) of an order that is one without programs too and redeemed `coupon` under
@@ -97,8 +130,6 @@ pub(super) fn plain_value(plan: &Plan, law: &CouponLaw, coupon: Coupon, z: f64) 
 /// A tick's money left to value.
 pub(super) struct Batch {
     pub t: usize,
-    /// Values found already, by GMV cell.
-    values: Vec<(usize, u128)>,
     pub taken: Vec<Taken>,
     pub owed: Vec<Owed>,
 }
@@ -107,29 +138,24 @@ impl Batch {
     pub fn new(t: usize) -> Self {
         Batch {
             t,
-            values: Vec::new(),
             taken: Vec::new(),
             owed: Vec::new(),
-        }
-    }
-
-    /// A value (units) found for GMV cell `cell`.
-    pub fn add_value(&mut self, cell: usize, value: u128) {
-        if value > 0 {
-            self.values.push((cell, value));
         }
     }
 
     /// Values the batch: `add(cell, units)` for each part, adding up to its GMV per GMV cell.
     /// What it holds is freed when it is dropped (by the run that made it: see [`Share`]).
     pub fn value(&mut self, plan: &Plan, mut add: impl FnMut(usize, u128)) {
-        for &(cell, v) in &self.values {
-            add(cell, v);
-        }
         for taken in &self.taken {
             let law = &*taken.law;
-            let sum: u128 = (taken.zs.iter().zip(&taken.tags))
-                .map(|(&z, &tag)| plain_value(plan, law, taken.coupons[usize::from(tag)], z))
+            let sum: u128 = (taken.start..)
+                .zip(&taken.tags)
+                .filter(|x| *x.1 != SKIP)
+                .map(|(place, &tag)| {
+                    let coupon =
+                        booked_coupon(tag).unwrap_or_else(|| taken.coupons[usize::from(tag)]);
+                    plain_value(plan, law, coupon, latent_deviate(taken.key, place))
+                })
                 .sum();
             add(taken.cell, sum);
         }

@@ -41,12 +41,12 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use rand::{Rng, RngExt};
+use rand::{Rng, RngExt, SeedableRng};
 use rand_distr::{Distribution, StandardNormal};
 use smallvec::SmallVec;
 
 use super::fates::{self, Class, Coupon, End, Fate, Landing, Room, Tilt};
-use super::money::{Batch, Draw, Owed, Run, Taken, plain_value};
+use super::money::{Batch, Draw, Owed, Run, Source, Taken};
 use super::order::{Order, Timeline};
 use super::samplers::{
     multinomial, multivariate_hypergeometric, multivariate_hypergeometric_by_ranks, unit_uniform,
@@ -92,140 +92,180 @@ pub(super) struct SessionScratch {
 /// law of `fates::joint_law`), and the room that law was for.
 type BaseFates = (Room, Vec<(Fate, u64)>);
 
+/// The flag of a made latent draw's tag once a booking took it: the rest of the tag is then its
+/// coupon's code ([`Coupon::code`], below 256); a draw not booked yet has its cell as its tag.
+pub(super) const BOOKED: u16 = 0x100;
+
+/// The tag of a made latent draw not to be valued: its session was not booked (its fate was
+/// drawn again when the live room filled).
+pub(super) const SKIP: u16 = u16::MAX;
+
+/// The coupon of a latent draw a booking took, from its tag (`None` for one not booked yet).
+pub(super) fn booked_coupon(tag: u16) -> Option<Coupon> {
+    (tag & BOOKED != 0).then(|| Coupon::of_code(usize::from(tag & 0xff)))
+}
+
 /// The latent draws (basket deviate, top-up uniform) of a class's unresolved sessions whose fate
-/// without programs is one order fate, in the order they were drawn, each tagged with its *cell*:
-/// its coupon under the coupon law `law`. Of a top-up uniform only its top 8 bits are kept
-/// (see [`fates::CouponLaw::plain_cell`]), in a list of their own, so that a draw takes 10
-/// bytes, not 17.
+/// without programs is one order fate, in the order they were made, each tagged with its *cell*:
+/// its coupon under the coupon law `law`. A latent draw is a function of its place in the
+/// class's basket stream ([`latent_at`]), and a list's draws have consecutive places, so the
+/// list keeps only where they start and a tag per draw, two bytes: the draws are made again
+/// wherever their values are wanted (to tag them under a new law, to value them).
 ///
 /// While every law met offers no coupon, the draws are not made until their sessions are booked
-/// (`fresh` counts them; they come next from the class's basket stream, in order), so that a
-/// baseline stores none; the first law that offers one draws them all.
+/// (`fresh` counts them; they take the next places of the class's basket stream), so that a
+/// baseline keeps none; the first law that offers one makes them all.
 ///
 /// Booking d sessions of a cell takes a uniformly random d of its draws, so that paired runs that
 /// book a few sessions more or fewer book nearly the same draws: while the draws have been tagged
-/// under one law only, its first d in draw order (draw order does not depend on the values);
+/// under one law only, its first d in place order (which does not depend on the values);
 /// once they have been tagged again (after some were booked, the order of a new cell's members
 /// depends on which old cells they came from), a uniformly random d by selection sampling on
-/// uniforms that hash the draws, keyed afresh for each booking.
+/// uniforms that hash the draws' places, keyed afresh for each booking. A booked draw keeps its
+/// place in the list, its tag flagged [`BOOKED`] beside its coupon, and is valued with the
+/// list's others when the last booking takes the list whole ([`Latents::take_all`], which
+/// every list with made draws meets by the end of its tick).
 #[derive(Clone, Default)]
 struct Latents {
     law: Option<usize>,
     /// The coupons `law` can give these orders (in code order) and how many draws have each.
     cells: Vec<(Coupon, usize)>,
-    /// The draws' basket deviates.
-    zs: Vec<f64>,
-    /// The top 8 bits of the draws' top-up uniforms.
-    tops: Vec<u8>,
-    /// Each draw's cell.
-    tags: Vec<u8>,
+    /// The key of the class's basket stream, and the place in it of the list's first draw.
+    key: u64,
+    start: u64,
+    /// Each made draw's cell, or [`BOOKED`] and its coupon.
+    tags: Vec<u16>,
+    /// Made draws not booked yet.
+    kept: usize,
+    /// The GMV cell of the list's orders (`Funnel::gmv_index`), once a booking took some.
+    gmv_cell: usize,
     /// Whether the draws have been tagged under one law only since they were made.
     ordered: bool,
     /// Whether the current booking took made draws (their values went to the tick's
     /// [`Batch`]), not sessions whose draws are not made yet.
     took_drawn: bool,
-    /// Sessions whose draws are not made yet (only while `zs` is empty).
+    /// Sessions whose draws are not made yet (only while none are).
     fresh: u64,
 }
 
 impl Latents {
+    /// Makes the list's `fresh` draws: the next places of the basket stream `owed`.
+    fn make(&mut self, owed: &mut Owed) {
+        let fresh = self.fresh as usize;
+        (self.key, self.start) = owed.take_places(self.fresh);
+        self.tags.clear();
+        self.tags.resize(fresh, 0);
+        self.kept = fresh;
+        self.fresh = 0;
+        self.law = None;
+    }
+
     /// Tags the `m` sessions' draws with their coupons under coupon law `law` (`coupon_law`).
     fn regroup(&mut self, law: usize, coupon_law: &fates::CouponLaw, m: u64) {
         self.ordered = self.law.is_none();
         self.law = Some(law);
         self.cells.clear();
-        self.tags.clear();
         if coupon_law.offers_nothing() {
             self.cells.push((Coupon::None, m as usize));
-            self.tags.resize(self.zs.len(), 0);
+            for tag in self.tags.iter_mut().filter(|t| **t & BOOKED == 0) {
+                *tag = 0;
+            }
             return;
         }
         // Each draw's cell is its coupon's place among those the law can give (in code order);
         // the cells are counted afterwards, one pass each over the tags, so that a run of one
         // cell does not wait on its own count.
-        let Latents {
-            zs,
-            tops,
-            tags,
-            cells,
-            ..
-        } = self;
-        tags.extend(
-            zs.iter()
-                .zip(tops.iter())
-                .map(|(&z, &top)| coupon_law.plain_cell(z, top)),
-        );
-        cells.extend(
+        let (key, start) = (self.key, self.start);
+        for (place, tag) in (start..).zip(self.tags.iter_mut()) {
+            if *tag & BOOKED == 0 {
+                let (z, top) = latent_at(key, place);
+                *tag = u16::from(coupon_law.plain_cell(z, top));
+            }
+        }
+        let tags = &self.tags;
+        self.cells.extend(
             coupon_law
                 .plain_coupons()
                 .iter()
                 .enumerate()
-                .map(|(k, &coupon)| (coupon, count_of(tags, k as u8))),
+                .map(|(k, &coupon)| (coupon, count_of(tags, k as u16))),
         );
     }
 
     /// Whether booking `booked[k]` sessions of each cell k takes every draw left (as at the end
     /// of a tick), made draws.
     fn takes_all(&self, booked: &[usize]) -> bool {
-        !self.zs.is_empty() && self.cells.iter().zip(booked).all(|(c, &d)| c.1 == d)
+        self.kept > 0 && self.cells.iter().zip(booked).all(|(c, &d)| c.1 == d)
     }
 
-    /// Books every session left ([`Latents::takes_all`]): their basket deviates and tags, in
-    /// draw order (the top-up bits, which their values do not need, stay here).
-    fn take_all(&mut self) -> (Vec<f64>, Vec<u8>) {
+    /// Books every session left ([`Latents::takes_all`]): the list's stream key, the place of
+    /// its first draw and the draws' tags (those booked before flagged [`BOOKED`]).
+    fn take_all(&mut self) -> (u64, u64, Vec<u16>) {
         for cell in &mut self.cells {
             cell.1 = 0;
         }
-        self.tops.clear();
-        (std::mem::take(&mut self.zs), std::mem::take(&mut self.tags))
+        self.kept = 0;
+        (self.key, self.start, std::mem::take(&mut self.tags))
+    }
+
+    /// The draws booked so far, if any, for a list whose sessions not booked yet start afresh
+    /// (their fates drawn again): its stream key, the place of its first draw and its tags,
+    /// those not booked tagged [`SKIP`].
+    fn take_booked(&mut self) -> Option<(u64, u64, Vec<u16>)> {
+        if self.tags.iter().all(|&t| t & BOOKED == 0) {
+            return None;
+        }
+        let mut tags = std::mem::take(&mut self.tags);
+        for tag in tags.iter_mut().filter(|t| **t & BOOKED == 0) {
+            *tag = SKIP;
+        }
+        Some((self.key, self.start, tags))
     }
 
     /// Books `booked[k]` sessions of each cell k: the draws they take (see [`Latents`]; `key`
-    /// keys this booking's uniforms) go to `on_taken(cell, deviate, top-up bits)` and leave the
-    /// list, in one pass; while the draws are not made, only their count goes down. (A booking
-    /// that takes every draw left hands them over whole instead: [`Latents::take_all`].)
-    fn book(&mut self, booked: &[usize], key: u64, mut on_taken: impl FnMut(usize, f64, u8)) {
+    /// keys this booking's uniforms) are flagged [`BOOKED`] beside their coupons, in one pass;
+    /// while the draws are not made, only their count goes down. (A booking that takes every
+    /// draw left hands them over whole instead: [`Latents::take_all`].)
+    fn book(&mut self, booked: &[usize], key: u64) {
         for (cell, &d) in self.cells.iter_mut().zip(booked) {
             cell.1 -= d;
         }
-        if self.zs.is_empty() {
+        if self.kept == 0 {
             self.fresh -= booked.iter().sum::<usize>() as u64;
             return;
         }
-        // Per cell: sessions still to take, draws still to see, and whether the first ones are
-        // taken (draw order, or the whole cell).
-        let mut left: Vec<(usize, usize, bool)> = booked
+        // Per cell: sessions still to take, draws still to see, whether the first ones are
+        // taken (place order, or the whole cell), and the tag of a draw taken.
+        let mut left: Vec<(usize, usize, bool, u16)> = booked
             .iter()
             .zip(&self.cells)
-            .map(|(&d, c)| (d, c.1 + d, self.ordered || c.1 == 0))
+            .map(|(&d, c)| {
+                let code = u16::try_from(c.0.code()).expect("codes below 256");
+                (d, c.1 + d, self.ordered || c.1 == 0, BOOKED | code)
+            })
             .collect();
-        let (mut kept, mut to_take) = (0, booked.iter().sum::<usize>());
-        let mut i = 0;
-        while to_take > 0 {
-            let (z, top, tag) = (self.zs[i], self.tops[i], self.tags[i]);
-            i += 1;
-            let (wanted, seen, first) = &mut left[usize::from(tag)];
+        let mut to_take = booked.iter().sum::<usize>();
+        self.kept -= to_take;
+        for (place, tag) in (self.start..).zip(self.tags.iter_mut()) {
+            if to_take == 0 {
+                break;
+            }
+            if *tag & BOOKED != 0 {
+                continue;
+            }
+            let (wanted, seen, first, taken) = &mut left[usize::from(*tag)];
             // Selection sampling: take this draw with chance wanted / (draws left to see), from
-            // a uniform that is a hash of the draw keyed by this booking.
+            // a uniform that is a hash of the draw's place keyed by this booking.
             let take = *wanted > 0
                 && (*first
-                    || unit_uniform(draw_bits(key, z, top)) * (*seen as f64) < *wanted as f64);
+                    || unit_uniform(mix64(key ^ mix64(place))) * (*seen as f64) < *wanted as f64);
             *seen -= 1;
             if take {
                 *wanted -= 1;
                 to_take -= 1;
-                on_taken(usize::from(tag), z, top);
-            } else {
-                self.zs[kept] = z;
-                self.tops[kept] = top;
-                self.tags[kept] = tag;
-                kept += 1;
+                *tag = *taken;
             }
         }
-        // The draws after the last one taken all stay.
-        self.zs.drain(kept..i);
-        self.tops.drain(kept..i);
-        self.tags.drain(kept..i);
     }
 }
 
@@ -242,28 +282,94 @@ fn basket_stream(
     index: u64,
 ) -> &mut Owed {
     baskets.entry((class, code)).or_insert_with(|| {
-        Owed::new(keyed(
-            seed,
-            rep,
-            t,
-            mix64(class_key ^ code),
-            Step::Baskets,
-            index,
-        ))
+        let stream = keyed(seed, rep, t, mix64(class_key ^ code), Step::Baskets, index);
+        Owed::new(if index == 0 {
+            let mut stream = stream;
+            Source::Places {
+                key: stream.next_u64(),
+                next: 0,
+            }
+        } else {
+            Source::Stream(stream)
+        })
     })
 }
 
-/// The latent draws of the next session of a basket stream: its basket deviate and the top 8
-/// bits of its top-up uniform (a uniform's 64 random bits, of which the top 53 make it; see
-/// [`fates::CouponLaw::plain_cell`] for the rest).
-pub(super) fn latent_draw(r: &mut Stream) -> (f64, u8) {
-    let z: f64 = StandardNormal.sample(r);
-    (z, (r.next_u64() >> 56) as u8)
+/// The latent draws of the session at place `place` of the basket stream keyed `key`: its basket
+/// deviate and the top 8 bits of its top-up uniform (see [`fates::CouponLaw::plain_cell`] for
+/// the rest). A function of the place, so that a draw can be made again wherever it is wanted
+/// instead of kept: the deviate from the random bits of [`Place`], the top-up bits from a second
+/// hash sequence of the key.
+pub(super) fn latent_at(key: u64, place: u64) -> (f64, u8) {
+    let top = mix64(mix64(key ^ TOP_UP_KEY).wrapping_add(place.wrapping_mul(GOLDEN_GAMMA)));
+    (latent_deviate(key, place), (top >> 56) as u8)
+}
+
+/// [`latent_at`]'s basket deviate alone (all that valuing a draw needs).
+pub(super) fn latent_deviate(key: u64, place: u64) -> f64 {
+    StandardNormal.sample(&mut Place::new(key, place))
+}
+
+/// SplitMix64's increment: `mix64(key + i γ)` is SplitMix64's i-th output from state `key`.
+const GOLDEN_GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
+/// Set apart the hash sequences of a basket stream's key: top-up bits, the normal sampler's
+/// rare further bits.
+const TOP_UP_KEY: u64 = 0x746f_702d_7570_2d62;
+const SLOW_PATH_KEY: u64 = 0x736c_6f77_2d70_6174;
+
+/// The random bits of the latent draw at one place of a basket stream: first SplitMix64's output
+/// at that place from the stream's key (all that the normal sampler's ziggurat takes, but in
+/// about one draw in a hundred), then the outputs of a stream seeded by the key and the place.
+struct Place {
+    key: u64,
+    place: u64,
+    first: bool,
+    rest: Option<Stream>,
+}
+
+impl Place {
+    fn new(key: u64, place: u64) -> Self {
+        Place {
+            key,
+            place,
+            first: true,
+            rest: None,
+        }
+    }
+}
+
+impl rand::TryRng for Place {
+    type Error = std::convert::Infallible;
+
+    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+        if std::mem::take(&mut self.first) {
+            return Ok(mix64(
+                self.key.wrapping_add(self.place.wrapping_mul(GOLDEN_GAMMA)),
+            ));
+        }
+        let (key, place) = (self.key, self.place);
+        let rest = self.rest.get_or_insert_with(|| {
+            Stream::seed_from_u64(mix64(key ^ SLOW_PATH_KEY) ^ mix64(place))
+        });
+        Ok(rest.next_u64())
+    }
+
+    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+        Ok((self.try_next_u64()? >> 32) as u32)
+    }
+
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+        for chunk in dst.chunks_mut(8) {
+            let bits = self.try_next_u64()?.to_le_bytes();
+            chunk.copy_from_slice(&bits[..chunk.len()]);
+        }
+        Ok(())
+    }
 }
 
 /// How many of `tags` equal `tag`, counted in blocks small enough for 8-bit counters, which the
 /// compiler vectorises.
-fn count_of(tags: &[u8], tag: u8) -> usize {
+fn count_of(tags: &[u16], tag: u16) -> usize {
     tags.chunks(255)
         .map(|block| {
             let n = block
@@ -272,12 +378,6 @@ fn count_of(tags: &[u8], tag: u8) -> usize {
             usize::from(n)
         })
         .sum()
-}
-
-/// A draw's 64 random bits in a booking keyed by `key`: a hash of its values (the deviate is a
-/// distinct continuous draw), so they are independent uniforms for each new key.
-fn draw_bits(key: u64, z: f64, top: u8) -> u64 {
-    mix64(key ^ mix64(z.to_bits() ^ u64::from(top) << 56))
 }
 
 /// Users by impressions served today and redemptions so far (those the class's own counters
@@ -801,31 +901,28 @@ impl Sim<'_, '_> {
             let key = keyed(self.seed, self.rep, ar.t, unit, Step::Take, ar.epoch).next_u64();
             let list = &mut ar.latents[c][i];
             list.took_drawn = match list.law {
-                Some(law) if !list.zs.is_empty() => {
+                Some(law) if list.kept > 0 => {
                     let coupons: Vec<Coupon> = list.cells.iter().map(|x| x.0).collect();
                     if list.takes_all(&booked) {
                         // The draws are handed over whole, to be valued with the tick's money.
-                        let (zs, tags) = list.take_all();
+                        let (key, start, tags) = list.take_all();
                         ar.money.taken.push(Taken {
                             cell: gmv_cell,
                             law: self.laws.shared(law),
                             coupons,
-                            zs,
+                            key,
+                            start,
                             tags,
                         });
                     } else {
-                        let law = self.laws.law(law);
-                        let mut value = 0;
-                        list.book(&booked, key, |cell, z, top| {
-                            debug_assert_eq!(law.plain_coupon(z, top), coupons[cell]);
-                            value += plain_value(self.plan, law, coupons[cell], z);
-                        });
-                        ar.money.add_value(gmv_cell, value);
+                        // Valued when the list is taken whole (or its fates drawn again).
+                        list.gmv_cell = gmv_cell;
+                        list.book(&booked, key);
                     }
                     true
                 }
                 _ => {
-                    list.book(&booked, key, |_, _, _| {});
+                    list.book(&booked, key);
                     false
                 }
             };
@@ -1051,6 +1148,7 @@ impl Sim<'_, '_> {
                     if let Fate::Landed(Landing::Live, _) = *fate {
                         live += std::mem::take(count);
                         *fate = base[k].0;
+                        self.hand_booked(ar, c, k);
                         ar.latents[c][k] = Latents::default();
                     }
                     debug_assert_eq!(*fate, base[k].0);
@@ -1068,6 +1166,9 @@ impl Sim<'_, '_> {
                 multinomial(n, &weights, &mut r, &mut counts);
                 let drawn = base.iter().zip(&counts).map(|(x, &k)| (x.0, k)).collect();
                 ar.base[c] = Some((room, drawn));
+                for k in 0..ar.latents[c].len() {
+                    self.hand_booked(ar, c, k);
+                }
                 ar.latents[c].clear();
                 ar.latents[c].resize(base.len(), Latents::default());
             }
@@ -1089,28 +1190,22 @@ impl Sim<'_, '_> {
             unreachable!("latent draws are kept for orders only");
         };
         let list = &mut ar.latents[c][i];
-        if list.law.is_none() && list.zs.is_empty() && list.fresh == 0 {
+        if list.law.is_none() && list.tags.is_empty() && list.fresh == 0 {
             list.fresh = m;
         }
         let coupon_law = self.laws.law(law);
         if list.fresh > 0 && !coupon_law.offers_nothing() {
             let tick = (self.seed, self.rep, ar.t);
-            let owed = basket_stream(&mut ar.baskets, tick, (c, ar.keys[c]), fate_code(from), 0);
-            // The draws the stream owes come first.
-            let money = &mut ar.money;
-            owed.settle(self.plan, |cell, v| money.add_value(cell, v));
-            let fresh = list.fresh as usize;
-            list.zs.reserve(fresh);
-            list.tops.reserve(fresh);
-            for _ in 0..fresh {
-                let (z, top) = latent_draw(&mut owed.stream);
-                list.zs.push(z);
-                list.tops.push(top);
-            }
-            list.fresh = 0;
-            list.law = None;
+            // The draws take the places after those the stream owes already.
+            list.make(basket_stream(
+                &mut ar.baskets,
+                tick,
+                (c, ar.keys[c]),
+                fate_code(from),
+                0,
+            ));
         }
-        debug_assert_eq!(list.zs.len() as u64 + list.fresh, m);
+        debug_assert_eq!(list.kept as u64 + list.fresh, m);
         if list.law != Some(law) {
             list.regroup(law, coupon_law, m);
         }
@@ -1239,17 +1334,40 @@ impl Sim<'_, '_> {
             }
         };
         let owed = basket_stream(&mut ar.baskets, tick, class, code, index);
-        owed.runs.push(Run {
+        owed.owe(Run {
             law: self.laws.shared(item.law),
             coupon,
             draw,
             n: item.n,
             cell,
+            start: 0,
         });
+    }
+
+    /// Class `c`'s list `k` starts afresh: the draws booked from it go to the tick's money.
+    fn hand_booked(&self, ar: &mut Arrivals, c: usize, k: usize) {
+        let list = &mut ar.latents[c][k];
+        if let (Some(law), Some((key, start, tags))) = (list.law, list.take_booked()) {
+            ar.money.taken.push(Taken {
+                cell: list.gmv_cell,
+                law: self.laws.shared(law),
+                coupons: Vec::new(),
+                key,
+                start,
+                tags,
+            });
+        }
     }
 
     /// Hands the tick's money over to be valued (see [`money`](super::money)).
     fn value_money(&mut self, ar: &mut Arrivals) {
+        debug_assert!(
+            ar.latents
+                .iter()
+                .flatten()
+                .all(|l| l.tags.iter().all(|&t| t & BOOKED == 0)),
+            "every list with booked draws was taken whole or handed over"
+        );
         let mut batch = std::mem::replace(&mut ar.money, Batch::new(ar.t));
         batch.owed = ar
             .baskets
@@ -1403,13 +1521,63 @@ mod tests {
     use rand::SeedableRng;
 
     #[test]
+    fn latent_draws_made_from_their_places_are_independent_standard_normals() {
+        // 400,000 places of two keys. A function of the place: made again, the same draws.
+        let n = 200_000u64;
+        let draws: Vec<(f64, u8)> = [3u64, mix64(11)]
+            .iter()
+            .flat_map(|&key| (0..n).map(move |place| latent_at(key, place)))
+            .collect();
+        assert_eq!(latent_at(3, 17), draws[17]);
+        assert_eq!(latent_deviate(3, 17), draws[17].0);
+        let m = draws.len() as f64;
+        let mean = |f: &dyn Fn(usize) -> f64| (0..draws.len()).map(f).sum::<f64>() / m;
+        // Moments and tails of N(0, 1), each within 5 standard errors of its sample mean:
+        // E z = 0 (sd 1), E z² = 1 (sd √2), P(z > 2) and P(z < −3) (sd √(p(1 − p))). Past the
+        // ziggurat's base strip (|z| > 3.654, about 100 of these draws) a deviate takes more
+        // random bits than the first 64: the generator's slow path.
+        let z = |i: usize| draws[i].0;
+        let tail = |p: f64| 5.0 * (p * (1.0 - p) / m).sqrt();
+        assert!(mean(&|i| z(i)).abs() < 5.0 / m.sqrt());
+        assert!((mean(&|i| z(i) * z(i)) - 1.0).abs() < 5.0 * 2f64.sqrt() / m.sqrt());
+        let (p2, p3) = (0.022_750_131_948_179, 0.001_349_898_031_630);
+        assert!((mean(&|i| f64::from(u8::from(z(i) > 2.0))) - p2).abs() < tail(p2));
+        assert!((mean(&|i| f64::from(u8::from(z(i) < -3.0))) - p3).abs() < tail(p3));
+        assert!(
+            draws.iter().any(|d| d.0.abs() > 3.66),
+            "the slow path is taken"
+        );
+        // Top-up bits uniform on 0..256 (mean 127.5, sd 73.9), uncorrelated with the deviate
+        // and from place to place (a correlation's sd is 1/√m).
+        let top = |i: usize| f64::from(draws[i].1);
+        assert!((mean(&top) - 127.5).abs() < 5.0 * 73.9 / m.sqrt());
+        assert!((mean(&|i| z(i) * (top(i) - 127.5)) / 73.9).abs() < 5.0 / m.sqrt());
+        let next = |i: usize| {
+            if i + 1 < draws.len() {
+                z(i) * z(i + 1)
+            } else {
+                0.0
+            }
+        };
+        assert!(mean(&next).abs() < 5.0 / m.sqrt());
+    }
+
+    #[test]
     fn tags_are_counted_like_a_filter() {
         // Runs of one tag longer than the 8-bit counters' block and than 256 (where an 8-bit
         // count would wrap), and tags spread at random, against a plain count.
         let mut r = crate::engine::rng::Stream::seed_from_u64(5);
-        let mut lists = vec![vec![2u8; 1_000], vec![0u8; 255], vec![1u8; 256], Vec::new()];
-        lists.push((0..10_007).map(|_| r.random_range(0..4u8)).collect());
-        lists.push([vec![3u8; 600], vec![1u8; 7], vec![3u8; 300]].concat());
+        let mut lists = vec![vec![2u16; 1_000], vec![0; 255], vec![1; 256], Vec::new()];
+        lists.push((0..10_007).map(|_| r.random_range(0..4u16)).collect());
+        lists.push(
+            [
+                vec![3u16; 600],
+                vec![1; 7],
+                vec![3; 300],
+                vec![BOOKED | 3; 9],
+            ]
+            .concat(),
+        );
         for tags in lists {
             for tag in 0..5 {
                 let plain = tags.iter().filter(|&&t| t == tag).count();
@@ -1423,9 +1591,10 @@ mod tests {
         Latents {
             law: Some(1),
             cells: vec![(Coupon::None, n)],
-            zs: (0..n).map(|i| i as f64 * 0.37 - 1.0).collect(),
-            tops: (0..n).map(|i| 7 + 3 * i as u8).collect(),
+            key: 99,
+            start: 5,
             tags: vec![0; n],
+            kept: n,
             ordered: false,
             ..Latents::default()
         }
@@ -1433,12 +1602,14 @@ mod tests {
 
     /// The positions in `list` of the draws a booking takes, and the list after it.
     fn booked_positions(list: &mut Latents, booked: usize, key: u64) -> Vec<usize> {
-        let zs = list.zs.clone();
-        let mut taken = Vec::new();
-        list.book(&[booked], key, |cell, z, _| {
-            assert_eq!(cell, 0);
-            taken.push(zs.iter().position(|&x| x == z).expect("one of the draws"));
-        });
+        let before = list.tags.clone();
+        list.book(&[booked], key);
+        let taken: Vec<usize> = (0..before.len())
+            .filter(|&i| before[i] & BOOKED == 0 && list.tags[i] & BOOKED != 0)
+            .collect();
+        for &i in &taken {
+            assert_eq!(booked_coupon(list.tags[i]), Some(Coupon::None));
+        }
         taken
     }
 
@@ -1453,7 +1624,8 @@ mod tests {
             let taken = booked_positions(&mut list, 2, mix64(key));
             assert_eq!(taken.len(), 2);
             seen[taken.iter().fold(0, |m, &i| m | 1 << i)] += 1;
-            assert_eq!((list.zs.len(), list.tops.len(), list.cells[0].1), (2, 2, 2));
+            let booked = list.tags.iter().filter(|&&t| t & BOOKED != 0).count();
+            assert_eq!((list.kept, booked, list.cells[0].1), (2, 2, 2));
         }
         let p = 1.0 / 6.0;
         let se = (p * (1.0 - p) / keys as f64).sqrt();
@@ -1511,9 +1683,12 @@ mod tests {
     fn a_booking_of_draws_tagged_once_takes_the_first_in_draw_order() {
         let mut list = retagged(5);
         list.ordered = true;
-        let rest = (list.zs[3..].to_vec(), list.tops[3..].to_vec());
         assert_eq!(booked_positions(&mut list, 3, 7), [0, 1, 2]);
-        assert_eq!((list.zs, list.tops), rest);
+        assert_eq!(list.tags, [BOOKED, BOOKED, BOOKED, 0, 0]);
+        assert_eq!(booked_coupon(0), None);
+        // The next booking passes over the draws booked before.
+        assert_eq!(booked_positions(&mut list, 1, 8), [3]);
+        assert_eq!(list.kept, 1);
     }
 
     #[test]
