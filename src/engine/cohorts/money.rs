@@ -15,7 +15,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 use super::fates::{Coupon, CouponLaw, Tilt};
-use super::sessions::{SKIP, booked_coupon, latent_deviate};
+use super::sessions::{LatentKey, SKIP, booked_coupon, latent_deviate};
 use crate::engine::rng::Stream;
 use crate::engine::{Funnel, Outcome, Plan};
 use crate::scenario::yuan_to_units;
@@ -48,7 +48,7 @@ impl Run {
         let (law, coupon) = (&*self.law, self.coupon);
         match (self.draw, source) {
             (Draw::Latent, Source::Places { key, .. }) => (self.start..self.start + self.n)
-                .map(|place| plain_value(plan, law, coupon, latent_deviate(*key, place)))
+                .map(|place| plain_value(plan, law, coupon, latent_deviate(key, place)))
                 .sum(),
             (Draw::Tilted(tilt), Source::Stream(r)) => (0..self.n)
                 .map(|_| u128::from(yuan_to_units(law.order_basket(plan, coupon, tilt, r))))
@@ -62,7 +62,7 @@ impl Run {
 pub(super) enum Source {
     /// Latent draws, each a function of the stream's key and its place ([`latent_at`]); `next`
     /// is the first place not taken yet.
-    Places { key: u64, next: u64 },
+    Places { key: LatentKey, next: u64 },
     /// Tilted baskets, drawn one after the other.
     Stream(Stream),
 }
@@ -82,7 +82,7 @@ impl Owed {
     }
 
     /// The next `n` places of a stream of latent draws: its key and the first of them.
-    pub fn take_places(&mut self, n: u64) -> (u64, u64) {
+    pub fn take_places(&mut self, n: u64) -> (LatentKey, u64) {
         let Source::Places { key, next } = &mut self.source else {
             unreachable!("only latent draws have places");
         };
@@ -116,7 +116,7 @@ pub(super) struct Taken {
     pub cell: usize,
     pub law: Arc<CouponLaw>,
     pub coupons: Vec<Coupon>,
-    pub key: u64,
+    pub key: LatentKey,
     pub start: u64,
     pub tags: Vec<u16>,
 }
@@ -154,7 +154,7 @@ impl Batch {
                 .map(|(place, &tag)| {
                     let coupon =
                         booked_coupon(tag).unwrap_or_else(|| taken.coupons[usize::from(tag)]);
-                    plain_value(plan, law, coupon, latent_deviate(taken.key, place))
+                    plain_value(plan, law, coupon, latent_deviate(&taken.key, place))
                 })
                 .sum();
             add(taken.cell, sum);

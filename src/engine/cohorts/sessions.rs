@@ -130,8 +130,8 @@ struct Latents {
     law: Option<usize>,
     /// The coupons `law` can give these orders (in code order) and how many draws have each.
     cells: Vec<(Coupon, usize)>,
-    /// The key of the class's basket stream, and the place in it of the list's first draw.
-    key: u64,
+    /// The keys of the class's basket stream, and the place in it of the list's first draw.
+    key: LatentKey,
     start: u64,
     /// Each made draw's cell, or [`BOOKED`] and its coupon.
     tags: Vec<u16>,
@@ -178,7 +178,7 @@ impl Latents {
         let (key, start) = (self.key, self.start);
         for (place, tag) in (start..).zip(self.tags.iter_mut()) {
             if *tag & BOOKED == 0 {
-                let (z, top) = latent_at(key, place);
+                let (z, top) = latent_at(&key, place);
                 *tag = u16::from(coupon_law.plain_cell(z, top));
             }
         }
@@ -200,7 +200,7 @@ impl Latents {
 
     /// Books every session left ([`Latents::takes_all`]): the list's stream key, the place of
     /// its first draw and the draws' tags (those booked before flagged [`BOOKED`]).
-    fn take_all(&mut self) -> (u64, u64, Vec<u16>) {
+    fn take_all(&mut self) -> (LatentKey, u64, Vec<u16>) {
         for cell in &mut self.cells {
             cell.1 = 0;
         }
@@ -211,7 +211,7 @@ impl Latents {
     /// The draws booked so far, if any, for a list whose sessions not booked yet start afresh
     /// (their fates drawn again): its stream key, the place of its first draw and its tags,
     /// those not booked tagged [`SKIP`].
-    fn take_booked(&mut self) -> Option<(u64, u64, Vec<u16>)> {
+    fn take_booked(&mut self) -> Option<(LatentKey, u64, Vec<u16>)> {
         if self.tags.iter().all(|&t| t & BOOKED == 0) {
             return None;
         }
@@ -286,7 +286,7 @@ fn basket_stream(
         Owed::new(if index == 0 {
             let mut stream = stream;
             Source::Places {
-                key: stream.next_u64(),
+                key: LatentKey::new(stream.next_u64()),
                 next: 0,
             }
         } else {
@@ -295,40 +295,74 @@ fn basket_stream(
     })
 }
 
-/// The latent draws of the session at place `place` of the basket stream keyed `key`: its basket
-/// deviate and the top 8 bits of its top-up uniform (see [`fates::CouponLaw::plain_cell`] for
-/// the rest). A function of the place, so that a draw can be made again wherever it is wanted
-/// instead of kept: the deviate from the random bits of [`Place`], the top-up bits from a second
-/// hash sequence of the key.
-pub(super) fn latent_at(key: u64, place: u64) -> (f64, u8) {
-    let top = mix64(mix64(key ^ TOP_UP_KEY).wrapping_add(place.wrapping_mul(GOLDEN_GAMMA)));
+/// The keys of a basket stream's latent draws, derived once from the stream's key.
+///
+/// The random bits at place p are SplitMix64-like outputs, `mix64(first + p γ)` and
+/// `mix64(top + p γ)`, with an odd increment γ of the stream's own (with its bits mixed as
+/// SplitMix64's split asks): the places of two streams then lie on different lines, which meet
+/// at single points at most (a chance of about 2^-64 per pair of draws), instead of runs of
+/// equal values wherever two keys happen to lie a few increments apart.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct LatentKey {
+    first: u64,
+    top: u64,
+    gamma: u64,
+    slow: u64,
+}
+
+impl LatentKey {
+    pub(super) fn new(key: u64) -> Self {
+        let mut gamma = mix64(key ^ GAMMA_KEY) | 1;
+        if (gamma ^ (gamma >> 1)).count_ones() < 24 {
+            gamma ^= 0xAAAA_AAAA_AAAA_AAAA;
+        }
+        LatentKey {
+            first: key,
+            top: mix64(key ^ TOP_UP_KEY),
+            gamma,
+            slow: mix64(key ^ SLOW_PATH_KEY),
+        }
+    }
+
+    /// The bits of place `place` in the sequence that starts at `start`.
+    fn bits(&self, start: u64, place: u64) -> u64 {
+        mix64(start.wrapping_add(place.wrapping_mul(self.gamma)))
+    }
+}
+
+/// The latent draws of the session at place `place` of the basket stream with keys `key`: its
+/// basket deviate and the top 8 bits of its top-up uniform (see
+/// [`fates::CouponLaw::plain_cell`] for the rest). A function of the place, so that a draw can
+/// be made again wherever it is wanted instead of kept: the deviate from the random bits of
+/// [`Place`], the top-up bits from the key's second sequence.
+pub(super) fn latent_at(key: &LatentKey, place: u64) -> (f64, u8) {
+    let top = key.bits(key.top, place);
     (latent_deviate(key, place), (top >> 56) as u8)
 }
 
 /// [`latent_at`]'s basket deviate alone (all that valuing a draw needs).
-pub(super) fn latent_deviate(key: u64, place: u64) -> f64 {
+pub(super) fn latent_deviate(key: &LatentKey, place: u64) -> f64 {
     StandardNormal.sample(&mut Place::new(key, place))
 }
 
-/// SplitMix64's increment: `mix64(key + i γ)` is SplitMix64's i-th output from state `key`.
-const GOLDEN_GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
-/// Set apart the hash sequences of a basket stream's key: top-up bits, the normal sampler's
-/// rare further bits.
+/// Set apart the keys derived from a basket stream's: the increment, the top-up bits, the
+/// normal sampler's rare further bits.
+const GAMMA_KEY: u64 = 0x6761_6d6d_612d_6b65;
 const TOP_UP_KEY: u64 = 0x746f_702d_7570_2d62;
 const SLOW_PATH_KEY: u64 = 0x736c_6f77_2d70_6174;
 
-/// The random bits of the latent draw at one place of a basket stream: first SplitMix64's output
-/// at that place from the stream's key (all that the normal sampler's ziggurat takes, but in
-/// about one draw in a hundred), then the outputs of a stream seeded by the key and the place.
-struct Place {
-    key: u64,
+/// The random bits of the latent draw at one place of a basket stream: first the key's first
+/// sequence at that place (all that the normal sampler's ziggurat takes, but in about one draw
+/// in a hundred), then the outputs of a stream seeded by the key and the place.
+struct Place<'k> {
+    key: &'k LatentKey,
     place: u64,
     first: bool,
     rest: Option<Stream>,
 }
 
-impl Place {
-    fn new(key: u64, place: u64) -> Self {
+impl<'k> Place<'k> {
+    fn new(key: &'k LatentKey, place: u64) -> Self {
         Place {
             key,
             place,
@@ -338,19 +372,15 @@ impl Place {
     }
 }
 
-impl rand::TryRng for Place {
+impl rand::TryRng for Place<'_> {
     type Error = std::convert::Infallible;
 
     fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
         if std::mem::take(&mut self.first) {
-            return Ok(mix64(
-                self.key.wrapping_add(self.place.wrapping_mul(GOLDEN_GAMMA)),
-            ));
+            return Ok(self.key.bits(self.key.first, self.place));
         }
-        let (key, place) = (self.key, self.place);
-        let rest = self.rest.get_or_insert_with(|| {
-            Stream::seed_from_u64(mix64(key ^ SLOW_PATH_KEY) ^ mix64(place))
-        });
+        let seed = self.key.slow ^ mix64(self.place);
+        let rest = self.rest.get_or_insert_with(|| Stream::seed_from_u64(seed));
         Ok(rest.next_u64())
     }
 
@@ -1526,10 +1556,12 @@ mod tests {
         let n = 200_000u64;
         let draws: Vec<(f64, u8)> = [3u64, mix64(11)]
             .iter()
-            .flat_map(|&key| (0..n).map(move |place| latent_at(key, place)))
+            .map(|&key| LatentKey::new(key))
+            .flat_map(|key| (0..n).map(move |place| latent_at(&key, place)))
             .collect();
-        assert_eq!(latent_at(3, 17), draws[17]);
-        assert_eq!(latent_deviate(3, 17), draws[17].0);
+        let key = LatentKey::new(3);
+        assert_eq!(latent_at(&key, 17), draws[17]);
+        assert_eq!(latent_deviate(&key, 17), draws[17].0);
         let m = draws.len() as f64;
         let mean = |f: &dyn Fn(usize) -> f64| (0..draws.len()).map(f).sum::<f64>() / m;
         // Moments and tails of N(0, 1), each within 5 standard errors of its sample mean:
@@ -1560,6 +1592,11 @@ mod tests {
             }
         };
         assert!(mean(&next).abs() < 5.0 / m.sqrt());
+        // Two streams whose keys lie one increment apart do not repeat each other's draws a
+        // place later (as they would with an increment shared by all streams).
+        let (a, b) = (key, LatentKey::new(3u64.wrapping_add(key.gamma)));
+        assert_ne!(a.gamma, b.gamma);
+        assert!((0..100).all(|p| latent_at(&a, p + 1) != latent_at(&b, p)));
     }
 
     #[test]
@@ -1591,7 +1628,7 @@ mod tests {
         Latents {
             law: Some(1),
             cells: vec![(Coupon::None, n)],
-            key: 99,
+            key: LatentKey::new(99),
             start: 5,
             tags: vec![0; n],
             kept: n,
