@@ -141,7 +141,7 @@ struct Latents {
     gmv_cell: usize,
     /// Whether the draws have been tagged under one law only since they were made.
     ordered: bool,
-    /// Whether the current booking took made draws (their values went to the tick's
+    /// Whether the current booking took made draws (valued with the list, in the tick's
     /// [`Batch`]), not sessions whose draws are not made yet.
     took_drawn: bool,
     /// Sessions whose draws are not made yet (only while none are).
@@ -240,8 +240,13 @@ impl Latents {
             .iter()
             .zip(&self.cells)
             .map(|(&d, c)| {
-                let code = u16::try_from(c.0.code()).expect("codes below 256");
-                (d, c.1 + d, self.ordered || c.1 == 0, BOOKED | code)
+                let code = u8::try_from(c.0.code()).expect("codes below 256");
+                (
+                    d,
+                    c.1 + d,
+                    self.ordered || c.1 == 0,
+                    BOOKED | u16::from(code),
+                )
             })
             .collect();
         let mut to_take = booked.iter().sum::<usize>();
@@ -1339,8 +1344,9 @@ impl Sim<'_, '_> {
     }
 
     /// The money of an item's orders, which redeemed `coupon` (one basket per order), for the
-    /// tick's [`Batch`]: the values of its latent draws were taken when the epoch ended;
-    /// otherwise its basket stream owes the draws, valued when the tick is over.
+    /// tick's [`Batch`]: orders whose latent draws were made are valued with their list (see
+    /// [`Latents`]); otherwise the basket stream owes their draws, at its next places, valued
+    /// when the tick is over.
     fn owe_value(&mut self, ar: &mut Arrivals, item: &Item, coupon: Coupon, cell: usize) {
         let class = (item.class, ar.keys[item.class]);
         let tick = (self.seed, self.rep, ar.t);
