@@ -21,7 +21,7 @@ use rand::RngExt;
 use rand_distr::{Distribution, StandardNormal};
 
 use crate::engine::Plan;
-use crate::engine::rng::{Stream, mix64};
+use crate::engine::rng::Stream;
 use crate::engine::story::{self, Offer};
 use crate::scenario::Scenario;
 
@@ -387,22 +387,13 @@ pub struct CouponLaw {
     /// The intervals' finite upper ends in z, compactly (the last interval's, +∞, which no
     /// deviate reaches, is left out: one comparison fewer per kept draw).
     cuts: Vec<f64>,
-    /// Per interval, then for a basket above them all: its top-up probability p as 256 p, in
-    /// whole and fraction ([`CouponLaw::plain_cell`]), and the cells (indices in
-    /// `plain_coupons`) of a plain order's coupon with the top-up uniform below p and not.
-    plain_cells: Vec<(u64, f64, u8, u8)>,
+    /// Per interval, then for a basket above them all: its top-up probability and the cells
+    /// (indices in `plain_coupons`) of a plain order's coupon with the top-up uniform below it
+    /// and not.
+    plain_cells: Vec<(f64, u8, u8)>,
     /// The coupons a plain order can get under this law, in the order of their codes
     /// ([`Coupon::code`]): the cells of [`CouponLaw::plain_cell`].
     plain_coupons: Vec<Coupon>,
-}
-
-/// 2^8, the scale of a top-up uniform's top 8 bits.
-const TOP_BITS: f64 = 256.0;
-
-/// The lower bits of a top-up uniform whose top 8 tie with a top-up chance
-/// ([`CouponLaw::plain_cell`]): a uniform on [0, 1) hashed from the draw's basket deviate.
-fn tie_uniform(z: f64) -> f64 {
-    super::samplers::unit_uniform(mix64(z.to_bits() ^ 0x746f_7075_705f_7469))
 }
 
 /// Orders without a coupon draw B from its whole law by rejection when at least this share of
@@ -475,17 +466,10 @@ impl CouponLaw {
             .intervals
             .iter()
             .map(|i| {
-                // Exact: p is at most 1 and scaling by a power of two rounds nothing.
-                let scaled = i.topup * TOP_BITS;
-                let whole = scaled.floor();
-                (
-                    whole as u64,
-                    scaled - whole,
-                    cell(code(i.offer, true)),
-                    cell(code(i.offer, false)),
-                )
+                let (below, above) = (cell(code(i.offer, true)), cell(code(i.offer, false)));
+                (i.topup, below, above)
             })
-            .chain([(0, 0.0, cell(Coupon::None), cell(Coupon::None))])
+            .chain([(0.0, cell(Coupon::None), cell(Coupon::None))])
             .collect();
         law.plain_coupons = coupons;
         law
@@ -673,11 +657,10 @@ impl CouponLaw {
     }
 
     /// The coupon under this law of an order that would have been one without coupon programs
-    /// too, from its latent basket deviate `z` and the top 8 bits of its top-up uniform, `top`
-    /// (compared in z: no exp).
+    /// too, from its latent basket deviate `z` and top-up uniform `u` (compared in z: no exp).
     #[cfg(test)]
-    pub fn plain_coupon(&self, z: f64, top: u8) -> Coupon {
-        self.plain_coupons[usize::from(self.plain_cell(z, top))]
+    pub fn plain_coupon(&self, z: f64, u: f64) -> Coupon {
+        self.plain_coupons[usize::from(self.plain_cell(z, u))]
     }
 
     /// The coupons a plain order can get under this law, by code: the cells of
@@ -687,18 +670,11 @@ impl CouponLaw {
     }
 
     /// [`CouponLaw::plain_coupon`]'s cell (its index in [`CouponLaw::plain_coupons`]), found
-    /// without a branch that depends on the draws (it tags every kept draw, where a mispredicted branch costs more
-    /// than comparing `z` with every interval's end): the interval holding `z`, then a select
-    /// on the top-up uniform.
-    ///
-    /// The top-up uniform is U = (top + v) / 256, v uniform on [0, 1) and independent of the
-    /// rest: U < p when top < ⌊256 p⌋, or when top equals it and v is below the fraction left.
-    /// Only that tie, once in 256 draws of a top-up band, needs v: the uniform's own lower bits
-    /// were not kept, so v comes from a hash of the deviate (a distinct continuous draw), an
-    /// independent uniform as the bookings' are (and rarely needed: a branch almost never
-    /// taken).
+    /// without a branch that depends on the draws (it tags every latent draw, where a
+    /// mispredicted branch costs more than comparing `z` with every interval's end): the
+    /// interval holding `z`, then a select on the top-up uniform.
     #[inline]
-    pub fn plain_cell(&self, z: f64, top: u8) -> u8 {
+    pub fn plain_cell(&self, z: f64, u: f64) -> u8 {
         let interval = if self.basket.sigma == 0.0 {
             // B is the median: its interval holds all the mass, the only one kept.
             0
@@ -707,13 +683,8 @@ impl CouponLaw {
             // falls there): z lies in the one after those whose upper end is at or below it.
             self.cuts.iter().map(|&zb| usize::from(z >= zb)).sum()
         };
-        let (whole, fraction, below, above) = self.plain_cells[interval];
-        let top = u64::from(top);
-        if top < whole || (top == whole && tie_uniform(z) < fraction) {
-            below
-        } else {
-            above
-        }
+        let (topup, below, above) = self.plain_cells[interval];
+        if u < topup { below } else { above }
     }
 
     /// The basket (yuan, after any top-up) of an order that redeemed `coupon`, from its exact
@@ -1263,11 +1234,9 @@ mod tests {
                     4.0 * z
                 }));
                 for z in zs {
-                    for top in [0, r.random::<u8>(), u8::MAX] {
-                        // The uniform the top bits stand for (its rest from the deviate).
-                        let u = (f64::from(top) + tie_uniform(z)) / TOP_BITS;
-                        let coupon = law.plain_coupon(z, top);
-                        assert_eq!(coupon, searched_coupon(&law, z, u), "z {z}, top {top}");
+                    for u in [0.0, r.random::<f64>(), 0.999_999] {
+                        let coupon = law.plain_coupon(z, u);
+                        assert_eq!(coupon, searched_coupon(&law, z, u), "z {z}, u {u}");
                         seen.insert(coupon);
                     }
                 }
@@ -1275,55 +1244,6 @@ mod tests {
         }
         // No coupon, a threshold reached and a top-up taken all occur.
         assert!(seen.len() >= 3, "{seen:?}");
-    }
-
-    #[test]
-    fn top_up_bits_that_tie_with_the_chance_are_decided_by_the_rest_of_the_uniform() {
-        // In every top-up band of the national default's laws: top bits below ⌊256 p⌋ top up,
-        // above it do not, and equal to it top up exactly when the rest (hashed from the
-        // deviate) is below the fraction of 256 p left; both outcomes of the tie occur.
-        let s = national();
-        let plan = Plan::new(&s);
-        let mut ties = [0; 2];
-        for segment in 0..s.segments.len() {
-            for available in availabilities(&s) {
-                let eligible: Vec<usize> = (0..available.len()).filter(|&j| available[j]).collect();
-                let law = CouponLaw::new(&plan, segment, 0.3, &eligible);
-                for (k, i) in law.intervals.iter().enumerate() {
-                    let Offer::TopUp(j) = i.offer else { continue };
-                    if !(i.topup > 0.0 && i.topup < 1.0) || law.basket.sigma == 0.0 {
-                        continue;
-                    }
-                    let (whole, fraction, ..) = law.plain_cells[k];
-                    let whole = u8::try_from(whole).expect("p < 1");
-                    // Deviates inside the interval.
-                    let (za, zb) = match (i.za.is_finite(), i.zb.is_finite()) {
-                        (true, true) => (i.za, i.zb),
-                        (true, false) => (i.za, i.za + 1.0),
-                        (false, true) => (i.zb - 1.0, i.zb),
-                        (false, false) => (-1.0, 1.0),
-                    };
-                    for step in 1..200 {
-                        let z = za + (zb - za) * f64::from(step) / 200.0;
-                        if let Some(below) = whole.checked_sub(1) {
-                            assert_eq!(law.plain_coupon(z, below), Coupon::TopUp(j));
-                        }
-                        if let Some(above) = whole.checked_add(1) {
-                            assert_eq!(law.plain_coupon(z, above), Coupon::None);
-                        }
-                        let below = tie_uniform(z) < fraction;
-                        let expected = if below {
-                            Coupon::TopUp(j)
-                        } else {
-                            Coupon::None
-                        };
-                        assert_eq!(law.plain_coupon(z, whole), expected, "z {z}");
-                        ties[usize::from(below)] += 1;
-                    }
-                }
-            }
-        }
-        assert!(ties[0] > 0 && ties[1] > 0, "{ties:?}");
     }
 
     #[test]

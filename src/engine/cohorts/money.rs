@@ -60,8 +60,8 @@ impl Run {
 
 /// Where a basket stream's draws come from.
 pub(super) enum Source {
-    /// Latent draws, each a function of the stream's key and its place ([`latent_at`]); `next`
-    /// is the first place not taken yet.
+    /// Latent draws, each a function of the stream's key and its place ([`latent_deviate`]);
+    /// `next` is the first place not taken yet.
     Places { key: LatentKey, next: u64 },
     /// Tilted baskets, drawn one after the other.
     Stream(Stream),

@@ -178,8 +178,8 @@ impl Latents {
         let (key, start) = (self.key, self.start);
         for (place, tag) in (start..).zip(self.tags.iter_mut()) {
             if *tag & BOOKED == 0 {
-                let (z, top) = latent_at(&key, place);
-                *tag = u16::from(coupon_law.plain_cell(z, top));
+                let (z, u) = latent_at(&key, place);
+                *tag = u16::from(coupon_law.plain_cell(z, u));
             }
         }
         let tags = &self.tags;
@@ -336,13 +336,12 @@ impl LatentKey {
 }
 
 /// The latent draws of the session at place `place` of the basket stream with keys `key`: its
-/// basket deviate and the top 8 bits of its top-up uniform (see
-/// [`fates::CouponLaw::plain_cell`] for the rest). A function of the place, so that a draw can
-/// be made again wherever it is wanted instead of kept: the deviate from the random bits of
-/// [`Place`], the top-up bits from the key's second sequence.
-pub(super) fn latent_at(key: &LatentKey, place: u64) -> (f64, u8) {
-    let top = key.bits(key.top, place);
-    (latent_deviate(key, place), (top >> 56) as u8)
+/// basket deviate and its top-up uniform. A function of the place, so that a draw can be made
+/// again wherever it is wanted instead of kept: the deviate from the random bits of [`Place`],
+/// the uniform from the key's second sequence.
+pub(super) fn latent_at(key: &LatentKey, place: u64) -> (f64, f64) {
+    let u = unit_uniform(key.bits(key.top, place));
+    (latent_deviate(key, place), u)
 }
 
 /// [`latent_at`]'s basket deviate alone (all that valuing a draw needs).
@@ -485,12 +484,11 @@ struct Arrivals<'n> {
     /// Basket streams of this tick by (class, fates), continued from booking to booking, with
     /// the draws they owe.
     baskets: HashMap<(usize, u64), Owed>,
-    /// The tick's money: values found while booking, and the latent draws of lists bookings
-    /// took whole, to be valued apart (the draws owed stay with `baskets` until the tick ends).
+    /// The tick's money: the lists of latent draws that bookings took whole or handed over, to
+    /// be valued apart (the draws owed stay with `baskets` until the tick ends).
     money: Batch,
-    /// Per class and base fate that is an order, the latent draws (basket deviate, top-up
-    /// uniform's top bits) of each unresolved session with that fate without programs, grouped
-    /// by item.
+    /// Per class and base fate that is an order, the latent draws (their places and tags) of
+    /// the unresolved sessions with that fate without programs.
     latents: Vec<Vec<Latents>>,
     next: &'n mut Next,
 }
@@ -937,9 +935,9 @@ impl Sim<'_, '_> {
             let list = &mut ar.latents[c][i];
             list.took_drawn = match list.law {
                 Some(law) if list.kept > 0 => {
-                    let coupons: Vec<Coupon> = list.cells.iter().map(|x| x.0).collect();
                     if list.takes_all(&booked) {
                         // The draws are handed over whole, to be valued with the tick's money.
+                        let coupons = list.cells.iter().map(|x| x.0).collect();
                         let (key, start, tags) = list.take_all();
                         ar.money.taken.push(Taken {
                             cell: gmv_cell,
@@ -1560,7 +1558,7 @@ mod tests {
     fn latent_draws_made_from_their_places_are_independent_standard_normals() {
         // 400,000 places of two keys. A function of the place: made again, the same draws.
         let n = 200_000u64;
-        let draws: Vec<(f64, u8)> = [3u64, mix64(11)]
+        let draws: Vec<(f64, f64)> = [3u64, mix64(11)]
             .iter()
             .map(|&key| LatentKey::new(key))
             .flat_map(|key| (0..n).map(move |place| latent_at(&key, place)))
@@ -1585,11 +1583,12 @@ mod tests {
             draws.iter().any(|d| d.0.abs() > 3.66),
             "the slow path is taken"
         );
-        // Top-up bits uniform on 0..256 (mean 127.5, sd 73.9), uncorrelated with the deviate
-        // and from place to place (a correlation's sd is 1/√m).
-        let top = |i: usize| f64::from(draws[i].1);
-        assert!((mean(&top) - 127.5).abs() < 5.0 * 73.9 / m.sqrt());
-        assert!((mean(&|i| z(i) * (top(i) - 127.5)) / 73.9).abs() < 5.0 / m.sqrt());
+        // Top-up uniforms on [0, 1) (mean ½, sd √(1/12)), uncorrelated with the deviate, and
+        // deviates uncorrelated from place to place (a correlation's sd is 1/√m).
+        let (u, sd) = (|i: usize| draws[i].1, (1.0f64 / 12.0).sqrt());
+        assert!(draws.iter().all(|d| (0.0..1.0).contains(&d.1)));
+        assert!((mean(&u) - 0.5).abs() < 5.0 * sd / m.sqrt());
+        assert!((mean(&|i| z(i) * (u(i) - 0.5)) / sd).abs() < 5.0 / m.sqrt());
         let next = |i: usize| {
             if i + 1 < draws.len() {
                 z(i) * z(i + 1)
