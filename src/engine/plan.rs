@@ -37,6 +37,8 @@ pub struct Plan<'s> {
     pub coupon_slot: Vec<Option<usize>>,
     /// Per coupon slot, its program's per-user limit.
     pub coupon_limits: Vec<u32>,
+    /// Per coupon slot, its program.
+    pub coupon_programs: Vec<usize>,
 }
 
 /// Splits `charge` by `shares` with largest remainders (ties to the earlier funder), so that the
@@ -138,13 +140,15 @@ impl<'s> Plan<'s> {
             .zip(&charge)
             .map(|(p, &c)| split_charge(c, &p.funded_by))
             .collect();
-        let mut coupon_limits = Vec::new();
+        let (mut coupon_limits, mut coupon_programs) = (Vec::new(), Vec::new());
         let coupon_slot = scenario
             .programs
             .iter()
-            .map(|p| {
+            .enumerate()
+            .map(|(j, p)| {
                 p.coupon().map(|c| {
                     coupon_limits.push(c.per_user_limit);
+                    coupon_programs.push(j);
                     coupon_limits.len() - 1
                 })
             })
@@ -154,6 +158,7 @@ impl<'s> Plan<'s> {
             ticks,
             coupon_slot,
             coupon_limits,
+            coupon_programs,
             traffic,
             impressions_multiplier,
             ctr_multiplier,

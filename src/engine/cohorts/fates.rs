@@ -71,15 +71,6 @@ impl Coupon {
             Coupon::TopUp(j) => 2 * j + 2,
         }
     }
-
-    /// The coupon of a [`Coupon::code`].
-    pub fn of_code(code: usize) -> Self {
-        match code {
-            0 => Coupon::None,
-            c if c % 2 == 1 => Coupon::Reached(c / 2),
-            c => Coupon::TopUp(c / 2 - 1),
-        }
-    }
 }
 
 /// How a landed session ended (steps 7–10).

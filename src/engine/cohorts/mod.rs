@@ -33,6 +33,7 @@ mod money;
 mod order;
 pub(crate) mod samplers;
 mod sessions;
+mod tags;
 
 pub use fates::seconds_per_basket;
 

@@ -15,7 +15,8 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 use super::fates::{Coupon, CouponLaw, Tilt};
-use super::sessions::{LatentKey, SKIP, booked_coupon, latent_deviate};
+use super::sessions::{LatentKey, latent_deviate};
+use super::tags::{Tag, Tags, coupon_of_slot_code, each_width};
 use crate::engine::rng::Stream;
 use crate::engine::{Funnel, Outcome, Plan};
 use crate::scenario::yuan_to_units;
@@ -107,18 +108,40 @@ impl Owed {
     }
 }
 
-/// The latent draws of a list booked whole (at the end of a tick, most of them), for GMV cell
-/// `cell`: each valued under `law` with the coupon of its tag (`coupons`), made again from its
-/// place (from `start` on, in the stream keyed `key`); those flagged
-/// [`BOOKED`](super::sessions::BOOKED) were booked
-/// before, with the coupon their tag gives, and those tagged [`SKIP`] are not valued.
+/// The latent draws of a list booked whole (at the end of a tick, most of them), or those booked
+/// of a list whose fates are drawn again, for GMV cell `cell`: each valued under `law`, made
+/// again from its place (from `start` on, in the stream keyed `key`). A draw flagged
+/// [`Tag::BOOKED`] has the coupon its tag gives; another has the coupon of its cell
+/// (`coupons`), or is not valued if its cell has none (a list whose fates are drawn again hands
+/// over no cells: its draws not booked are not booked at all).
 pub(super) struct Taken {
     pub cell: usize,
     pub law: Arc<CouponLaw>,
     pub coupons: Vec<Coupon>,
     pub key: LatentKey,
     pub start: u64,
-    pub tags: Vec<u16>,
+    pub tags: Tags,
+}
+
+impl Taken {
+    /// The units of the draws' orders.
+    fn value(&self, plan: &Plan) -> u128 {
+        each_width!(&self.tags, tags => self.value_tags(plan, tags))
+    }
+
+    fn value_tags<T: Tag>(&self, plan: &Plan, tags: &[T]) -> u128 {
+        let coupon = |tag: T| match tag.is_booked() {
+            true => Some(coupon_of_slot_code(plan, tag.index())),
+            false => self.coupons.get(tag.index()).copied(),
+        };
+        (self.start..)
+            .zip(tags)
+            .filter_map(|(place, &tag)| Some((place, coupon(tag)?)))
+            .map(|(place, coupon)| {
+                plain_value(plan, &self.law, coupon, latent_deviate(&self.key, place))
+            })
+            .sum()
+    }
 }
 
 /// The value (units) of an order that is one without programs too and redeemed `coupon` under
@@ -147,17 +170,7 @@ impl Batch {
     /// What it holds is freed when it is dropped (by the run that made it: see [`Share`]).
     pub fn value(&mut self, plan: &Plan, mut add: impl FnMut(usize, u128)) {
         for taken in &self.taken {
-            let law = &*taken.law;
-            let sum: u128 = (taken.start..)
-                .zip(&taken.tags)
-                .filter(|x| *x.1 != SKIP)
-                .map(|(place, &tag)| {
-                    let coupon =
-                        booked_coupon(tag).unwrap_or_else(|| taken.coupons[usize::from(tag)]);
-                    plain_value(plan, law, coupon, latent_deviate(&taken.key, place))
-                })
-                .sum();
-            add(taken.cell, sum);
+            add(taken.cell, taken.value(plan));
         }
         for owed in &mut self.owed {
             owed.settle(plan, &mut add);

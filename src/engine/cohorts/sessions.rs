@@ -52,8 +52,10 @@ use super::samplers::{
     multinomial, multivariate_hypergeometric, multivariate_hypergeometric_by_ranks, unit_uniform,
     unmarked_before,
 };
+use super::tags::{Tag, Tags, count_of, each_width, slot_code};
 use super::{Clicked, Individual, Next, Sim, State, Step, keyed};
 use crate::engine::Count;
+use crate::engine::Plan;
 use crate::engine::rng::{Stream, mix64};
 use crate::engine::story::{self, SessionDraws, Shopper, Tally, TickSessions};
 
@@ -92,25 +94,13 @@ pub(super) struct SessionScratch {
 /// law of `fates::joint_law`), and the room that law was for.
 type BaseFates = (Room, Vec<(Fate, u64)>);
 
-/// The flag of a made latent draw's tag once a booking took it: the rest of the tag is then its
-/// coupon's code ([`Coupon::code`], below 256); a draw not booked yet has its cell as its tag.
-pub(super) const BOOKED: u16 = 0x100;
-
-/// The tag of a made latent draw not to be valued: its session was not booked (its fate was
-/// drawn again when the live room filled).
-pub(super) const SKIP: u16 = u16::MAX;
-
-/// The coupon of a latent draw a booking took, from its tag (`None` for one not booked yet).
-pub(super) fn booked_coupon(tag: u16) -> Option<Coupon> {
-    (tag & BOOKED != 0).then(|| Coupon::of_code(usize::from(tag & 0xff)))
-}
-
 /// The latent draws (basket deviate, top-up uniform) of a class's unresolved sessions whose fate
 /// without programs is one order fate, in the order they were made, each tagged with its *cell*:
 /// its coupon under the coupon law `law`. A latent draw is a function of its place in the
 /// class's basket stream ([`latent_at`]), and a list's draws have consecutive places, so the
-/// list keeps only where they start and a tag per draw, two bytes: the draws are made again
-/// wherever their values are wanted (to tag them under a new law, to value them).
+/// list keeps only where they start and a tag per draw, one byte (two for scenarios of many
+/// coupon programs: see [`tags`](super::tags)): the draws are made again wherever their values
+/// are wanted (to tag them under a new law, to value them).
 ///
 /// While every law met offers no coupon, the draws are not made until their sessions are booked
 /// (`fresh` counts them; they take the next places of the class's basket stream), so that a
@@ -122,7 +112,7 @@ pub(super) fn booked_coupon(tag: u16) -> Option<Coupon> {
 /// once they have been tagged again (after some were booked, the order of a new cell's members
 /// depends on which old cells they came from), a uniformly random d by selection sampling on
 /// uniforms that hash the draws' places, keyed afresh for each booking. A booked draw keeps its
-/// place in the list, its tag flagged [`BOOKED`] beside its coupon, and is valued with the
+/// place in the list, its tag flagged [`Tag::BOOKED`] beside its coupon, and is valued with the
 /// list's others when the last booking takes the list whole ([`Latents::take_all`], which
 /// every list with made draws meets by the end of its tick).
 #[derive(Clone, Default)]
@@ -133,8 +123,8 @@ struct Latents {
     /// The keys of the class's basket stream, and the place in it of the list's first draw.
     key: LatentKey,
     start: u64,
-    /// Each made draw's cell, or [`BOOKED`] and its coupon.
-    tags: Vec<u16>,
+    /// Each made draw's cell, or [`Tag::BOOKED`] and its coupon.
+    tags: Tags,
     /// Made draws not booked yet.
     kept: usize,
     /// The GMV cell of the list's orders (`Funnel::gmv_index`), once a booking took some.
@@ -150,11 +140,10 @@ struct Latents {
 
 impl Latents {
     /// Makes the list's `fresh` draws: the next places of the basket stream `owed`.
-    fn make(&mut self, owed: &mut Owed) {
+    fn make(&mut self, plan: &Plan, owed: &mut Owed) {
         let fresh = self.fresh as usize;
         (self.key, self.start) = owed.take_places(self.fresh);
-        self.tags.clear();
-        self.tags.resize(fresh, 0);
+        self.tags = Tags::new(plan, fresh);
         self.kept = fresh;
         self.fresh = 0;
         self.law = None;
@@ -167,29 +156,20 @@ impl Latents {
         self.cells.clear();
         if coupon_law.offers_nothing() {
             self.cells.push((Coupon::None, m as usize));
-            for tag in self.tags.iter_mut().filter(|t| **t & BOOKED == 0) {
-                *tag = 0;
-            }
+            each_width!(&mut self.tags, tags => untag(tags));
             return;
         }
-        // Each draw's cell is its coupon's place among those the law can give (in code order);
-        // the cells are counted afterwards, one pass each over the tags, so that a run of one
-        // cell does not wait on its own count.
         let (key, start) = (self.key, self.start);
-        for (place, tag) in (start..).zip(self.tags.iter_mut()) {
-            if *tag & BOOKED == 0 {
-                let (z, u) = latent_at(&key, place);
-                *tag = u16::from(coupon_law.plain_cell(z, u));
-            }
-        }
-        let tags = &self.tags;
-        self.cells.extend(
-            coupon_law
-                .plain_coupons()
-                .iter()
-                .enumerate()
-                .map(|(k, &coupon)| (coupon, count_of(tags, k as u16))),
-        );
+        each_width!(&mut self.tags, tags => {
+            tag_cells(tags, &key, start, coupon_law);
+            self.cells.extend(
+                coupon_law
+                    .plain_coupons()
+                    .iter()
+                    .enumerate()
+                    .map(|(k, &coupon)| (coupon, count_of(tags, Tag::of_cell(k as u8)))),
+            );
+        });
     }
 
     /// Whether booking `booked[k]` sessions of each cell k takes every draw left (as at the end
@@ -199,8 +179,8 @@ impl Latents {
     }
 
     /// Books every session left ([`Latents::takes_all`]): the list's stream key, the place of
-    /// its first draw and the draws' tags (those booked before flagged [`BOOKED`]).
-    fn take_all(&mut self) -> (LatentKey, u64, Vec<u16>) {
+    /// its first draw and the draws' tags (those booked before flagged [`Tag::BOOKED`]).
+    fn take_all(&mut self) -> (LatentKey, u64, Tags) {
         for cell in &mut self.cells {
             cell.1 = 0;
         }
@@ -209,24 +189,20 @@ impl Latents {
     }
 
     /// The draws booked so far, if any, for a list whose sessions not booked yet start afresh
-    /// (their fates drawn again): its stream key, the place of its first draw and its tags,
-    /// those not booked tagged [`SKIP`].
-    fn take_booked(&mut self) -> Option<(LatentKey, u64, Vec<u16>)> {
-        if self.tags.iter().all(|&t| t & BOOKED == 0) {
+    /// (their fates drawn again): its stream key, the place of its first draw and its tags
+    /// (only those flagged [`Tag::BOOKED`] are to be valued).
+    fn take_booked(&mut self) -> Option<(LatentKey, u64, Tags)> {
+        if !self.tags.any_booked() {
             return None;
         }
-        let mut tags = std::mem::take(&mut self.tags);
-        for tag in tags.iter_mut().filter(|t| **t & BOOKED == 0) {
-            *tag = SKIP;
-        }
-        Some((self.key, self.start, tags))
+        Some((self.key, self.start, std::mem::take(&mut self.tags)))
     }
 
     /// Books `booked[k]` sessions of each cell k: the draws they take (see [`Latents`]; `key`
-    /// keys this booking's uniforms) are flagged [`BOOKED`] beside their coupons, in one pass;
-    /// while the draws are not made, only their count goes down. (A booking that takes every
-    /// draw left hands them over whole instead: [`Latents::take_all`].)
-    fn book(&mut self, booked: &[usize], key: u64) {
+    /// keys this booking's uniforms) are flagged [`Tag::BOOKED`] beside their coupons, in one
+    /// pass; while the draws are not made, only their count goes down. (A booking that takes
+    /// every draw left hands them over whole instead: [`Latents::take_all`].)
+    fn book(&mut self, plan: &Plan, booked: &[usize], key: u64) {
         for (cell, &d) in self.cells.iter_mut().zip(booked) {
             cell.1 -= d;
         }
@@ -235,41 +211,67 @@ impl Latents {
             return;
         }
         // Per cell: sessions still to take, draws still to see, whether the first ones are
-        // taken (place order, or the whole cell), and the tag of a draw taken.
-        let mut left: Vec<(usize, usize, bool, u16)> = booked
+        // taken (place order, or the whole cell), and the coupon of a draw taken.
+        let left = booked
             .iter()
             .zip(&self.cells)
-            .map(|(&d, c)| {
-                let code = u8::try_from(c.0.code()).expect("codes below 256");
-                (
-                    d,
-                    c.1 + d,
-                    self.ordered || c.1 == 0,
-                    BOOKED | u16::from(code),
-                )
-            })
+            .map(|(&d, c)| (d, c.1 + d, self.ordered || c.1 == 0, slot_code(plan, c.0)))
             .collect();
-        let mut to_take = booked.iter().sum::<usize>();
+        let to_take = booked.iter().sum::<usize>();
         self.kept -= to_take;
-        for (place, tag) in (self.start..).zip(self.tags.iter_mut()) {
-            if to_take == 0 {
-                break;
-            }
-            if *tag & BOOKED != 0 {
-                continue;
-            }
-            let (wanted, seen, first, taken) = &mut left[usize::from(*tag)];
-            // Selection sampling: take this draw with chance wanted / (draws left to see), from
-            // a uniform that is a hash of the draw's place keyed by this booking.
-            let take = *wanted > 0
-                && (*first
-                    || unit_uniform(mix64(key ^ mix64(place))) * (*seen as f64) < *wanted as f64);
-            *seen -= 1;
-            if take {
-                *wanted -= 1;
-                to_take -= 1;
-                *tag = *taken;
-            }
+        let start = self.start;
+        each_width!(&mut self.tags, tags => take_draws(tags, start, key, left, to_take));
+    }
+}
+
+/// Tags each draw of `tags` not booked (the first at place `start` of the stream keyed `key`)
+/// with its cell under `law`: its coupon's place among those the law can give (in code order).
+/// The cells are counted afterwards, one pass each over the tags, so that a run of one cell does
+/// not wait on its own count.
+fn tag_cells<T: Tag>(tags: &mut [T], key: &LatentKey, start: u64, law: &fates::CouponLaw) {
+    for (place, tag) in (start..).zip(tags.iter_mut()) {
+        if !tag.is_booked() {
+            let (z, u) = latent_at(key, place);
+            *tag = T::of_cell(law.plain_cell(z, u));
+        }
+    }
+}
+
+/// Tags every draw not booked with cell 0 (the one cell of a law that offers nothing).
+fn untag<T: Tag>(tags: &mut [T]) {
+    for tag in tags.iter_mut().filter(|t| !t.is_booked()) {
+        *tag = T::default();
+    }
+}
+
+/// [`Latents::book`]'s pass over the tags (the first at place `start`): takes `to_take` draws,
+/// `left[cell]` being the cell's sessions still to take, draws still to see, whether its first
+/// ones are taken, and the slot code of its coupon.
+fn take_draws<T: Tag>(
+    tags: &mut [T],
+    start: u64,
+    key: u64,
+    mut left: Vec<(usize, usize, bool, usize)>,
+    mut to_take: usize,
+) {
+    for (place, tag) in (start..).zip(tags.iter_mut()) {
+        if to_take == 0 {
+            break;
+        }
+        if tag.is_booked() {
+            continue;
+        }
+        let (wanted, seen, first, code) = &mut left[tag.index()];
+        // Selection sampling: take this draw with chance wanted / (draws left to see), from a
+        // uniform that is a hash of the draw's place keyed by this booking.
+        let take = *wanted > 0
+            && (*first
+                || unit_uniform(mix64(key ^ mix64(place))) * (*seen as f64) < *wanted as f64);
+        *seen -= 1;
+        if take {
+            *wanted -= 1;
+            to_take -= 1;
+            *tag = T::of_booked(*code);
         }
     }
 }
@@ -399,19 +401,6 @@ impl rand::TryRng for Place<'_> {
         }
         Ok(())
     }
-}
-
-/// How many of `tags` equal `tag`, counted in blocks small enough for 8-bit counters, which the
-/// compiler vectorises.
-fn count_of(tags: &[u16], tag: u16) -> usize {
-    tags.chunks(255)
-        .map(|block| {
-            let n = block
-                .iter()
-                .fold(0u8, |n, &t| n.wrapping_add(u8::from(t == tag)));
-            usize::from(n)
-        })
-        .sum()
 }
 
 /// Users by impressions served today and redemptions so far (those the class's own counters
@@ -950,12 +939,12 @@ impl Sim<'_, '_> {
                     } else {
                         // Valued when the list is taken whole (or its fates drawn again).
                         list.gmv_cell = gmv_cell;
-                        list.book(&booked, key);
+                        list.book(self.plan, &booked, key);
                     }
                     true
                 }
                 _ => {
-                    list.book(&booked, key);
+                    list.book(self.plan, &booked, key);
                     false
                 }
             };
@@ -1230,13 +1219,10 @@ impl Sim<'_, '_> {
         if list.fresh > 0 && !coupon_law.offers_nothing() {
             let tick = (self.seed, self.rep, ar.t);
             // The draws take the places after those the stream owes already.
-            list.make(basket_stream(
-                &mut ar.baskets,
-                tick,
-                (c, ar.keys[c]),
-                fate_code(from),
-                0,
-            ));
+            list.make(
+                self.plan,
+                basket_stream(&mut ar.baskets, tick, (c, ar.keys[c]), fate_code(from), 0),
+            );
         }
         debug_assert_eq!(list.kept as u64 + list.fresh, m);
         if list.law != Some(law) {
@@ -1396,10 +1382,7 @@ impl Sim<'_, '_> {
     /// Hands the tick's money over to be valued (see [`money`](super::money)).
     fn value_money(&mut self, ar: &mut Arrivals) {
         debug_assert!(
-            ar.latents
-                .iter()
-                .flatten()
-                .all(|l| l.tags.iter().all(|&t| t & BOOKED == 0)),
+            ar.latents.iter().flatten().all(|l| !l.tags.any_booked()),
             "every list with booked draws was taken whole or handed over"
         );
         let mut batch = std::mem::replace(&mut ar.money, Batch::new(ar.t));
@@ -1552,7 +1535,6 @@ fn fate_code(fate: Fate) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand::SeedableRng;
 
     #[test]
     fn latent_draws_made_from_their_places_are_independent_standard_normals() {
@@ -1604,30 +1586,6 @@ mod tests {
         assert!((0..100).all(|p| latent_at(&a, p + 1) != latent_at(&b, p)));
     }
 
-    #[test]
-    fn tags_are_counted_like_a_filter() {
-        // Runs of one tag longer than the 8-bit counters' block and than 256 (where an 8-bit
-        // count would wrap), and tags spread at random, against a plain count.
-        let mut r = crate::engine::rng::Stream::seed_from_u64(5);
-        let mut lists = vec![vec![2u16; 1_000], vec![0; 255], vec![1; 256], Vec::new()];
-        lists.push((0..10_007).map(|_| r.random_range(0..4u16)).collect());
-        lists.push(
-            [
-                vec![3u16; 600],
-                vec![1; 7],
-                vec![3; 300],
-                vec![BOOKED | 3; 9],
-            ]
-            .concat(),
-        );
-        for tags in lists {
-            for tag in 0..5 {
-                let plain = tags.iter().filter(|&&t| t == tag).count();
-                assert_eq!(count_of(&tags, tag), plain, "tag {tag} of {}", tags.len());
-            }
-        }
-    }
-
     /// A list of `n` draws in one cell, tagged under a second law (`ordered` false).
     fn retagged(n: usize) -> Latents {
         Latents {
@@ -1635,22 +1593,35 @@ mod tests {
             cells: vec![(Coupon::None, n)],
             key: LatentKey::new(99),
             start: 5,
-            tags: vec![0; n],
+            tags: Tags::Narrow(vec![0; n]),
             kept: n,
             ordered: false,
             ..Latents::default()
         }
     }
 
+    /// A list's one-byte tags.
+    fn narrow(list: &Latents) -> &[u8] {
+        match &list.tags {
+            Tags::Narrow(tags) => tags,
+            Tags::Wide(_) => unreachable!("the lists of these tests have one-byte tags"),
+        }
+    }
+
     /// The positions in `list` of the draws a booking takes, and the list after it.
     fn booked_positions(list: &mut Latents, booked: usize, key: u64) -> Vec<usize> {
-        let before = list.tags.clone();
-        list.book(&[booked], key);
+        let scenario =
+            crate::scenario::load_str(include_str!("../../../scenarios/quick.toml"), "q")
+                .expect("valid");
+        let before = narrow(list).to_vec();
+        list.book(&Plan::new(&scenario), &[booked], key);
+        let after = narrow(list);
         let taken: Vec<usize> = (0..before.len())
-            .filter(|&i| before[i] & BOOKED == 0 && list.tags[i] & BOOKED != 0)
+            .filter(|&i| !before[i].is_booked() && after[i].is_booked())
             .collect();
         for &i in &taken {
-            assert_eq!(booked_coupon(list.tags[i]), Some(Coupon::None));
+            // Coupon::None's slot code.
+            assert_eq!(after[i], u8::of_booked(0));
         }
         taken
     }
@@ -1666,7 +1637,7 @@ mod tests {
             let taken = booked_positions(&mut list, 2, mix64(key));
             assert_eq!(taken.len(), 2);
             seen[taken.iter().fold(0, |m, &i| m | 1 << i)] += 1;
-            let booked = list.tags.iter().filter(|&&t| t & BOOKED != 0).count();
+            let booked = narrow(&list).iter().filter(|t| t.is_booked()).count();
             assert_eq!((list.kept, booked, list.cells[0].1), (2, 2, 2));
         }
         let p = 1.0 / 6.0;
@@ -1726,8 +1697,8 @@ mod tests {
         let mut list = retagged(5);
         list.ordered = true;
         assert_eq!(booked_positions(&mut list, 3, 7), [0, 1, 2]);
-        assert_eq!(list.tags, [BOOKED, BOOKED, BOOKED, 0, 0]);
-        assert_eq!(booked_coupon(0), None);
+        assert_eq!(narrow(&list), [u8::BOOKED, u8::BOOKED, u8::BOOKED, 0, 0]);
+        assert!(!0u8.is_booked());
         // The next booking passes over the draws booked before.
         assert_eq!(booked_positions(&mut list, 1, 8), [3]);
         assert_eq!(list.kept, 1);
