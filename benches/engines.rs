@@ -25,6 +25,7 @@ fn quick_text() -> String {
 }
 
 fn bench_engines(c: &mut Criterion) {
+    d11sim::engine::return_large_blocks();
     let scenario = load_str(&quick_text(), "quick.toml").expect("valid scenario");
     let baseline = scenario.baseline();
     let user_ticks = 2 * scenario.users * scenario.ticks() as u64;
@@ -44,6 +45,7 @@ fn bench_engines(c: &mut Criterion) {
 }
 
 fn bench_national(c: &mut Criterion) {
+    d11sim::engine::return_large_blocks();
     let scenario = load_str(default::DEFAULT_SCENARIO_TOML, default::DEFAULT_ORIGIN)
         .expect("the default is valid");
     let user_ticks = 2 * scenario.users * scenario.ticks() as u64;

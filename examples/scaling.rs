@@ -33,6 +33,8 @@ fn default_scenario() -> Scenario {
 /// One case, in this process: prints `wall user_ticks orders basket_seconds peak_kib cpu
 /// scenario_basket_seconds`.
 fn child(engine: &str, users: u64) {
+    // The allocator set as the command line sets it.
+    d11sim::engine::return_large_blocks();
     let engine = match engine {
         "agents" => Engine::Agents,
         _ => Engine::Cohorts,

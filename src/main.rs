@@ -4,6 +4,7 @@ use clap::Parser;
 
 fn main() {
     let cli = d11sim::cli::Cli::parse();
+    d11sim::engine::return_large_blocks();
     if let Err(e) = d11sim::cli::run(cli) {
         match &e {
             d11sim::Error::Invalid(problems) => {
