@@ -601,10 +601,12 @@ impl Sim<'_, '_> {
         // Several-session users whose sessions cannot change one another's law join the
         // classes: each session is one more member of its class, a slot of its user, and its
         // outcome is dealt to the slot once the tick is over.
-        let (free, multi): (Vec<Individual>, Vec<Individual>) = clicked
-            .multi
-            .into_iter()
-            .partition(|ind| self.sessions_independent(t, ind));
+        // The others are taken out in order, the free ones staying where they are (the users
+        // come one by one, so their list grows with the population: it is not copied whole).
+        let mut free = clicked.multi;
+        let multi: Vec<Individual> = free
+            .extract_if(.., |ind| !self.sessions_independent(t, ind))
+            .collect();
         for (i, ind) in free.iter().enumerate() {
             let mut state = State {
                 served: 0,
