@@ -482,6 +482,20 @@ fn zero_where_positive_is_required_is_reported() {
 }
 
 #[test]
+fn users_past_ten_times_the_world_are_reported_and_the_limit_itself_is_valid() {
+    // The cohorts engine follows several-session users one by one: 9 × 10^18 users aborted a
+    // run on an allocation of 53 TB before the limit; 10^11 (tests/data/hard_huge.toml) runs.
+    for users in ["100_000_000_001", "9_000_000_000_000_000_000"] {
+        expect_only(
+            &set("[population]", "users", users),
+            "population.users",
+            "is out of range (at most 100000000000",
+        );
+    }
+    valid(&set("[population]", "users", "100_000_000_000").text);
+}
+
+#[test]
 fn zero_users_and_other_integers_below_their_minimum_are_reported() {
     expect_only(
         &set("[population]", "users", "0"),
