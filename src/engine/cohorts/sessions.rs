@@ -346,7 +346,10 @@ pub(super) fn latent_at(key: &LatentKey, place: u64) -> (f64, f64) {
     (latent_deviate(key, place), u)
 }
 
-/// [`latent_at`]'s basket deviate alone (all that valuing a draw needs).
+/// [`latent_at`]'s basket deviate alone (all that valuing a draw needs). Always inlined: it
+/// runs once per made draw in the loops that tag and value them, whose iterations then overlap
+/// (not inlined, the call took 2% more of a national replication's wall time).
+#[inline(always)]
 pub(super) fn latent_deviate(key: &LatentKey, place: u64) -> f64 {
     StandardNormal.sample(&mut Place::new(key, place))
 }
