@@ -20,9 +20,10 @@ use crate::scenario::{Scenario, Units};
 /// engines' large buffers live for a tick or less (the peak tick's latent draws' tags and
 /// classes, a few MB at national scale) on two threads, so each thread's arena then keeps the
 /// pages of its own largest tick, and the resident memory grows by about the sum of those
-/// peaks. The cost is the pages' faults when such blocks are made again (about 2% of the CPU time
-/// of a national replication). Results do not depend on it. The command line calls it once at
-/// start; on other C libraries it does nothing.
+/// peaks. The cost is the pages' faults when such blocks are made again (under 1% of the CPU
+/// time of a national replication at this threshold; lower thresholds cost more). Results do
+/// not depend on it. The command line calls it once at start; on other C libraries it does
+/// nothing.
 pub fn return_large_blocks() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets a parameter of the allocator, under the allocator's own lock.
