@@ -152,6 +152,20 @@ pub(super) struct WalkScratch {
     outcome: Vec<u64>,
 }
 
+/// Users walked alone whose list the scratch keeps from one tick to the next (64 KiB of them).
+const ALONE_KEPT: usize = 1024;
+
+impl WalkScratch {
+    /// Frees the list of users walked alone if a walk of this tick made it large: its length
+    /// grows with the population, and kept, it would stay resident through phase 3, where the
+    /// tick's memory peaks.
+    pub(super) fn release_large(&mut self) {
+        if self.alone.capacity() > ALONE_KEPT {
+            self.alone = Vec::new();
+        }
+    }
+}
+
 /// Where the users walked through one position go.
 struct Moves<'a> {
     /// Standings with their users, in standing order (a handful: a sorted list, which a key

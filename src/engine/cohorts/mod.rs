@@ -331,6 +331,7 @@ impl<'p, 's> Sim<'p, 's> {
         let mut next = Next::default();
         let mut clicked = Clicked::default();
         self.expose_cohorts(t, boosted, &mut next, &mut clicked);
+        self.walk_scratch.release_large();
         for j in 0..self.reserved.len() {
             self.ledger
                 .reserve(self.plan, j, self.reserved[j] - self.paid[j], false);
