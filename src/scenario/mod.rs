@@ -22,12 +22,17 @@ pub const UNITS_PER_IMPRESSION_PER_CPM_YUAN: u64 = 100;
 /// A scenario of the exactness suite (`tests/data/exact/NAME.toml`), for unit tests.
 #[cfg(test)]
 pub(crate) fn exact_fixture(name: &str) -> Scenario {
+    load_str(&exact_fixture_text(name), &format!("{name}.toml")).expect("valid")
+}
+
+/// The text of [`exact_fixture`]'s file, for unit tests that change it.
+#[cfg(test)]
+pub(crate) fn exact_fixture_text(name: &str) -> String {
     let path = format!(
         "{}/tests/data/exact/{name}.toml",
         env!("CARGO_MANIFEST_DIR")
     );
-    let text = std::fs::read_to_string(&path).expect("a scenario of the exactness suite");
-    load_str(&text, &format!("{name}.toml")).expect("valid")
+    std::fs::read_to_string(&path).expect("a scenario of the exactness suite")
 }
 
 /// Converts yuan to units, rounding to the nearest unit, halves away from zero (the scenario

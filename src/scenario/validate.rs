@@ -174,7 +174,7 @@ fn build(top: &Section) -> Scenario {
                     "users",
                     p.offset_of("users"),
                     format!(
-                        "{users} is out of range (at most {MAX_USERS}: the `cohorts` engine \
+                        "{users} is too large (at most {MAX_USERS}: the `cohorts` engine \
                          follows users with several sessions in one tick one by one, so past \
                          about 10^10 users its memory grows with the population)"
                     ),

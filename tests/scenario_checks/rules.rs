@@ -489,7 +489,7 @@ fn users_past_ten_times_the_world_are_reported_and_the_limit_itself_is_valid() {
         expect_only(
             &set("[population]", "users", users),
             "population.users",
-            "is out of range (at most 100000000000",
+            "is too large (at most 100000000000",
         );
     }
     valid(&set("[population]", "users", "100_000_000_000").text);

@@ -63,7 +63,9 @@ impl Coupon {
         }
     }
 
-    /// A dense code: 0 for none, 2j + 1 for program j reached, 2j + 2 for it topped up to.
+    /// A dense code: 0 for none, 2j + 1 for program j reached, 2j + 2 for it topped up to. It
+    /// orders coupons and keys streams; j counts every program, so it has no bound: a booked
+    /// draw's tag holds the code by coupon slot instead (`tags::slot_code`).
     pub fn code(self) -> usize {
         match self {
             Coupon::None => 0,

@@ -24,8 +24,9 @@
 //!
 //! The cost grows with cohorts × ticks plus one basket draw per order; beyond those, it and the
 //! memory grow with the population only through the several-session users (followed one by one)
-//! and the tags of a tick's coupon-eligible orders' latent basket draws, two bytes each, the
-//! draws themselves made again from their places where they are wanted (README, *Engines*).
+//! and the tags of a tick's coupon-eligible orders' latent basket draws, a byte each (two in
+//! scenarios of more than 63 coupon programs), the draws themselves made again from their
+//! places where they are wanted (README, *Engines*).
 
 mod exposure;
 mod fates;

@@ -192,9 +192,11 @@ impl Latents {
     /// (their fates drawn again): its stream key, the place of its first draw and its tags
     /// (only those flagged [`Tag::BOOKED`] are to be valued).
     fn take_booked(&mut self) -> Option<(LatentKey, u64, Tags)> {
-        if !self.tags.any_booked() {
+        // The made draws not kept are the booked ones.
+        if self.tags.len() == self.kept {
             return None;
         }
+        debug_assert!(self.tags.any_booked());
         Some((self.key, self.start, std::mem::take(&mut self.tags)))
     }
 
@@ -289,9 +291,8 @@ fn basket_stream(
     index: u64,
 ) -> &mut Owed {
     baskets.entry((class, code)).or_insert_with(|| {
-        let stream = keyed(seed, rep, t, mix64(class_key ^ code), Step::Baskets, index);
+        let mut stream = keyed(seed, rep, t, mix64(class_key ^ code), Step::Baskets, index);
         Owed::new(if index == 0 {
-            let mut stream = stream;
             Source::Places {
                 key: LatentKey::new(stream.next_u64()),
                 next: 0,
@@ -1613,13 +1614,17 @@ mod tests {
         }
     }
 
+    /// A scenario whose plan the bookings of these tests code their coupons by (their one
+    /// cell's coupon is none, whose code is 0 in any plan).
+    fn quick() -> crate::scenario::Scenario {
+        crate::scenario::load_str(include_str!("../../../scenarios/quick.toml"), "quick.toml")
+            .expect("valid")
+    }
+
     /// The positions in `list` of the draws a booking takes, and the list after it.
-    fn booked_positions(list: &mut Latents, booked: usize, key: u64) -> Vec<usize> {
-        let scenario =
-            crate::scenario::load_str(include_str!("../../../scenarios/quick.toml"), "q")
-                .expect("valid");
+    fn booked_positions(plan: &Plan, list: &mut Latents, booked: usize, key: u64) -> Vec<usize> {
         let before = narrow(list).to_vec();
-        list.book(&Plan::new(&scenario), &[booked], key);
+        list.book(plan, &[booked], key);
         let after = narrow(list);
         let taken: Vec<usize> = (0..before.len())
             .filter(|&i| !before[i].is_booked() && after[i].is_booked())
@@ -1637,9 +1642,11 @@ mod tests {
         // pair's share within 5 standard errors, sqrt(1/6 × 5/6 / 60,000).
         let keys = 60_000u64;
         let mut seen = [0u64; 16];
+        let scenario = quick();
+        let plan = Plan::new(&scenario);
         for key in 0..keys {
             let mut list = retagged(4);
-            let taken = booked_positions(&mut list, 2, mix64(key));
+            let taken = booked_positions(&plan, &mut list, 2, mix64(key));
             assert_eq!(taken.len(), 2);
             seen[taken.iter().fold(0, |m, &i| m | 1 << i)] += 1;
             let booked = narrow(&list).iter().filter(|t| t.is_booked()).count();
@@ -1699,13 +1706,14 @@ mod tests {
 
     #[test]
     fn a_booking_of_draws_tagged_once_takes_the_first_in_draw_order() {
+        let scenario = quick();
+        let plan = Plan::new(&scenario);
         let mut list = retagged(5);
         list.ordered = true;
-        assert_eq!(booked_positions(&mut list, 3, 7), [0, 1, 2]);
+        assert_eq!(booked_positions(&plan, &mut list, 3, 7), [0, 1, 2]);
         assert_eq!(narrow(&list), [u8::BOOKED, u8::BOOKED, u8::BOOKED, 0, 0]);
-        assert!(!0u8.is_booked());
         // The next booking passes over the draws booked before.
-        assert_eq!(booked_positions(&mut list, 1, 8), [3]);
+        assert_eq!(booked_positions(&plan, &mut list, 1, 8), [3]);
         assert_eq!(list.kept, 1);
     }
 

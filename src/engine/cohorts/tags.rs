@@ -169,7 +169,7 @@ mod tests {
     use super::*;
     use crate::engine::cohorts::simulate;
     use crate::engine::rng::Stream;
-    use crate::scenario::{Scenario, exact_fixture, load_str};
+    use crate::scenario::{Scenario, exact_fixture, exact_fixture_text, load_str};
     use rand::{RngExt, SeedableRng};
 
     thread_local! {
@@ -179,11 +179,7 @@ mod tests {
 
     /// `scenario`'s text with `extra` inserted before its first program.
     fn with_programs_first(name: &str, extra: &str) -> Scenario {
-        let path = format!(
-            "{}/tests/data/exact/{name}.toml",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        let text = std::fs::read_to_string(path).expect("a scenario of the exactness suite");
+        let text = exact_fixture_text(name);
         let at = text.find("[[program]]").expect("a program");
         let text = format!("{}{extra}{}", &text[..at], &text[at..]);
         load_str(&text, &format!("{name}.toml")).expect("valid")
