@@ -95,9 +95,11 @@ impl Timeline {
         singles: u64,
         cuts: Vec<u64>,
     ) -> (Self, Vec<u64>) {
+        // Each split takes a cut out of the intervals below it: at most one node per cut and
+        // one leaf more.
         let mut line = Timeline {
-            nodes: Vec::new(),
-            leaves: Vec::new(),
+            nodes: Vec::with_capacity(2 * cuts.len() + 1),
+            leaves: Vec::with_capacity(cuts.len() + 1),
             cuts: Vec::new(),
         };
         let mut gaps = vec![0; cuts.len() + 1];
@@ -181,6 +183,8 @@ impl Timeline {
             });
         }
         line.cuts = cuts;
+        line.nodes.shrink_to_fit();
+        line.leaves.shrink_to_fit();
         (line, gaps)
     }
 

@@ -517,7 +517,8 @@ impl Sim<'_, '_> {
             .collect();
         // The several-session users' sessions in a uniformly random order: sorted by a key from
         // each session's own stream (ties, of chance ~ sessions² / 2^65, fall back to a fixed order).
-        let mut order: Vec<(u64, u32, u32)> = Vec::new();
+        let sessions = multi.iter().map(|ind| ind.sessions.len()).sum();
+        let mut order: Vec<(u64, u32, u32)> = Vec::with_capacity(sessions);
         for (i, ind) in multi.iter().enumerate() {
             for idx in 0..ind.sessions.len() {
                 let key = self.session_stream(t, ind, idx).next_u64();
@@ -608,9 +609,12 @@ impl Sim<'_, '_> {
         // The others are taken out in order, the free ones staying where they are (the users
         // come one by one, so their list grows with the population: it is not copied whole).
         let mut free = clicked.multi;
-        let multi: Vec<Individual> = free
+        let mut multi: Vec<Individual> = free
             .extract_if(.., |ind| !self.sessions_independent(t, ind))
             .collect();
+        // Both lists live through phase 3: neither keeps the room it grew into.
+        free.shrink_to_fit();
+        multi.shrink_to_fit();
         for (i, ind) in free.iter().enumerate() {
             let mut state = State {
                 served: 0,
