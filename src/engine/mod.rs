@@ -17,7 +17,7 @@ use crate::scenario::{Scenario, Units};
 /// Keeps the C allocator's threshold for giving a block pages of its own at its initial value,
 /// 128 KiB, so that every block that large goes back to the system as soon as it is freed. Left
 /// to itself, glibc raises the threshold to the largest block freed so far (up to 32 MiB); the
-/// engines' large buffers live for a tick or less (the peak tick's latent draws' tags and
+/// engines' large buffers live for a tick or less (the peak tick's several-session users and
 /// classes, a few MB at national scale) on two threads, so each thread's arena then keeps the
 /// pages of its own largest tick, and the resident memory grows by about the sum of those
 /// peaks. The cost is the pages' faults when such blocks are made again (under 1% of the CPU

@@ -37,8 +37,6 @@ pub struct Plan<'s> {
     pub coupon_slot: Vec<Option<usize>>,
     /// Per coupon slot, its program's per-user limit.
     pub coupon_limits: Vec<u32>,
-    /// Per coupon slot, its program.
-    pub coupon_programs: Vec<usize>,
 }
 
 /// Splits `charge` by `shares` with largest remainders (ties to the earlier funder), so that the
@@ -140,15 +138,13 @@ impl<'s> Plan<'s> {
             .zip(&charge)
             .map(|(p, &c)| split_charge(c, &p.funded_by))
             .collect();
-        let (mut coupon_limits, mut coupon_programs) = (Vec::new(), Vec::new());
+        let mut coupon_limits = Vec::new();
         let coupon_slot = scenario
             .programs
             .iter()
-            .enumerate()
-            .map(|(j, p)| {
+            .map(|p| {
                 p.coupon().map(|c| {
                     coupon_limits.push(c.per_user_limit);
-                    coupon_programs.push(j);
                     coupon_limits.len() - 1
                 })
             })
@@ -158,7 +154,6 @@ impl<'s> Plan<'s> {
             ticks,
             coupon_slot,
             coupon_limits,
-            coupon_programs,
             traffic,
             impressions_multiplier,
             ctr_multiplier,

@@ -19,6 +19,12 @@ pub const UNITS_PER_YUAN: u64 = 100_000;
 /// Units charged per impression for each yuan of CPM: cpm yuan / 1000 impressions × 100,000.
 pub const UNITS_PER_IMPRESSION_PER_CPM_YUAN: u64 = 100;
 
+/// `scenarios/quick.toml`, for unit tests.
+#[cfg(test)]
+pub(crate) fn quick_fixture() -> Scenario {
+    load_str(include_str!("../../scenarios/quick.toml"), "quick.toml").expect("valid")
+}
+
 /// A scenario of the exactness suite (`tests/data/exact/NAME.toml`), for unit tests.
 #[cfg(test)]
 pub(crate) fn exact_fixture(name: &str) -> Scenario {

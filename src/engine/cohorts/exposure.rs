@@ -929,9 +929,7 @@ mod tests {
     #[test]
     fn a_table_for_more_positions_holds_the_one_for_fewer() {
         // `expose_group` reuses the last group's table when it has positions enough.
-        let scenario =
-            crate::scenario::load_str(include_str!("../../../scenarios/quick.toml"), "quick.toml")
-                .expect("valid");
+        let scenario = crate::scenario::quick_fixture();
         let plan = Plan::new(&scenario);
         for (t, served) in [(0, 0), (30, 2), (71, 5)] {
             let short = ClickTable::new(&plan, t, 0, served, 3);

@@ -64,8 +64,7 @@ impl Coupon {
     }
 
     /// A dense code: 0 for none, 2j + 1 for program j reached, 2j + 2 for it topped up to. It
-    /// orders coupons and keys streams; j counts every program, so it has no bound: a booked
-    /// draw's tag holds the code by coupon slot instead (`tags::slot_code`).
+    /// orders coupons and keys streams.
     pub fn code(self) -> usize {
         match self {
             Coupon::None => 0,
@@ -394,7 +393,7 @@ pub struct CouponLaw {
 const PLAIN_REJECTION_SHARE: f64 = 0.5;
 
 impl CouponLaw {
-    fn new(plan: &Plan, segment: usize, q: f64, eligible: &[usize]) -> Self {
+    pub(super) fn new(plan: &Plan, segment: usize, q: f64, eligible: &[usize]) -> Self {
         let s = plan.scenario;
         // The basket's range is cut at every eligible program's threshold and top-up band.
         let mut edges = vec![0.0, f64::INFINITY];
@@ -663,7 +662,7 @@ impl CouponLaw {
     }
 
     /// [`CouponLaw::plain_coupon`]'s cell (its index in [`CouponLaw::plain_coupons`]), found
-    /// without a branch that depends on the draws (it tags every latent draw, where a
+    /// without a branch that depends on the draws (it puts every latent draw in its cell, where a
     /// mispredicted branch costs more than comparing `z` with every interval's end): the
     /// interval holding `z`, then a select on the top-up uniform.
     #[inline]

@@ -22,19 +22,18 @@
 //! - a coupon program that can never pay again stops telling cohorts apart by its redemption
 //!   counts, which are set to zero.
 //!
-//! The cost grows with cohorts × ticks plus one basket draw per order; beyond those, it and the
-//! memory grow with the population only through the several-session users (followed one by one)
-//! and the tags of a tick's coupon-eligible orders' latent basket draws, a byte each (two in
-//! scenarios of more than 63 coupon programs), the draws themselves made again from their
-//! places where they are wanted (README, *Engines*).
+//! The cost grows with cohorts × ticks plus one basket draw per order (the scenario's latent
+//! draws made again from their places where they are wanted, and nothing kept per draw: see
+//! `bookings`); beyond those, it and the memory grow with the population only through the
+//! several-session users, followed one by one (README, *Engines*).
 
+mod bookings;
 mod exposure;
 mod fates;
 mod money;
 mod order;
 pub(crate) mod samplers;
 mod sessions;
-mod tags;
 
 pub use fates::seconds_per_basket;
 

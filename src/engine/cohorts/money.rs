@@ -1,11 +1,12 @@
 //! The money of a tick's orders whose baskets no other step reads, valued apart from the tick.
 //!
 //! An order's basket decides nothing but its value (its fate, coupon and top-up were settled by
-//! counts or by its latent draws' tags), and the values only add up into the tick's GMV, its
+//! counts or by its latent draws' cells), and the values only add up into the tick's GMV, its
 //! total and its funnel cells. So phase 3 hands them over as a [`Batch`] when the tick is over:
-//! the lists of latent draws its bookings took (their tags: each draw is made again from its
-//! place, [`latent_deviate`]), and the basket streams whose draws it did not need to make, each
-//! with the runs of draws it owes. Valuing a batch makes exactly the draws booking would have
+//! the lists of latent draws its bookings took (each with its laws and bookings: each draw is
+//! made again from its place, [`latent_at`], and its coupon found again, [`History::replay`]),
+//! and the basket streams whose draws it did not need to make, each with the runs of draws it
+//! owes. Valuing a batch makes exactly the draws booking would have
 //! made, and integer sums do not depend on the order they are added in, so the results are the
 //! same wherever and whenever a batch is valued: on the run's own thread, or by the other run of
 //! a pair while it has time to spare (see [`Share`]).
@@ -14,9 +15,9 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
+use super::bookings::{Found, History};
 use super::fates::{Coupon, CouponLaw, Tilt};
-use super::sessions::{LatentKey, latent_deviate};
-use super::tags::{Tag, Tags, coupon_of_slot_code, each_width};
+use super::sessions::{LatentKey, latent_at, latent_deviate};
 use crate::engine::rng::Stream;
 use crate::engine::{Funnel, Outcome, Plan};
 use crate::scenario::yuan_to_units;
@@ -109,38 +110,64 @@ impl Owed {
 }
 
 /// The latent draws of a list booked whole (at the end of a tick, most of them), or those booked
-/// of a list whose fates are drawn again, for GMV cell `cell`: each valued under `law`, made
-/// again from its place (from `start` on, in the stream keyed `key`). A draw flagged
-/// [`Tag::BOOKED`] has the coupon its tag gives; another has the coupon of its cell
-/// (`coupons`), or is not valued if its cell has none (a list whose fates are drawn again hands
-/// over no cells: its draws not booked are not booked at all).
+/// of a list whose fates are drawn again, for GMV cell `cell`: the `n` draws from place `start`
+/// of the stream keyed `key`, each valued under `law`, made again from its place. A draw one of
+/// the list's bookings took ([`History::replay`]) has the coupon it was booked with; another has
+/// the coupon of its cell under `law` (`coupons`), or is not valued if its cell has none (a list
+/// whose fates are drawn again hands over no cells: its draws not booked are not booked at all).
 pub(super) struct Taken {
     pub cell: usize,
     pub law: Arc<CouponLaw>,
     pub coupons: Vec<Coupon>,
     pub key: LatentKey,
     pub start: u64,
-    pub tags: Tags,
+    pub n: usize,
+    pub history: History,
 }
 
 impl Taken {
     /// The units of the draws' orders.
     fn value(&self, plan: &Plan) -> u128 {
-        each_width!(&self.tags, tags => self.value_tags(plan, tags))
-    }
-
-    fn value_tags<T: Tag>(&self, plan: &Plan, tags: &[T]) -> u128 {
-        let coupon = |tag: T| match tag.is_booked() {
-            true => Some(coupon_of_slot_code(plan, tag.index())),
-            false => self.coupons.get(tag.index()).copied(),
-        };
-        (self.start..)
-            .zip(tags)
-            .filter_map(|(place, &tag)| Some((place, coupon(tag)?)))
-            .map(|(place, coupon)| {
-                plain_value(plan, &self.law, coupon, latent_deviate(&self.key, place))
-            })
-            .sum()
+        let law = &*self.law;
+        let value = |coupon: Coupon, z: f64| plain_value(plan, law, coupon, z);
+        // With cells to value by (a list whose fates are drawn again hands over none), and
+        // every booking made under the same law, a booked draw's coupon is its cell's too.
+        let by_cells = !self.coupons.is_empty() && self.history.booked_only_under(&self.law);
+        let places = self.start..self.start + self.n as u64;
+        match self.coupons[..] {
+            // One cell: the deviate is all a draw's value needs.
+            [coupon] if by_cells => places
+                .map(|place| value(coupon, latent_deviate(&self.key, place)))
+                .sum(),
+            _ if by_cells => places
+                .map(|place| {
+                    let (z, u) = latent_at(&self.key, place);
+                    value(self.coupons[usize::from(law.plain_cell(z, u))], z)
+                })
+                .sum(),
+            _ => {
+                debug_assert!(
+                    self.coupons.is_empty()
+                        || self
+                            .history
+                            .last_law()
+                            .is_some_and(|l| Arc::ptr_eq(l, &self.law)),
+                    "the cells handed over are the last law's"
+                );
+                let mut units = 0;
+                self.history
+                    .replay(&self.key, self.start, self.n, |z, found| {
+                        let coupon = match found {
+                            Found::Booked(coupon) => Some(coupon),
+                            Found::Cell(cell) => self.coupons.get(cell).copied(),
+                        };
+                        if let Some(coupon) = coupon {
+                            units += value(coupon, z);
+                        }
+                    });
+                units
+            }
+        }
     }
 }
 
@@ -420,13 +447,12 @@ impl Drop for Closer<'_, '_, '_> {
 mod tests {
     use super::*;
     use crate::engine::cohorts::{Sim, simulate, simulate_pair};
-    use crate::scenario::{Scenario, exact_fixture, load_str};
+    use crate::scenario::{Scenario, exact_fixture};
 
     /// Scenarios whose orders take every path of money: latent draws booked in part and whole,
     /// top-ups, coupon orders' tilted baskets, draws not made while no coupon is offered.
     fn scenarios() -> Vec<Scenario> {
-        let quick = load_str(include_str!("../../../scenarios/quick.toml"), "quick.toml");
-        let mut scenarios = vec![quick.expect("valid")];
+        let mut scenarios = vec![crate::scenario::quick_fixture()];
         scenarios.extend(["topup", "two_pools", "coupon_overflow"].map(exact_fixture));
         scenarios
     }

@@ -40,11 +40,13 @@
 //! coupon changed, not from two unrelated draws.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use rand::{Rng, RngExt, SeedableRng};
 use rand_distr::{Distribution, StandardNormal};
 use smallvec::SmallVec;
 
+use super::bookings::{Found, History, Take};
 use super::fates::{self, Class, Coupon, End, Fate, Landing, Room, Tilt};
 use super::money::{Batch, Draw, Owed, Run, Source, Taken};
 use super::order::{Order, Timeline};
@@ -52,10 +54,8 @@ use super::samplers::{
     multinomial, multivariate_hypergeometric, multivariate_hypergeometric_by_ranks, unit_uniform,
     unmarked_before,
 };
-use super::tags::{Tag, Tags, count_of, each_width, slot_code};
 use super::{Clicked, Individual, Next, Sim, State, Step, keyed};
 use crate::engine::Count;
-use crate::engine::Plan;
 use crate::engine::rng::{Stream, mix64};
 use crate::engine::story::{self, SessionDraws, Shopper, Tally, TickSessions};
 
@@ -95,41 +95,43 @@ pub(super) struct SessionScratch {
 type BaseFates = (Room, Vec<(Fate, u64)>);
 
 /// The latent draws (basket deviate, top-up uniform) of a class's unresolved sessions whose fate
-/// without programs is one order fate, in the order they were made, each tagged with its *cell*:
-/// its coupon under the coupon law `law`. A latent draw is a function of its place in the
-/// class's basket stream ([`latent_at`]), and a list's draws have consecutive places, so the
-/// list keeps only where they start and a tag per draw, one byte (two for scenarios of many
-/// coupon programs: see [`tags`](super::tags)): the draws are made again wherever their values
-/// are wanted (to tag them under a new law, to value them).
+/// without programs is one order fate, in the order they were made, each in a *cell*: its coupon
+/// under the coupon law `law`. A latent draw is a function of its place in the class's basket
+/// stream ([`latent_at`]), and a list's draws have consecutive places, so the list keeps only
+/// where they start, how many there are, and its laws and bookings ([`History`]): the draws are
+/// made again wherever their values are wanted (to count them by cell under a new law, to value
+/// them), and which of them a booking took is found again from its counts.
 ///
 /// While every law met offers no coupon, the draws are not made until their sessions are booked
 /// (`fresh` counts them; they take the next places of the class's basket stream), so that a
 /// baseline keeps none; the first law that offers one makes them all.
 ///
 /// Booking d sessions of a cell takes a uniformly random d of its draws, so that paired runs that
-/// book a few sessions more or fewer book nearly the same draws: while the draws have been tagged
-/// under one law only, its first d in place order (which does not depend on the values);
-/// once they have been tagged again (after some were booked, the order of a new cell's members
-/// depends on which old cells they came from), a uniformly random d by selection sampling on
-/// uniforms that hash the draws' places, keyed afresh for each booking. A booked draw keeps its
-/// place in the list, its tag flagged [`Tag::BOOKED`] beside its coupon, and is valued with the
-/// list's others when the last booking takes the list whole ([`Latents::take_all`], which
-/// every list with made draws meets by the end of its tick).
+/// book a few sessions more or fewer book nearly the same draws: while the draws have been put
+/// in cells by one law only, its first d in place order (which does not depend on the values);
+/// once a new law has put them in cells again (after some were booked, the order of a new cell's
+/// members depends on which old cells they came from), a uniformly random d by selection
+/// sampling on uniforms that hash the draws' places, keyed afresh for each booking. A booked
+/// draw keeps its place in the list and is valued, with the coupon it was booked with, with the
+/// list's others when the last booking takes the list whole ([`Latents::take_all`], which every
+/// list with made draws meets by the end of its tick).
 #[derive(Clone, Default)]
 struct Latents {
     law: Option<usize>,
-    /// The coupons `law` can give these orders (in code order) and how many draws have each.
+    /// The coupons `law` can give these orders (in code order) and how many draws not booked
+    /// have each.
     cells: Vec<(Coupon, usize)>,
     /// The keys of the class's basket stream, and the place in it of the list's first draw.
     key: LatentKey,
     start: u64,
-    /// Each made draw's cell, or [`Tag::BOOKED`] and its coupon.
-    tags: Tags,
-    /// Made draws not booked yet.
+    /// Made draws, and those not booked yet.
+    made: usize,
     kept: usize,
+    /// The laws that put the made draws in cells, and the bookings under each.
+    history: History,
     /// The GMV cell of the list's orders (`Funnel::gmv_index`), once a booking took some.
     gmv_cell: usize,
-    /// Whether the draws have been tagged under one law only since they were made.
+    /// Whether the draws have been put in cells by one law only since they were made.
     ordered: bool,
     /// Whether the current booking took made draws (valued with the list, in the tick's
     /// [`Batch`]), not sessions whose draws are not made yet.
@@ -138,38 +140,52 @@ struct Latents {
     fresh: u64,
 }
 
+/// What a list hands over to be valued: its stream key, the place of its first draw, how many
+/// draws it made, and its history.
+type Handed = (LatentKey, u64, usize, History);
+
 impl Latents {
     /// Makes the list's `fresh` draws: the next places of the basket stream `owed`.
-    fn make(&mut self, plan: &Plan, owed: &mut Owed) {
-        let fresh = self.fresh as usize;
+    fn make(&mut self, owed: &mut Owed) {
         (self.key, self.start) = owed.take_places(self.fresh);
-        self.tags = Tags::new(plan, fresh);
-        self.kept = fresh;
+        self.made = self.fresh as usize;
+        self.kept = self.made;
+        self.history = History::default();
         self.fresh = 0;
         self.law = None;
     }
 
-    /// Tags the `m` sessions' draws with their coupons under coupon law `law` (`coupon_law`).
-    fn regroup(&mut self, law: usize, coupon_law: &fates::CouponLaw, m: u64) {
+    /// Puts the `m` sessions' draws not booked in cells by coupon law `law` (`coupon_law`).
+    fn regroup(&mut self, law: usize, coupon_law: &Arc<fates::CouponLaw>, m: u64) {
         self.ordered = self.law.is_none();
         self.law = Some(law);
         self.cells.clear();
+        if self.made > 0 {
+            self.history.regroup(Arc::clone(coupon_law));
+        }
         if coupon_law.offers_nothing() {
             self.cells.push((Coupon::None, m as usize));
-            each_width!(&mut self.tags, tags => untag(tags));
             return;
         }
-        let (key, start) = (self.key, self.start);
-        each_width!(&mut self.tags, tags => {
-            tag_cells(tags, &key, start, coupon_law);
-            self.cells.extend(
-                coupon_law
-                    .plain_coupons()
-                    .iter()
-                    .enumerate()
-                    .map(|(k, &coupon)| (coupon, count_of(tags, Tag::of_cell(k as u8)))),
-            );
-        });
+        let mut counts = vec![0; coupon_law.plain_coupons().len()];
+        if self.kept == self.made {
+            // Nothing booked: every draw counts, its cell from its own draws.
+            for place in self.start..self.start + self.made as u64 {
+                let (z, u) = latent_at(&self.key, place);
+                counts[usize::from(coupon_law.plain_cell(z, u))] += 1;
+            }
+        } else {
+            // The new law is the history's last: a draw no booking took comes in its cell.
+            self.history
+                .replay(&self.key, self.start, self.made, |_, found| {
+                    if let Found::Cell(cell) = found {
+                        counts[cell] += 1;
+                    }
+                });
+        }
+        debug_assert_eq!(counts.iter().sum::<usize>(), self.kept);
+        let coupons = coupon_law.plain_coupons().iter().copied();
+        self.cells.extend(coupons.zip(counts));
     }
 
     /// Whether booking `booked[k]` sessions of each cell k takes every draw left (as at the end
@@ -178,33 +194,45 @@ impl Latents {
         self.kept > 0 && self.cells.iter().zip(booked).all(|(c, &d)| c.1 == d)
     }
 
-    /// Books every session left ([`Latents::takes_all`]): the list's stream key, the place of
-    /// its first draw and the draws' tags (those booked before flagged [`Tag::BOOKED`]).
-    fn take_all(&mut self) -> (LatentKey, u64, Tags) {
+    /// Books every session left ([`Latents::takes_all`]): the draws, each valued with its cell's
+    /// coupon under the list's law if no booking before took it.
+    fn take_all(&mut self) -> Handed {
         for cell in &mut self.cells {
             cell.1 = 0;
         }
         self.kept = 0;
-        (self.key, self.start, std::mem::take(&mut self.tags))
+        let made = std::mem::take(&mut self.made);
+        (
+            self.key,
+            self.start,
+            made,
+            std::mem::take(&mut self.history),
+        )
     }
 
     /// The draws booked so far, if any, for a list whose sessions not booked yet start afresh
-    /// (their fates drawn again): its stream key, the place of its first draw and its tags
-    /// (only those flagged [`Tag::BOOKED`] are to be valued).
-    fn take_booked(&mut self) -> Option<(LatentKey, u64, Tags)> {
+    /// (their fates drawn again): only those a booking took are to be valued.
+    fn take_booked(&mut self) -> Option<Handed> {
         // The made draws not kept are the booked ones.
-        if self.tags.len() == self.kept {
+        if self.made == self.kept {
             return None;
         }
-        debug_assert!(self.tags.any_booked());
-        Some((self.key, self.start, std::mem::take(&mut self.tags)))
+        debug_assert!(self.history.any_booked());
+        let made = std::mem::take(&mut self.made);
+        self.kept = 0;
+        Some((
+            self.key,
+            self.start,
+            made,
+            std::mem::take(&mut self.history),
+        ))
     }
 
     /// Books `booked[k]` sessions of each cell k: the draws they take (see [`Latents`]; `key`
-    /// keys this booking's uniforms) are flagged [`Tag::BOOKED`] beside their coupons, in one
-    /// pass; while the draws are not made, only their count goes down. (A booking that takes
+    /// keys this booking's uniforms) are found again from the booking's counts wherever they are
+    /// wanted; while the draws are not made, only their count goes down. (A booking that takes
     /// every draw left hands them over whole instead: [`Latents::take_all`].)
-    fn book(&mut self, plan: &Plan, booked: &[usize], key: u64) {
+    fn book(&mut self, booked: &[usize], key: u64) {
         for (cell, &d) in self.cells.iter_mut().zip(booked) {
             cell.1 -= d;
         }
@@ -212,69 +240,20 @@ impl Latents {
             self.fresh -= booked.iter().sum::<usize>() as u64;
             return;
         }
-        // Per cell: sessions still to take, draws still to see, whether the first ones are
-        // taken (place order, or the whole cell), and the coupon of a draw taken.
-        let left = booked
+        // Per cell: sessions to take, draws to see, whether the first ones are taken (place
+        // order, or the whole cell), and the coupon of a draw taken.
+        let takes = booked
             .iter()
             .zip(&self.cells)
-            .map(|(&d, c)| (d, c.1 + d, self.ordered || c.1 == 0, slot_code(plan, c.0)))
+            .map(|(&d, c)| Take {
+                wanted: d,
+                seen: c.1 + d,
+                first: self.ordered || c.1 == 0,
+                coupon: c.0,
+            })
             .collect();
-        let to_take = booked.iter().sum::<usize>();
-        self.kept -= to_take;
-        let start = self.start;
-        each_width!(&mut self.tags, tags => take_draws(tags, start, key, left, to_take));
-    }
-}
-
-/// Tags each draw of `tags` not booked (the first at place `start` of the stream keyed `key`)
-/// with its cell under `law`: its coupon's place among those the law can give (in code order).
-/// The cells are counted afterwards, one pass each over the tags, so that a run of one cell does
-/// not wait on its own count.
-fn tag_cells<T: Tag>(tags: &mut [T], key: &LatentKey, start: u64, law: &fates::CouponLaw) {
-    for (place, tag) in (start..).zip(tags.iter_mut()) {
-        if !tag.is_booked() {
-            let (z, u) = latent_at(key, place);
-            *tag = T::of_cell(law.plain_cell(z, u));
-        }
-    }
-}
-
-/// Tags every draw not booked with cell 0 (the one cell of a law that offers nothing).
-fn untag<T: Tag>(tags: &mut [T]) {
-    for tag in tags.iter_mut().filter(|t| !t.is_booked()) {
-        *tag = T::default();
-    }
-}
-
-/// [`Latents::book`]'s pass over the tags (the first at place `start`): takes `to_take` draws,
-/// `left[cell]` being the cell's sessions still to take, draws still to see, whether its first
-/// ones are taken, and the slot code of its coupon.
-fn take_draws<T: Tag>(
-    tags: &mut [T],
-    start: u64,
-    key: u64,
-    mut left: Vec<(usize, usize, bool, usize)>,
-    mut to_take: usize,
-) {
-    for (place, tag) in (start..).zip(tags.iter_mut()) {
-        if to_take == 0 {
-            break;
-        }
-        if tag.is_booked() {
-            continue;
-        }
-        let (wanted, seen, first, code) = &mut left[tag.index()];
-        // Selection sampling: take this draw with chance wanted / (draws left to see), from a
-        // uniform that is a hash of the draw's place keyed by this booking.
-        let take = *wanted > 0
-            && (*first
-                || unit_uniform(mix64(key ^ mix64(place))) * (*seen as f64) < *wanted as f64);
-        *seen -= 1;
-        if take {
-            *wanted -= 1;
-            to_take -= 1;
-            *tag = T::of_booked(*code);
-        }
+        self.kept -= booked.iter().sum::<usize>();
+        self.history.book(key, takes);
     }
 }
 
@@ -341,15 +320,16 @@ impl LatentKey {
 /// The latent draws of the session at place `place` of the basket stream with keys `key`: its
 /// basket deviate and its top-up uniform. A function of the place, so that a draw can be made
 /// again wherever it is wanted instead of kept: the deviate from the random bits of [`Place`],
-/// the uniform from the key's second sequence.
+/// the uniform from the key's second sequence. Always inlined, as [`latent_deviate`] is.
+#[inline(always)]
 pub(super) fn latent_at(key: &LatentKey, place: u64) -> (f64, f64) {
     let u = unit_uniform(key.bits(key.top, place));
     (latent_deviate(key, place), u)
 }
 
-/// [`latent_at`]'s basket deviate alone (all that valuing a draw needs). Always inlined: it
-/// runs once per made draw in the loops that tag and value them, whose iterations then overlap
-/// (not inlined, the call took 2% more of a national replication's wall time).
+/// [`latent_at`]'s basket deviate alone (all that valuing a draw of a known coupon needs).
+/// Always inlined: it runs once per made draw in the loops that value them, whose iterations
+/// then overlap (not inlined, the call took 2% more of a national replication's wall time).
 #[inline(always)]
 pub(super) fn latent_deviate(key: &LatentKey, place: u64) -> f64 {
     StandardNormal.sample(&mut Place::new(key, place))
@@ -480,7 +460,7 @@ struct Arrivals<'n> {
     /// The tick's money: the lists of latent draws that bookings took whole or handed over, to
     /// be valued apart (the draws owed stay with `baskets` until the tick ends).
     money: Batch,
-    /// Per class and base fate that is an order, the latent draws (their places and tags) of
+    /// Per class and base fate that is an order, the latent draws (their places and bookings) of
     /// the unresolved sessions with that fate without programs.
     latents: Vec<Vec<Latents>>,
     next: &'n mut Next,
@@ -937,24 +917,25 @@ impl Sim<'_, '_> {
                     if list.takes_all(&booked) {
                         // The draws are handed over whole, to be valued with the tick's money.
                         let coupons = list.cells.iter().map(|x| x.0).collect();
-                        let (key, start, tags) = list.take_all();
+                        let (key, start, n, history) = list.take_all();
                         ar.money.taken.push(Taken {
                             cell: gmv_cell,
                             law: self.laws.shared(law),
                             coupons,
                             key,
                             start,
-                            tags,
+                            n,
+                            history,
                         });
                     } else {
                         // Valued when the list is taken whole (or its fates drawn again).
                         list.gmv_cell = gmv_cell;
-                        list.book(self.plan, &booked, key);
+                        list.book(&booked, key);
                     }
                     true
                 }
                 _ => {
-                    list.book(self.plan, &booked, key);
+                    list.book(&booked, key);
                     false
                 }
             };
@@ -1098,8 +1079,8 @@ impl Sim<'_, '_> {
             if !matches!(&ar.base[c], Some((room, _)) if *room == found.room) {
                 self.draw_base_fates(ar, (c, n), found.room, &base);
             }
-            // Out of `ar` while its sessions are dealt to items (tagging latent draws borrows the
-            // rest of `ar`); back in, unchanged, at the end of the class.
+            // Out of `ar` while its sessions are dealt to items (counting latent draws by cell
+            // borrows the rest of `ar`); back in, unchanged, at the end of the class.
             let (_, drawn) = ar.base[c].take().expect("drawn above");
             debug_assert_eq!(drawn.iter().map(|x| x.1).sum::<u64>(), n);
             let mut kernel: Option<Stream> = None;
@@ -1128,7 +1109,7 @@ impl Sim<'_, '_> {
                     // Orders without programs: each session's coupon under the programs follows
                     // from its latent basket and top-up draws, kept until it is resolved.
                     let law = row.first().map_or(base[i].2, |x| x.3);
-                    self.tag_latents(ar, (c, i, from, m), law, &mut items);
+                    self.latents_in_cells(ar, (c, i, from, m), law, &mut items);
                     continue;
                 }
                 if row.len() <= 1 {
@@ -1210,8 +1191,8 @@ impl Sim<'_, '_> {
     /// The `m` unresolved sessions of class `c` whose fate without programs is the order fate
     /// `from` (base fate `i`), by their coupon under coupon law `law`: one item per cell that
     /// has some, pushed to `items`. Their latent draws are made when a law first offers a
-    /// coupon, and tagged again when the law changes.
-    fn tag_latents(
+    /// coupon, and put in cells again when the law changes.
+    fn latents_in_cells(
         &self,
         ar: &mut Arrivals,
         (c, i, from, m): (usize, usize, Fate, u64),
@@ -1222,21 +1203,24 @@ impl Sim<'_, '_> {
             unreachable!("latent draws are kept for orders only");
         };
         let list = &mut ar.latents[c][i];
-        if list.law.is_none() && list.tags.is_empty() && list.fresh == 0 {
+        if list.law.is_none() && list.made == 0 && list.fresh == 0 {
             list.fresh = m;
         }
-        let coupon_law = self.laws.law(law);
+        let coupon_law = self.laws.shared(law);
         if list.fresh > 0 && !coupon_law.offers_nothing() {
             let tick = (self.seed, self.rep, ar.t);
             // The draws take the places after those the stream owes already.
-            list.make(
-                self.plan,
-                basket_stream(&mut ar.baskets, tick, (c, ar.keys[c]), fate_code(from), 0),
-            );
+            list.make(basket_stream(
+                &mut ar.baskets,
+                tick,
+                (c, ar.keys[c]),
+                fate_code(from),
+                0,
+            ));
         }
         debug_assert_eq!(list.kept as u64 + list.fresh, m);
         if list.law != Some(law) {
-            list.regroup(law, coupon_law, m);
+            list.regroup(law, &coupon_law, m);
         }
         for (cell, &(coupon, n)) in list.cells.iter().enumerate().filter(|x| x.1.1 > 0) {
             items.push(Item {
@@ -1377,14 +1361,15 @@ impl Sim<'_, '_> {
     /// Class `c`'s list `k` starts afresh: the draws booked from it go to the tick's money.
     fn hand_booked(&self, ar: &mut Arrivals, c: usize, k: usize) {
         let list = &mut ar.latents[c][k];
-        if let (Some(law), Some((key, start, tags))) = (list.law, list.take_booked()) {
+        if let (Some(law), Some((key, start, n, history))) = (list.law, list.take_booked()) {
             ar.money.taken.push(Taken {
                 cell: list.gmv_cell,
                 law: self.laws.shared(law),
                 coupons: Vec::new(),
                 key,
                 start,
-                tags,
+                n,
+                history,
             });
         }
     }
@@ -1392,7 +1377,7 @@ impl Sim<'_, '_> {
     /// Hands the tick's money over to be valued (see [`money`](super::money)).
     fn value_money(&mut self, ar: &mut Arrivals) {
         debug_assert!(
-            ar.latents.iter().flatten().all(|l| !l.tags.any_booked()),
+            ar.latents.iter().flatten().all(|l| l.made == l.kept),
             "every list with booked draws was taken whole or handed over"
         );
         let mut batch = std::mem::replace(&mut ar.money, Batch::new(ar.t));
@@ -1596,65 +1581,70 @@ mod tests {
         assert!((0..100).all(|p| latent_at(&a, p + 1) != latent_at(&b, p)));
     }
 
-    /// A list of `n` draws in one cell, tagged under a second law (`ordered` false).
-    fn retagged(n: usize) -> Latents {
-        Latents {
+    /// A law of quick.toml's first segment that offers no coupon: one cell.
+    fn offering_nothing() -> Arc<fates::CouponLaw> {
+        let scenario = crate::scenario::quick_fixture();
+        let plan = crate::engine::Plan::new(&scenario);
+        let q = story::base_order_probability(&plan, 0, 0, 0, false, false);
+        let law = fates::CouponLaw::new(&plan, 0, q, &[]);
+        assert!(law.offers_nothing());
+        Arc::new(law)
+    }
+
+    /// A list of `n` made draws in one cell, put in it by a second law (`ordered` false).
+    fn regrouped(n: usize, law: &Arc<fates::CouponLaw>) -> Latents {
+        let mut list = Latents {
             law: Some(1),
             cells: vec![(Coupon::None, n)],
             key: LatentKey::new(99),
             start: 5,
-            tags: Tags::Narrow(vec![0; n]),
+            made: n,
             kept: n,
             ordered: false,
             ..Latents::default()
-        }
+        };
+        list.history.regroup(Arc::clone(law));
+        list
     }
 
-    /// A list's one-byte tags.
-    fn narrow(list: &Latents) -> &[u8] {
-        match &list.tags {
-            Tags::Narrow(tags) => tags,
-            Tags::Wide(_) => unreachable!("the lists of these tests have one-byte tags"),
-        }
+    /// Whether each of `list`'s draws was booked, found again from its bookings.
+    fn booked(list: &Latents) -> Vec<bool> {
+        let mut booked = Vec::new();
+        list.history
+            .replay(&list.key, list.start, list.made, |_, found| {
+                // The one cell's coupon is none.
+                assert!(matches!(
+                    found,
+                    Found::Booked(Coupon::None) | Found::Cell(0)
+                ));
+                booked.push(found != Found::Cell(0));
+            });
+        booked
     }
 
-    /// A scenario whose plan the bookings of these tests code their coupons by (their one
-    /// cell's coupon is none, whose code is 0 in any plan).
-    fn quick() -> crate::scenario::Scenario {
-        crate::scenario::load_str(include_str!("../../../scenarios/quick.toml"), "quick.toml")
-            .expect("valid")
-    }
-
-    /// The positions in `list` of the draws a booking takes, and the list after it.
-    fn booked_positions(plan: &Plan, list: &mut Latents, booked: usize, key: u64) -> Vec<usize> {
-        let before = narrow(list).to_vec();
-        list.book(plan, &[booked], key);
-        let after = narrow(list);
-        let taken: Vec<usize> = (0..before.len())
-            .filter(|&i| !before[i].is_booked() && after[i].is_booked())
-            .collect();
-        for &i in &taken {
-            // Coupon::None's slot code.
-            assert_eq!(after[i], u8::of_booked(0));
-        }
-        taken
+    /// The positions in `list` of the draws a booking takes.
+    fn booked_positions(list: &mut Latents, wanted: usize, key: u64) -> Vec<usize> {
+        let before = booked(list);
+        list.book(&[wanted], key);
+        let after = booked(list);
+        (0..before.len())
+            .filter(|&i| !before[i] && after[i])
+            .collect()
     }
 
     #[test]
-    fn a_booking_of_retagged_draws_takes_a_uniformly_random_subset() {
+    fn a_booking_of_regrouped_draws_takes_a_uniformly_random_subset() {
         // 2 of 4 draws, over 60,000 keys: each of the C(4, 2) = 6 pairs with chance 1/6; every
         // pair's share within 5 standard errors, sqrt(1/6 × 5/6 / 60,000).
         let keys = 60_000u64;
         let mut seen = [0u64; 16];
-        let scenario = quick();
-        let plan = Plan::new(&scenario);
+        let law = offering_nothing();
         for key in 0..keys {
-            let mut list = retagged(4);
-            let taken = booked_positions(&plan, &mut list, 2, mix64(key));
+            let mut list = regrouped(4, &law);
+            let taken = booked_positions(&mut list, 2, mix64(key));
             assert_eq!(taken.len(), 2);
             seen[taken.iter().fold(0, |m, &i| m | 1 << i)] += 1;
-            let booked = narrow(&list).iter().filter(|t| t.is_booked()).count();
-            assert_eq!((list.kept, booked, list.cells[0].1), (2, 2, 2));
+            assert_eq!((list.kept, list.cells[0].1), (2, 2));
         }
         let p = 1.0 / 6.0;
         let se = (p * (1.0 - p) / keys as f64).sqrt();
@@ -1709,15 +1699,13 @@ mod tests {
     }
 
     #[test]
-    fn a_booking_of_draws_tagged_once_takes_the_first_in_draw_order() {
-        let scenario = quick();
-        let plan = Plan::new(&scenario);
-        let mut list = retagged(5);
+    fn a_booking_of_draws_in_cells_by_one_law_takes_the_first_in_draw_order() {
+        let mut list = regrouped(5, &offering_nothing());
         list.ordered = true;
-        assert_eq!(booked_positions(&plan, &mut list, 3, 7), [0, 1, 2]);
-        assert_eq!(narrow(&list), [u8::BOOKED, u8::BOOKED, u8::BOOKED, 0, 0]);
+        assert_eq!(booked_positions(&mut list, 3, 7), [0, 1, 2]);
         // The next booking passes over the draws booked before.
-        assert_eq!(booked_positions(&plan, &mut list, 1, 8), [3]);
+        assert_eq!(booked_positions(&mut list, 1, 8), [3]);
+        assert_eq!(booked(&list), [true, true, true, true, false]);
         assert_eq!(list.kept, 1);
     }
 
