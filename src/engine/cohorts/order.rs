@@ -28,46 +28,44 @@ use rand::Rng;
 const END: u128 = 1 << 64;
 
 /// An interval of time `[lo, hi)` between two cuts (or an end of the tick) and the single
-/// sessions in it (compact: a national peak hour has 10^5 cuts).
+/// sessions in it, in 24 bytes (a national peak hour has 10^4 cuts and more). Its ends are
+/// [`Bound`]s; its place in the tree (a hash of its path from the root: what its draws are keyed
+/// by, the same in paired runs whose cuts differ a little) is found again on the way down.
 struct Node {
-    lo: u64,
-    /// 0 for the end of the tick (no interval ends at 0).
-    hi: u64,
-    /// The node's place in the tree (a hash of its path from the root): what its draws are
-    /// keyed by, the same in paired runs whose cuts differ a little.
-    key: u64,
-    /// The two halves (indices in [`Timeline::nodes`]), or `NONE` for a leaf: a gap.
-    children: [u32; 2],
+    lo: Bound,
+    hi: Bound,
+    /// Its second half (an index in [`Timeline::nodes`]; the first is the next node), or `NONE`
+    /// for a leaf: a gap.
+    second: u32,
     sessions: u64,
 }
+
+/// An end of an interval: 0 for the tick's start (as a lower end) or its end (as an upper end),
+/// i + 1 for cut i.
+type Bound = u32;
 
 /// No child.
 const NONE: u32 = u32::MAX;
 
+const _: () = assert!(std::mem::size_of::<Node>() == 24);
+
 impl Node {
-    fn lo(&self) -> u128 {
-        u128::from(self.lo)
+    fn children(&self, id: usize) -> Option<(usize, usize)> {
+        (self.second != NONE).then(|| (id + 1, self.second as usize))
     }
+}
 
-    fn hi(&self) -> u128 {
-        if self.hi == 0 {
-            END
-        } else {
-            u128::from(self.hi)
-        }
-    }
-
-    fn children(&self) -> Option<(usize, usize)> {
-        (self.children[0] != NONE).then(|| (self.children[0] as usize, self.children[1] as usize))
-    }
+/// The keys of a node's halves, from its own.
+fn halves(key: u64) -> (u64, u64) {
+    (mix64(key ^ 1), mix64(key ^ 2))
 }
 
 /// A node of the timeline being built: its interval, its address (the dyadic interval whose
 /// middle decides where it is split), key and sessions, the cuts strictly inside it, its first
 /// gap, and its parent (and whether it is the second child).
 struct Pending<'c> {
-    lo: u128,
-    hi: u128,
+    lo: (u128, Bound),
+    hi: (u128, Bound),
     address: (u128, u128),
     key: u64,
     sessions: u64,
@@ -84,6 +82,8 @@ pub(super) struct Timeline {
     leaves: Vec<(u32, u32)>,
     /// The several-session users' sessions' times, ascending: gap g is `[cuts[g − 1], cuts[g])`.
     cuts: Vec<u64>,
+    /// The root's key.
+    key: u64,
 }
 
 impl Timeline {
@@ -101,16 +101,16 @@ impl Timeline {
             nodes: Vec::with_capacity(2 * cuts.len() + 1),
             leaves: Vec::with_capacity(cuts.len() + 1),
             cuts: Vec::new(),
+            key: keyed(seed, rep, t, 0, Step::Arrivals, 3).next_u64(),
         };
         let mut gaps = vec![0; cuts.len() + 1];
-        let tick = keyed(seed, rep, t, 0, Step::Arrivals, 3).next_u64();
         // Cuts at time 0 start the tick: nothing is before them, none is inside the root.
         let first = cuts.partition_point(|&x| x == 0);
         let root = Pending {
-            lo: 0,
-            hi: END,
+            lo: (0, 0),
+            hi: (END, 0),
             address: (0, END),
-            key: tick,
+            key: line.key,
             sessions: singles,
             inside: &cuts[first..],
             gap: first,
@@ -130,15 +130,18 @@ impl Timeline {
             } = at_node;
             let id = line.nodes.len();
             line.nodes.push(Node {
-                lo: lo as u64,
-                hi: hi as u64,
-                key,
-                children: [NONE; 2],
+                lo: lo.1,
+                hi: hi.1,
+                second: NONE,
                 sessions: n,
             });
-            if let Some((p, second)) = parent {
-                let index = u32::try_from(id).expect("fewer than 2^32 nodes");
-                line.nodes[p].children[usize::from(second)] = index;
+            match parent {
+                Some((p, true)) => {
+                    line.nodes[p].second = u32::try_from(id).expect("fewer than 2^32 nodes");
+                }
+                // Depth first, the first half first: it comes right after its parent.
+                Some((p, false)) => debug_assert_eq!(p + 1, id),
+                None => {}
             }
             if n == 0 || inside.is_empty() {
                 let leaf = u32::try_from(id).expect("fewer than 2^32 nodes");
@@ -155,17 +158,23 @@ impl Timeline {
                 .partition_point(|&x| u128::from(x) < middle)
                 .min(inside.len() - 1);
             let at = u128::from(inside[j]);
-            let p = (at - lo) as f64 / (hi - lo) as f64;
+            let p = (at - lo.0) as f64 / (hi.0 - lo.0) as f64;
             let low = binomial_seeded(n, p, key);
             // The cuts at `at` (several sessions at one time) belong to neither side.
             let below = inside.partition_point(|&x| x < inside[j]);
             let above = inside.partition_point(|&x| x <= inside[j]);
+            // `inside` starts at cut `gap`: the split's time is cut `gap + below`'s.
+            let at = (
+                at,
+                Bound::try_from(gap + below + 1).expect("fewer than 2^32 cuts"),
+            );
+            let (first, second) = halves(key);
             // Depth first, the first half first.
             stack.push(Pending {
                 lo: at,
                 hi,
                 address: (middle, b),
-                key: mix64(key ^ 2),
+                key: second,
                 sessions: n - low,
                 inside: &inside[above..],
                 gap: gap + above,
@@ -175,7 +184,7 @@ impl Timeline {
                 lo,
                 hi: at,
                 address: (a, middle),
-                key: mix64(key ^ 1),
+                key: first,
                 sessions: low,
                 inside: &inside[..below],
                 gap,
@@ -186,6 +195,20 @@ impl Timeline {
         line.nodes.shrink_to_fit();
         line.leaves.shrink_to_fit();
         (line, gaps)
+    }
+
+    /// The time of a node's lower end.
+    fn lo(&self, node: &Node) -> u128 {
+        node.lo
+            .checked_sub(1)
+            .map_or(0, |i| u128::from(self.cuts[i as usize]))
+    }
+
+    /// The time of a node's upper end.
+    fn hi(&self, node: &Node) -> u128 {
+        node.hi
+            .checked_sub(1)
+            .map_or(END, |i| u128::from(self.cuts[i as usize]))
     }
 
     /// Where gap `gap` ends (exclusive).
@@ -210,8 +233,9 @@ pub(super) struct Order {
     width: usize,
     /// Single sessions not arrived yet in each node of the timeline.
     sessions: Vec<u64>,
-    /// Nodes not drawn yet, with their sessions' kinds: disjoint, in time order, the next on top.
-    nodes: Vec<(usize, Vec<u64>)>,
+    /// Nodes not drawn yet, with their keys and their sessions' kinds: disjoint, in time order,
+    /// the next on top.
+    nodes: Vec<(usize, u64, Vec<u64>)>,
     /// The first gap whose sessions are not drawn yet.
     next: usize,
 }
@@ -238,7 +262,7 @@ impl Order {
             sessions[id] = here;
         }
         for id in (0..line.nodes.len()).rev() {
-            if let Some((a, b)) = line.nodes[id].children() {
+            if let Some((a, b)) = line.nodes[id].children(id) {
                 sessions[id] = sessions[a] + sessions[b];
             }
         }
@@ -250,7 +274,7 @@ impl Order {
             key,
             width: kinds.len(),
             sessions,
-            nodes: vec![(0, kinds)],
+            nodes: vec![(0, line.key, kinds)],
             next: 0,
         }
     }
@@ -269,13 +293,13 @@ impl Order {
             return;
         };
         let end = line.gap_end(last);
-        while let Some((id, kinds)) = self.nodes.pop() {
+        while let Some((id, key, kinds)) = self.nodes.pop() {
             let node = &line.nodes[id];
-            if node.lo() >= end {
-                self.nodes.push((id, kinds));
+            if line.lo(node) >= end {
+                self.nodes.push((id, key, kinds));
                 break;
             }
-            if node.hi() <= end {
+            if line.hi(node) <= end {
                 for (o, k) in out.iter_mut().zip(&kinds) {
                     *o += k;
                 }
@@ -286,15 +310,16 @@ impl Order {
             }
             // Across the end: split the node's kinds between its halves.
             let (a, b) = node
-                .children()
+                .children(id)
                 .expect("a node across a cut with sessions has halves");
             let mut low = Vec::with_capacity(kinds.len());
-            let unit = mix64(self.key ^ node.key);
+            let unit = mix64(self.key ^ key);
             let mut r = keyed(self.seed, self.rep, self.t, unit, Step::Arrivals, 1);
             multivariate_hypergeometric(&kinds, self.sessions[a], &mut r, &mut low);
             let high = kinds.iter().zip(&low).map(|(k, l)| k - l).collect();
-            self.nodes.push((b, high));
-            self.nodes.push((a, low));
+            let (first, second) = halves(key);
+            self.nodes.push((b, second, high));
+            self.nodes.push((a, first, low));
         }
         self.next = self.next.max(to);
     }
