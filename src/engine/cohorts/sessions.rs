@@ -391,9 +391,10 @@ impl rand::TryRng for Place<'_> {
 /// stand for: see [`Sim::classes`]).
 type ByServed = Vec<((u32, SmallVec<[u32; 4]>), u64)>;
 
-/// A class's sessions of several-session users resolved as its members: per session a hash of
-/// its user's stream key and its index, and the user's index in `Arrivals::free`.
-type Slots = Vec<(u64, u32)>;
+/// A class's sessions of several-session users resolved as its members: per session its user's
+/// index in `Arrivals::free` and its own index among the user's sessions (8 bytes: the slot's
+/// hash is made from the two when its outcome is dealt).
+type Slots = Vec<(u32, u32)>;
 
 /// A tick's single-session classes (state with impressions served today 0, placement), each
 /// with its users by impressions served today and its slots.
@@ -601,13 +602,14 @@ impl Sim<'_, '_> {
                 ..ind.state.clone()
             };
             self.as_in_class(&mut state.redeemed);
+            let user = u32::try_from(i).expect("fewer than 2^32 users");
             for (idx, &p) in ind.sessions.iter().enumerate() {
-                let rank = mix64(ind.unit ^ mix64(idx as u64 + 1));
+                let idx = u32::try_from(idx).expect("fewer than 2^32 sessions");
                 merged
                     .entry((state.clone(), p))
                     .or_default()
                     .1
-                    .push((rank, u32::try_from(i).expect("fewer than 2^32 users")));
+                    .push((user, idx));
             }
         }
         (merged, free, multi)
@@ -1468,7 +1470,7 @@ impl Sim<'_, '_> {
         &self,
         (t, class_key): (usize, u64),
         outcomes: &mut [(Change, u64)],
-        slots: &[(u64, u32)],
+        slots: &[(u32, u32)],
         free: &mut [Individual],
     ) {
         let key = keyed(self.seed, self.rep, t, class_key, Step::Served, 1).next_u64();
@@ -1482,7 +1484,12 @@ impl Sim<'_, '_> {
             |i| mix64(key ^ mix64(code(&outcomes[i].0))),
             &mut to_slots,
         );
-        let mut ranked: Vec<(u64, u32)> = slots.iter().map(|&(h, i)| (mix64(key ^ h), i)).collect();
+        // A slot's hash: its user's stream key and the session's index.
+        let hash = |(i, idx): (u32, u32)| mix64(free[i as usize].unit ^ mix64(u64::from(idx) + 1));
+        let mut ranked: Vec<(u64, u32)> = slots
+            .iter()
+            .map(|&slot| (mix64(key ^ hash(slot)), slot.0))
+            .collect();
         ranked.sort_unstable();
         let mut ranked = ranked.iter();
         for (outcome, &k) in outcomes.iter_mut().zip(&to_slots) {
