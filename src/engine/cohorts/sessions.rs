@@ -435,8 +435,9 @@ struct Arrivals<'n> {
     /// Per class, the sessions of several-session users resolved as its members, dealt their
     /// outcomes with the users of `served`.
     slots: Vec<Slots>,
-    /// Several-session users whose sessions are resolved as members of their classes.
-    free: Vec<Individual>,
+    /// Several-session users whose sessions are resolved as members of their classes: their
+    /// states and stream keys (their sessions are their classes' slots).
+    free: Vec<(State, u64)>,
     /// Per class, how many of its sessions booked so far had each change of their users' state
     /// (an Alipay set-up, the program slot of a redeemed coupon).
     outcomes: Vec<Vec<(Change, u64)>>,
@@ -556,8 +557,9 @@ impl Sim<'_, '_> {
         self.end_epoch(&mut ar, epoch);
         self.return_users(&mut ar);
         self.value_money(&mut ar);
-        for ind in multi.into_iter().chain(std::mem::take(&mut ar.free)) {
-            *ar.next.entry(ind.state).or_insert(0) += 1;
+        let free = std::mem::take(&mut ar.free).into_iter().map(|x| x.0);
+        for state in multi.into_iter().map(|ind| ind.state).chain(free) {
+            *ar.next.entry(state).or_insert(0) += 1;
         }
     }
 
@@ -570,7 +572,7 @@ impl Sim<'_, '_> {
     /// with its program's per-user limit, and a session redeems at most one coupon: users who
     /// differ only there, with the same programs within their limits, share a class, whose state
     /// counts 0 redemptions of a program within its limit and the limit of one reached.
-    fn classes(&self, t: usize, clicked: Clicked) -> (Classes, Vec<Individual>, Vec<Individual>) {
+    fn classes(&self, t: usize, clicked: Clicked) -> (Classes, Vec<(State, u64)>, Vec<Individual>) {
         let mut merged = Classes::new();
         let mut single: Vec<_> = clicked.single.into_iter().collect();
         single.sort_unstable_by(|a, b| a.0.cmp(&b.0));
@@ -594,7 +596,6 @@ impl Sim<'_, '_> {
             .extract_if(.., |ind| !self.sessions_independent(t, ind))
             .collect();
         // Both lists live through phase 3: neither keeps the room it grew into.
-        free.shrink_to_fit();
         multi.shrink_to_fit();
         for (i, ind) in free.iter().enumerate() {
             let mut state = State {
@@ -612,6 +613,11 @@ impl Sim<'_, '_> {
                     .push((user, idx));
             }
         }
+        // The free users' sessions are their classes' slots now: their states and keys are
+        // all that is left to keep (made in place, then the room given back).
+        let mut free: Vec<(State, u64)> =
+            free.into_iter().map(|ind| (ind.state, ind.unit)).collect();
+        free.shrink_to_fit();
         (merged, free, multi)
     }
 
@@ -1471,7 +1477,7 @@ impl Sim<'_, '_> {
         (t, class_key): (usize, u64),
         outcomes: &mut [(Change, u64)],
         slots: &[(u32, u32)],
-        free: &mut [Individual],
+        free: &mut [(State, u64)],
     ) {
         let key = keyed(self.seed, self.rep, t, class_key, Step::Served, 1).next_u64();
         let counts: Vec<u64> = outcomes.iter().map(|x| x.1).collect();
@@ -1485,7 +1491,7 @@ impl Sim<'_, '_> {
             &mut to_slots,
         );
         // A slot's hash: its user's stream key and the session's index.
-        let hash = |(i, idx): (u32, u32)| mix64(free[i as usize].unit ^ mix64(u64::from(idx) + 1));
+        let hash = |(i, idx): (u32, u32)| mix64(free[i as usize].1 ^ mix64(u64::from(idx) + 1));
         let mut ranked: Vec<(u64, u32)> = slots
             .iter()
             .map(|&slot| (mix64(key ^ hash(slot)), slot.0))
@@ -1494,7 +1500,7 @@ impl Sim<'_, '_> {
         let mut ranked = ranked.iter();
         for (outcome, &k) in outcomes.iter_mut().zip(&to_slots) {
             for &(_, i) in ranked.by_ref().take(k as usize) {
-                apply(&mut free[i as usize].state, outcome.0);
+                apply(&mut free[i as usize].0, outcome.0);
             }
             outcome.1 -= k;
         }
