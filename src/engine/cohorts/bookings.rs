@@ -96,25 +96,10 @@ impl History {
 
     /// Whether some booking took draws.
     pub fn any_booked(&self) -> bool {
-        self.booking_laws().next().is_some()
-    }
-
-    /// Whether every booking that took draws did so under `law`: then a draw's coupon is its
-    /// cell's under `law`, booked or not.
-    pub fn booked_only_under(&self, law: &Arc<CouponLaw>) -> bool {
-        self.booking_laws().all(|l| Arc::ptr_eq(l, law))
-    }
-
-    /// The law of each stage whose bookings took draws.
-    fn booking_laws(&self) -> impl Iterator<Item = &Arc<CouponLaw>> {
         self.stages
             .iter()
-            .filter(|s| {
-                s.bookings
-                    .iter()
-                    .any(|b| b.cells.iter().any(|t| t.wanted > 0))
-            })
-            .map(|s| &s.law)
+            .flat_map(|s| &s.bookings)
+            .any(|b| b.cells.iter().any(|t| t.wanted > 0))
     }
 
     /// Goes over the `n` draws from place `start` of the basket stream with keys `key`, in place
@@ -161,9 +146,19 @@ impl History {
         }
     }
 
-    /// The last law that put the draws in cells.
-    pub fn last_law(&self) -> Option<&Arc<CouponLaw>> {
-        self.stages.last().map(|s| &s.law)
+    /// The last law that put the draws in cells (a list with made draws has one).
+    pub fn last_law(&self) -> &CouponLaw {
+        &self.stages.last().expect("made draws are put in cells").law
+    }
+
+    /// The coupons of the last law's cells, in cell order: [`Found::Cell`]'s coupons.
+    pub fn last_coupons(&self) -> &[Coupon] {
+        let last = self.stages.last().expect("made draws are put in cells");
+        if last.nothing {
+            &[Coupon::None]
+        } else {
+            last.law.plain_coupons()
+        }
     }
 }
 

@@ -4,12 +4,12 @@
 //! counts or by its latent draws' cells), and the values only add up into the tick's GMV, its
 //! total and its funnel cells. So phase 3 hands them over as a [`Batch`] when the tick is over:
 //! the lists of latent draws its bookings took (each with its laws and bookings: each draw is
-//! made again from its place, [`latent_at`], and its coupon found again, [`History::replay`]),
-//! and the basket streams whose draws it did not need to make, each with the runs of draws it
-//! owes. Valuing a batch makes exactly the draws booking would have
-//! made, and integer sums do not depend on the order they are added in, so the results are the
-//! same wherever and whenever a batch is valued: on the run's own thread, or by the other run of
-//! a pair while it has time to spare (see [`Share`]).
+//! made again from its place and its coupon found again, [`History::replay`]), and the basket
+//! streams whose draws it did not need to make, each with the runs of draws it owes. Valuing a
+//! batch makes exactly the draws booking would have made, and integer sums do not depend on the
+//! order they are added in, so the results are the same wherever and whenever a batch is
+//! valued: on the run's own thread, or by the other run of a pair while it has time to spare
+//! (see [`Share`]).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use super::bookings::{Found, History};
 use super::fates::{Coupon, CouponLaw, Tilt};
-use super::sessions::{LatentKey, latent_at, latent_deviate};
+use super::sessions::{LatentKey, latent_deviate};
 use crate::engine::rng::Stream;
 use crate::engine::{Funnel, Outcome, Plan};
 use crate::scenario::yuan_to_units;
@@ -111,14 +111,14 @@ impl Owed {
 
 /// The latent draws of a list booked whole (at the end of a tick, most of them), or those booked
 /// of a list whose fates are drawn again, for GMV cell `cell`: the `n` draws from place `start`
-/// of the stream keyed `key`, each valued under `law`, made again from its place. A draw one of
-/// the list's bookings took ([`History::replay`]) has the coupon it was booked with; another has
-/// the coupon of its cell under `law` (`coupons`), or is not valued if its cell has none (a list
-/// whose fates are drawn again hands over no cells: its draws not booked are not booked at all).
+/// of the stream keyed `key`, made again from their places and valued under the list's last law
+/// (their basket's law is the class's, whatever the law). A draw one of the list's bookings took
+/// ([`History::replay`]) has the coupon it was booked with; another, in a list booked `whole`,
+/// the coupon of its cell under the last law; in a list whose fates are drawn again it is not
+/// booked at all, and not valued.
 pub(super) struct Taken {
     pub cell: usize,
-    pub law: Arc<CouponLaw>,
-    pub coupons: Vec<Coupon>,
+    pub whole: bool,
     pub key: LatentKey,
     pub start: u64,
     pub n: usize,
@@ -128,46 +128,18 @@ pub(super) struct Taken {
 impl Taken {
     /// The units of the draws' orders.
     fn value(&self, plan: &Plan) -> u128 {
-        let law = &*self.law;
-        let value = |coupon: Coupon, z: f64| plain_value(plan, law, coupon, z);
-        // With cells to value by (a list whose fates are drawn again hands over none), and
-        // every booking made under the same law, a booked draw's coupon is its cell's too.
-        let by_cells = !self.coupons.is_empty() && self.history.booked_only_under(&self.law);
-        let places = self.start..self.start + self.n as u64;
-        match self.coupons[..] {
-            // One cell: the deviate is all a draw's value needs.
-            [coupon] if by_cells => places
-                .map(|place| value(coupon, latent_deviate(&self.key, place)))
-                .sum(),
-            _ if by_cells => places
-                .map(|place| {
-                    let (z, u) = latent_at(&self.key, place);
-                    value(self.coupons[usize::from(law.plain_cell(z, u))], z)
-                })
-                .sum(),
-            _ => {
-                debug_assert!(
-                    self.coupons.is_empty()
-                        || self
-                            .history
-                            .last_law()
-                            .is_some_and(|l| Arc::ptr_eq(l, &self.law)),
-                    "the cells handed over are the last law's"
-                );
-                let mut units = 0;
-                self.history
-                    .replay(&self.key, self.start, self.n, |z, found| {
-                        let coupon = match found {
-                            Found::Booked(coupon) => Some(coupon),
-                            Found::Cell(cell) => self.coupons.get(cell).copied(),
-                        };
-                        if let Some(coupon) = coupon {
-                            units += value(coupon, z);
-                        }
-                    });
-                units
-            }
-        }
+        let (law, coupons) = (self.history.last_law(), self.history.last_coupons());
+        let mut units = 0;
+        self.history
+            .replay(&self.key, self.start, self.n, |z, found| {
+                let coupon = match found {
+                    Found::Booked(coupon) => coupon,
+                    Found::Cell(cell) if self.whole => coupons[cell],
+                    Found::Cell(_) => return,
+                };
+                units += plain_value(plan, law, coupon, z);
+            });
+        units
     }
 }
 
