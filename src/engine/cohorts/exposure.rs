@@ -717,7 +717,7 @@ impl<'p, 's> Sim<'p, 's> {
                 let served = served_of(o + offered, room);
                 let unit = mix64(mix64(key ^ mix64(o)) ^ tail);
                 let out = self.expose_users(t, &table, g, served, &boosts, o, users, unit);
-                group.deal(out, served as u32, next, clicked);
+                group.deal(self.plan, out, served as u32, next, clicked);
             }
             self.walk_scratch.table = Some((at, table));
         }
@@ -767,7 +767,14 @@ impl Group {
 
     /// Deals one level's users by outcome (`out`, each served `served` impressions) to the
     /// group's cohorts: the quiet ones to `next`, the others to `clicked`.
-    fn deal(&mut self, out: Outcomes, served: u32, next: &mut Next, clicked: &mut Clicked) {
+    fn deal(
+        &mut self,
+        plan: &Plan,
+        out: Outcomes,
+        served: u32,
+        next: &mut Next,
+        clicked: &mut Clicked,
+    ) {
         let after = |state: &State| State {
             served: state.served + served,
             ..state.clone()
@@ -787,11 +794,15 @@ impl Group {
         self.dealt = dealt;
         for (sessions, unit) in out.multi {
             let m = self.take_one();
-            clicked.multi.push(Individual {
-                state: after(&self.members[m].0),
-                sessions,
-                unit,
-            });
+            let state = after(&self.members[m].0);
+            clicked.add_several(
+                plan,
+                Individual {
+                    state,
+                    sessions,
+                    unit,
+                },
+            );
         }
     }
 

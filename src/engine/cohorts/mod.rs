@@ -105,7 +105,11 @@ struct Clicked {
     /// Users with exactly one session, by state after exposure and the session's placement
     /// (hashed while exposure adds to it, put in order when phase 3 starts).
     single: rustc_hash::FxHashMap<(State, usize), u64>,
-    /// Users with two or more sessions, one by one.
+    /// Users with two or more sessions whose sessions are independent whatever the budgets
+    /// ([`Clicked::add_several`]), by state and placements of their sessions (in placement
+    /// order).
+    free: rustc_hash::FxHashMap<(State, Placements), u64>,
+    /// Other users with two or more sessions, one by one.
     multi: Vec<Individual>,
 }
 

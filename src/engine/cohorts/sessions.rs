@@ -1,8 +1,9 @@
 //! Phase 3 of a tick: every session in one uniformly random arrival order, through steps 3–10.
 //!
 //! Sessions of users with one session this tick come as counts per class (user state but for
-//! impressions served today, which no step here reads, and placement); users with several
-//! sessions come one by one. The arrival order is drawn only as far as outcomes depend on it. An
+//! impressions served today, which no step here reads, and placement); so do the sessions of
+//! users with several whose sessions cannot interact, by group of users with the same state and
+//! placements ([`FreeGroup`]); the other several-session users come one by one. The arrival order is drawn only as far as outcomes depend on it. An
 //! *epoch* is a stretch of the order during which arrivals find the same live room (open or
 //! full) and the same programs able to pay:
 //! - at its start, the fate of every single session not yet resolved is drawn by class, in two
@@ -51,13 +52,13 @@ use super::fates::{self, Class, Coupon, End, Fate, Landing, Room, Tilt};
 use super::money::{Batch, Draw, Owed, Run, Source, Taken};
 use super::order::{Order, Timeline};
 use super::samplers::{
-    multinomial, multivariate_hypergeometric, multivariate_hypergeometric_by_ranks, unit_uniform,
-    unmarked_before,
+    multinomial, multivariate_hypergeometric, multivariate_hypergeometric_by_ranks,
+    multivariate_hypergeometric_keyed, unit_uniform, unmarked_before,
 };
-use super::{Clicked, Individual, Next, Sim, State, Step, keyed};
-use crate::engine::Count;
+use super::{Clicked, Individual, Next, Placements, Sim, State, Step, keyed};
 use crate::engine::rng::{Stream, mix64};
 use crate::engine::story::{self, SessionDraws, Shopper, Tally, TickSessions};
+use crate::engine::{Count, Plan};
 
 /// What an arriving session finds: the live room, and which programs can still pay one charge.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -388,10 +389,24 @@ impl rand::TryRng for Place<'_> {
 /// stand for: see [`Sim::classes`]).
 type ByServed = Vec<((u32, SmallVec<[u32; 4]>), u64)>;
 
-/// A class's sessions of several-session users resolved as its members: per session its user's
-/// index in `Arrivals::free` and its own index among the user's sessions (8 bytes: the slot's
-/// hash is made from the two when its outcome is dealt).
+/// A class's sessions of several-session users resolved as its members, by group of users: the
+/// group's index in `Arrivals::free` and the session's index among each of its users' sessions
+/// (one slot per user of the group).
 type Slots = Vec<(u32, u32)>;
+
+/// Several-session users whose sessions are resolved as members of their classes
+/// ([`Sim::sessions_independent`]), grouped by state and the placements of their sessions (in
+/// placement order): a group's users are interchangeable, so their sessions are counted, not
+/// listed, and so are their outcomes.
+struct FreeGroup {
+    state: State,
+    /// A stream key of the state and placements: equal in the scenario and its baseline
+    /// wherever the group is.
+    key: u64,
+    users: u64,
+    /// Per session: how many of the group's users had each change (dealt by its class).
+    dealt: Vec<Vec<(Change, u64)>>,
+}
 
 /// A tick's single-session classes (state with impressions served today 0, placement), each
 /// with its users by impressions served today and its slots.
@@ -432,9 +447,9 @@ struct Arrivals<'n> {
     /// Per class, the sessions of several-session users resolved as its members, dealt their
     /// outcomes with the users of `served`.
     slots: Vec<Slots>,
-    /// Several-session users whose sessions are resolved as members of their classes: their
-    /// states and stream keys (their sessions are their classes' slots).
-    free: Vec<(State, u64)>,
+    /// Several-session users whose sessions are resolved as members of their classes, by group
+    /// (their sessions are their classes' slots).
+    free: Vec<FreeGroup>,
     /// Per class, how many of its sessions booked so far had each change of their users' state
     /// (an Alipay set-up, the program slot of a redeemed coupon).
     outcomes: Vec<Vec<(Change, u64)>>,
@@ -492,7 +507,10 @@ impl Sim<'_, '_> {
         let left: Vec<u64> = served
             .iter()
             .zip(&slots)
-            .map(|(h, s)| h.iter().map(|x| x.1).sum::<u64>() + s.len() as u64)
+            .map(|(h, s)| {
+                let users = s.iter().map(|&(g, _)| free[g as usize].users);
+                h.iter().map(|x| x.1).sum::<u64>() + users.sum::<u64>()
+            })
             .collect();
         // The several-session users' sessions in a uniformly random order: sorted by a key from
         // each session's own stream (ties, of chance ~ sessions² / 2^65, fall back to a fixed order).
@@ -554,10 +572,10 @@ impl Sim<'_, '_> {
         self.end_epoch(&mut ar, epoch);
         self.return_users(&mut ar);
         self.value_money(&mut ar);
-        let free = std::mem::take(&mut ar.free).into_iter().map(|x| x.0);
-        for state in multi.into_iter().map(|ind| ind.state).chain(free) {
+        for state in multi.into_iter().map(|ind| ind.state) {
             *ar.next.entry(state).or_insert(0) += 1;
         }
+        self.return_free(t, std::mem::take(&mut ar.free), ar.next);
     }
 
     /// The tick's single-session classes (state but for impressions served today, placement),
@@ -569,7 +587,7 @@ impl Sim<'_, '_> {
     /// with its program's per-user limit, and a session redeems at most one coupon: users who
     /// differ only there, with the same programs within their limits, share a class, whose state
     /// counts 0 redemptions of a program within its limit and the limit of one reached.
-    fn classes(&self, t: usize, clicked: Clicked) -> (Classes, Vec<(State, u64)>, Vec<Individual>) {
+    fn classes(&self, t: usize, clicked: Clicked) -> (Classes, Vec<FreeGroup>, Vec<Individual>) {
         let mut merged = Classes::new();
         let mut single: Vec<_> = clicked.single.into_iter().collect();
         single.sort_unstable_by(|a, b| a.0.cmp(&b.0));
@@ -584,37 +602,48 @@ impl Sim<'_, '_> {
                 .push(((served, redeemed), n));
         }
         // Several-session users whose sessions cannot change one another's law join the
-        // classes: each session is one more member of its class, a slot of its user, and its
-        // outcome is dealt to the slot once the tick is over.
-        // The others are taken out in order, the free ones staying where they are (the users
-        // come one by one, so their list grows with the population: it is not copied whole).
+        // classes, by group of users with the same state and placements: each session of the
+        // group is one more member of its class per user, a slot, and its outcomes are dealt
+        // to the slot once the tick is over.
+        // The others are taken out in order (the users come one by one, so their list grows
+        // with the population: it is not copied whole).
         let mut free = clicked.multi;
         let mut multi: Vec<Individual> = free
             .extract_if(.., |ind| !self.sessions_independent(t, ind))
             .collect();
-        // Both lists live through phase 3: neither keeps the room it grew into.
+        // It lives through phase 3: it does not keep the room it grew into.
         multi.shrink_to_fit();
-        for (i, ind) in free.iter().enumerate() {
-            let mut state = State {
+        let mut groups: BTreeMap<(State, Placements), u64> = clicked.free.into_iter().collect();
+        for mut ind in free {
+            ind.sessions.sort_unstable();
+            *groups.entry((ind.state, ind.sessions)).or_insert(0) += 1;
+        }
+        let mut free = Vec::with_capacity(groups.len());
+        for (g, ((state, placements), users)) in groups.into_iter().enumerate() {
+            let mut in_class = State {
                 served: 0,
-                ..ind.state.clone()
+                ..state.clone()
             };
-            self.as_in_class(&mut state.redeemed);
-            let user = u32::try_from(i).expect("fewer than 2^32 users");
-            for (idx, &p) in ind.sessions.iter().enumerate() {
+            self.as_in_class(&mut in_class.redeemed);
+            let group = u32::try_from(g).expect("fewer than 2^32 groups");
+            for (idx, &p) in placements.iter().enumerate() {
                 let idx = u32::try_from(idx).expect("fewer than 2^32 sessions");
                 merged
-                    .entry((state.clone(), p))
+                    .entry((in_class.clone(), p))
                     .or_default()
                     .1
-                    .push((user, idx));
+                    .push((group, idx));
             }
+            let key = placements
+                .iter()
+                .fold(state.key(), |h, &p| mix64(h ^ mix64(p as u64 + 1)));
+            free.push(FreeGroup {
+                state,
+                key,
+                users,
+                dealt: vec![Vec::new(); placements.len()],
+            });
         }
-        // The free users' sessions are their classes' slots now: their states and keys are
-        // all that is left to keep (made in place, then the room given back).
-        let mut free: Vec<(State, u64)> =
-            free.into_iter().map(|ind| (ind.state, ind.unit)).collect();
-        free.shrink_to_fit();
         (merged, free, multi)
     }
 
@@ -673,20 +702,9 @@ impl Sim<'_, '_> {
     /// reached). Where no program can pay, the rule is the baseline's, so a scenario whose
     /// budgets are all spent is its baseline exactly.
     fn sessions_independent(&self, t: usize, ind: &Individual) -> bool {
-        let (plan, s) = (self.plan, self.plan.scenario);
-        if !(ind.state.alipay || s.friction.payment_interop) {
-            return false;
-        }
-        s.programs.iter().enumerate().all(|(j, p)| {
-            let (Some(c), Some(k)) = (p.coupon(), plan.coupon_slot[j]) else {
-                return true;
-            };
-            let redeemed = ind.state.redeemed[k];
-            let offered = ind.sessions.iter().filter(|&&pl| c.placements[pl]).count();
-            !p.segments[ind.state.segment as usize]
-                || redeemed >= c.per_user_limit
-                || u64::from(redeemed) + offered as u64 <= u64::from(c.per_user_limit)
-                || !self.ledger.can_charge(plan, j, t)
+        let plan = self.plan;
+        independent_if(plan, &ind.state, &ind.sessions, |j| {
+            !self.ledger.can_charge(plan, j, t)
         })
     }
 
@@ -1391,7 +1409,10 @@ impl Sim<'_, '_> {
             let slots = std::mem::take(&mut ar.slots[c]);
             debug_assert_eq!(
                 outcomes.iter().map(|x| x.1).sum::<u64>(),
-                left + slots.len() as u64
+                left + slots
+                    .iter()
+                    .map(|&(g, _)| ar.free[g as usize].users)
+                    .sum::<u64>()
             );
             if !slots.is_empty() {
                 self.deal_to_slots((ar.t, ar.keys[c]), outcomes, &slots, &mut ar.free);
@@ -1435,44 +1456,145 @@ impl Sim<'_, '_> {
     }
 
     /// Deals a class's outcomes (`outcomes`, sorted) to its slots, the sessions of
-    /// several-session users resolved as its members, whose users take the changes; what is
-    /// left of `outcomes` goes to the class's other users. The slots are a uniformly random
-    /// subset of the class's members: their outcomes, by kind, a multivariate hypergeometric
-    /// draw; within them, who takes which, a uniformly random order: the slots ranked by a hash
-    /// of their user's stream key. Both by ranks keyed by what they decide (tick `t`, the
-    /// class's key), so that paired runs deal a slot of the same user the same outcome where
-    /// their counts are close.
+    /// several-session users resolved as its members, whose groups count them; what is left of
+    /// `outcomes` goes to the class's other users. The slots are a uniformly random subset of
+    /// the class's members: their outcomes, by kind, a multivariate hypergeometric draw by ranks
+    /// keyed by what it decides (tick `t`, the class's key), so that paired runs deal nearly the
+    /// same where their counts are close; then each group's slots, in group order, a uniformly
+    /// random share of what is left of those (a multivariate hypergeometric draw keyed by the
+    /// class and the group).
     fn deal_to_slots(
         &self,
         (t, class_key): (usize, u64),
         outcomes: &mut [(Change, u64)],
         slots: &[(u32, u32)],
-        free: &mut [(State, u64)],
+        free: &mut [FreeGroup],
     ) {
         let key = keyed(self.seed, self.rep, t, class_key, Step::Served, 1).next_u64();
         let counts: Vec<u64> = outcomes.iter().map(|x| x.1).collect();
-        let code =
-            |&(setup, slot): &Change| u64::from(setup) | slot.map_or(0, |k| k as u64 + 1) << 1;
+        let codes: Vec<u64> = outcomes.iter().map(|x| change_code(x.0)).collect();
+        let seed = |key: u64, i: usize| mix64(key ^ mix64(codes[i]));
         let mut to_slots = Vec::new();
-        multivariate_hypergeometric_by_ranks(
-            &counts,
-            slots.len() as u64,
-            |i| mix64(key ^ mix64(code(&outcomes[i].0))),
-            &mut to_slots,
-        );
-        // A slot's hash: its user's stream key and the session's index.
-        let hash = |(i, idx): (u32, u32)| mix64(free[i as usize].1 ^ mix64(u64::from(idx) + 1));
-        let mut ranked: Vec<(u64, u32)> = slots
-            .iter()
-            .map(|&slot| (mix64(key ^ hash(slot)), slot.0))
-            .collect();
-        ranked.sort_unstable();
-        let mut ranked = ranked.iter();
+        let mut left: u64 = slots.iter().map(|&(g, _)| free[g as usize].users).sum();
+        multivariate_hypergeometric_by_ranks(&counts, left, |i| seed(key, i), &mut to_slots);
         for (outcome, &k) in outcomes.iter_mut().zip(&to_slots) {
-            for &(_, i) in ranked.by_ref().take(k as usize) {
-                apply(&mut free[i as usize].0, outcome.0);
-            }
             outcome.1 -= k;
+        }
+        let mut share = Vec::new();
+        for &(g, idx) in slots {
+            let group = &mut free[g as usize];
+            if group.users == left {
+                share.clone_from(&to_slots);
+            } else {
+                let key = mix64(key ^ mix64(group.key ^ u64::from(idx)));
+                multivariate_hypergeometric_keyed(
+                    &to_slots,
+                    group.users,
+                    |i| seed(key, i),
+                    &mut share,
+                );
+            }
+            left -= group.users;
+            for (x, &k) in to_slots.iter_mut().zip(&share) {
+                *x -= k;
+            }
+            group.dealt[idx as usize] = (outcomes.iter().zip(&share))
+                .filter(|x| *x.1 > 0)
+                .map(|(o, &k)| (o.0, k))
+                .collect();
+        }
+    }
+
+    /// The free several-session users return to `next`: a group's users with the changes its
+    /// sessions were dealt, matched user by user uniformly at random (the sessions are
+    /// independent given the state): session by session, the users with each combination of
+    /// changes so far take a uniformly random share of the session's changes (a multivariate
+    /// hypergeometric draw keyed by the group, the session and the combination's place).
+    fn return_free(&self, t: usize, free: Vec<FreeGroup>, next: &mut Next) {
+        let mut share = Vec::new();
+        for group in free {
+            let mut users = vec![(group.state, group.users)];
+            for (idx, dealt) in group.dealt.iter().enumerate() {
+                debug_assert_eq!(dealt.iter().map(|x| x.1).sum::<u64>(), group.users);
+                let key = keyed(
+                    self.seed,
+                    self.rep,
+                    t,
+                    group.key,
+                    Step::Served,
+                    2 + idx as u64,
+                )
+                .next_u64();
+                let mut counts: Vec<u64> = dealt.iter().map(|x| x.1).collect();
+                let mut left = group.users;
+                let mut after = Vec::with_capacity(users.len() * dealt.len());
+                for (j, (state, n)) in users.into_iter().enumerate() {
+                    if n == left {
+                        share.clone_from(&counts);
+                    } else {
+                        let key = mix64(key ^ mix64(j as u64 + 1));
+                        let seed = |i: usize| mix64(key ^ mix64(change_code(dealt[i].0)));
+                        multivariate_hypergeometric_keyed(&counts, n, seed, &mut share);
+                    }
+                    left -= n;
+                    for ((x, &k), &(change, _)) in counts.iter_mut().zip(&share).zip(dealt) {
+                        *x -= k;
+                        if k > 0 {
+                            let mut state = state.clone();
+                            apply(&mut state, change);
+                            after.push((state, k));
+                        }
+                    }
+                }
+                users = after;
+            }
+            for (state, n) in users {
+                *next.entry(state).or_insert(0) += n;
+            }
+        }
+    }
+}
+
+/// A dense code of a change (keys streams): 2 × (1 + program slot) for a redemption, plus 1 for
+/// an Alipay set-up.
+fn change_code((setup, slot): Change) -> u64 {
+    u64::from(setup) | slot.map_or(0, |k| k as u64 + 1) << 1
+}
+
+/// Whether the sessions (placements `sessions`) of a user in `state` are independent given its
+/// state ([`Sim::sessions_independent`]) if the coupon programs j with `spent(j)` cannot pay.
+fn independent_if(
+    plan: &Plan,
+    state: &State,
+    sessions: &[usize],
+    spent: impl Fn(usize) -> bool,
+) -> bool {
+    let s = plan.scenario;
+    if !(state.alipay || s.friction.payment_interop) {
+        return false;
+    }
+    s.programs.iter().enumerate().all(|(j, p)| {
+        let (Some(c), Some(k)) = (p.coupon(), plan.coupon_slot[j]) else {
+            return true;
+        };
+        let redeemed = state.redeemed[k];
+        let offered = sessions.iter().filter(|&&pl| c.placements[pl]).count();
+        !p.segments[state.segment as usize]
+            || redeemed >= c.per_user_limit
+            || u64::from(redeemed) + offered as u64 <= u64::from(c.per_user_limit)
+            || spent(j)
+    })
+}
+
+impl Clicked {
+    /// Adds a user with several sessions: by count if its sessions are independent whatever
+    /// the budgets (so in phase 3 too: [`Sim::sessions_independent`]), else one by one.
+    pub(super) fn add_several(&mut self, plan: &Plan, mut ind: Individual) {
+        if independent_if(plan, &ind.state, &ind.sessions, |_| false) {
+            ind.sessions.sort_unstable();
+            *self.free.entry((ind.state, ind.sessions)).or_insert(0) += 1;
+        } else {
+            self.multi.push(ind);
         }
     }
 }
@@ -1730,5 +1852,97 @@ mod tests {
         assert_eq!(with(0), 3 * users);
         assert!(with(1) >= 2 * users && with(3) >= users);
         assert!(next.keys().all(|s| s.served == 2));
+    }
+
+    /// A group of `users` users of multi_session_free.toml with sessions on `placements`.
+    fn free_group(users: u64, placements: usize, key: u64) -> FreeGroup {
+        FreeGroup {
+            state: State {
+                segment: 0,
+                app: true,
+                alipay: true,
+                served: 1,
+                redeemed: smallvec::SmallVec::from_slice(&[0, 0]),
+            },
+            key,
+            users,
+            dealt: vec![Vec::new(); placements],
+        }
+    }
+
+    #[test]
+    fn a_group_of_slots_takes_a_uniformly_random_share_of_its_class() {
+        // A class of 8 members, 3 of which redeemed `wide`: 2 users of group 0 and 2 of group 1
+        // (one session each), the other 4 single-session users. Group 0's redemptions are
+        // Hypergeometric(8, 3, 2): 0, 1, 2 with chances 10/28, 15/28, 3/28. Over 20,000
+        // replications each share within 5 standard errors; the class's counts must add up.
+        let scenario = crate::scenario::exact_fixture("multi_session_free");
+        let plan = crate::engine::Plan::new(&scenario);
+        let redeem: Change = (false, Some(0));
+        let reps = 20_000u64;
+        let mut seen = [0u64; 3];
+        for rep in 0..reps {
+            let sim = Sim::new(&plan, 1, rep);
+            let mut free = vec![free_group(2, 1, 11), free_group(2, 1, 12)];
+            let mut outcomes = vec![(redeem, 3), ((false, None), 5)];
+            sim.deal_to_slots((0, 5), &mut outcomes, &[(0, 0), (1, 0)], &mut free);
+            let redeemed = |g: &FreeGroup| -> u64 {
+                g.dealt[0]
+                    .iter()
+                    .filter(|x| x.0 == redeem)
+                    .map(|x| x.1)
+                    .sum()
+            };
+            let (a, b) = (redeemed(&free[0]), redeemed(&free[1]));
+            assert_eq!(outcomes[0].1 + a + b, 3);
+            assert_eq!(outcomes.iter().map(|x| x.1).sum::<u64>(), 4);
+            assert!(
+                free.iter()
+                    .all(|g| g.dealt[0].iter().map(|x| x.1).sum::<u64>() == 2)
+            );
+            seen[a as usize] += 1;
+        }
+        for (k, expected) in [10.0 / 28.0, 15.0 / 28.0, 3.0 / 28.0]
+            .into_iter()
+            .enumerate()
+        {
+            let share = seen[k] as f64 / reps as f64;
+            let se = (expected * (1.0 - expected) / reps as f64).sqrt();
+            assert!((share - expected).abs() < 5.0 * se, "{seen:?}");
+        }
+    }
+
+    #[test]
+    fn a_groups_sessions_are_matched_user_by_user_uniformly_at_random() {
+        // 4 users with 2 sessions each; each session was dealt 2 redemptions of `wide` and 2
+        // nothing. Matched at random, the users who redeemed twice are Hypergeometric(4, 2, 2):
+        // 0, 1, 2 with chances 1/6, 4/6, 1/6 (a fixed matching would give always 2, or always
+        // 0). Over 20,000 replications each share within 5 standard errors; every user returns.
+        let scenario = crate::scenario::exact_fixture("multi_session_free");
+        let plan = crate::engine::Plan::new(&scenario);
+        let dealt = vec![((false, Some(0)), 2), ((false, None), 2)];
+        let reps = 20_000u64;
+        let mut seen = [0u64; 3];
+        for rep in 0..reps {
+            let sim = Sim::new(&plan, 1, rep);
+            let mut group = free_group(4, 2, 13);
+            group.dealt = vec![dealt.clone(), dealt.clone()];
+            let mut next = Next::default();
+            sim.return_free(0, vec![group], &mut next);
+            assert_eq!(next.values().sum::<u64>(), 4);
+            let by = |wide: u32| -> u64 {
+                next.iter()
+                    .filter(|(s, _)| s.redeemed[0] == wide)
+                    .map(|x| x.1)
+                    .sum()
+            };
+            assert_eq!(by(1) + 2 * by(2), 4);
+            seen[by(2) as usize] += 1;
+        }
+        for (k, expected) in [1.0 / 6.0, 4.0 / 6.0, 1.0 / 6.0].into_iter().enumerate() {
+            let share = seen[k] as f64 / reps as f64;
+            let se = (expected * (1.0 - expected) / reps as f64).sqrt();
+            assert!((share - expected).abs() < 5.0 * se, "{seen:?}");
+        }
     }
 }
