@@ -27,13 +27,14 @@ use rand::Rng;
 /// The end of time (exclusive): times are 64-bit.
 const END: u128 = 1 << 64;
 
-/// An interval of time `[lo, hi)` between two cuts (or an end of the tick) and the single
-/// sessions in it, in 24 bytes (a national peak hour has 10^4 cuts and more). Its ends are
-/// [`Bound`]s; its place in the tree (a hash of its path from the root: what its draws are keyed
-/// by, the same in paired runs whose cuts differ a little) is found again on the way down.
+/// An interval of time between two cuts (or an end of the tick) and the single sessions in it,
+/// in 16 bytes (a national peak hour has 10^4 cuts and more). Its ends (the root's are the
+/// tick's, a half's its parent's and the split) and its place in the tree (a hash of its path
+/// from the root: what its draws are keyed by, the same in paired runs whose cuts differ a
+/// little) are found again on the way down.
 struct Node {
-    lo: Bound,
-    hi: Bound,
+    /// Where its halves meet (unused in a leaf).
+    split: Bound,
     /// Its second half (an index in [`Timeline::nodes`]; the first is the next node), or `NONE`
     /// for a leaf: a gap.
     second: u32,
@@ -47,7 +48,7 @@ type Bound = u32;
 /// No child.
 const NONE: u32 = u32::MAX;
 
-const _: () = assert!(std::mem::size_of::<Node>() == 24);
+const _: () = assert!(std::mem::size_of::<Node>() == 16);
 
 impl Node {
     fn children(&self, id: usize) -> Option<(usize, usize)> {
@@ -130,8 +131,7 @@ impl Timeline {
             } = at_node;
             let id = line.nodes.len();
             line.nodes.push(Node {
-                lo: lo.1,
-                hi: hi.1,
+                split: 0,
                 second: NONE,
                 sessions: n,
             });
@@ -168,6 +168,7 @@ impl Timeline {
                 at,
                 Bound::try_from(gap + below + 1).expect("fewer than 2^32 cuts"),
             );
+            line.nodes[id].split = at.1;
             let (first, second) = halves(key);
             // Depth first, the first half first.
             stack.push(Pending {
@@ -197,17 +198,15 @@ impl Timeline {
         (line, gaps)
     }
 
-    /// The time of a node's lower end.
-    fn lo(&self, node: &Node) -> u128 {
-        node.lo
-            .checked_sub(1)
+    /// The time of a lower end.
+    fn lo(&self, lo: Bound) -> u128 {
+        lo.checked_sub(1)
             .map_or(0, |i| u128::from(self.cuts[i as usize]))
     }
 
-    /// The time of a node's upper end.
-    fn hi(&self, node: &Node) -> u128 {
-        node.hi
-            .checked_sub(1)
+    /// The time of an upper end.
+    fn hi(&self, hi: Bound) -> u128 {
+        hi.checked_sub(1)
             .map_or(END, |i| u128::from(self.cuts[i as usize]))
     }
 
@@ -223,6 +222,15 @@ impl Timeline {
     }
 }
 
+/// A node of an [`Order`] whose sessions' kinds are drawn but not split between its halves.
+struct Undrawn {
+    id: usize,
+    key: u64,
+    kinds: Vec<u64>,
+    lo: Bound,
+    hi: Bound,
+}
+
 /// The undrawn part of an epoch's arrival order, on the tick's [`Timeline`].
 pub(super) struct Order {
     seed: u64,
@@ -233,9 +241,9 @@ pub(super) struct Order {
     width: usize,
     /// Single sessions not arrived yet in each node of the timeline.
     sessions: Vec<u64>,
-    /// Nodes not drawn yet, with their keys and their sessions' kinds: disjoint, in time order,
-    /// the next on top.
-    nodes: Vec<(usize, u64, Vec<u64>)>,
+    /// Nodes not drawn yet, with their keys, their sessions' kinds and their ends: disjoint, in
+    /// time order, the next on top.
+    nodes: Vec<Undrawn>,
     /// The first gap whose sessions are not drawn yet.
     next: usize,
 }
@@ -274,7 +282,13 @@ impl Order {
             key,
             width: kinds.len(),
             sessions,
-            nodes: vec![(0, line.key, kinds)],
+            nodes: vec![Undrawn {
+                id: 0,
+                key: line.key,
+                kinds,
+                lo: 0,
+                hi: 0,
+            }],
             next: 0,
         }
     }
@@ -293,14 +307,20 @@ impl Order {
             return;
         };
         let end = line.gap_end(last);
-        while let Some((id, key, kinds)) = self.nodes.pop() {
-            let node = &line.nodes[id];
-            if line.lo(node) >= end {
-                self.nodes.push((id, key, kinds));
+        while let Some(undrawn) = self.nodes.pop() {
+            let Undrawn {
+                id,
+                key,
+                ref kinds,
+                lo,
+                hi,
+            } = undrawn;
+            if line.lo(lo) >= end {
+                self.nodes.push(undrawn);
                 break;
             }
-            if line.hi(node) <= end {
-                for (o, k) in out.iter_mut().zip(&kinds) {
+            if line.hi(hi) <= end {
+                for (o, k) in out.iter_mut().zip(kinds) {
                     *o += k;
                 }
                 continue;
@@ -308,6 +328,7 @@ impl Order {
             if self.sessions[id] == 0 {
                 continue;
             }
+            let node = &line.nodes[id];
             // Across the end: split the node's kinds between its halves.
             let (a, b) = node
                 .children(id)
@@ -315,11 +336,23 @@ impl Order {
             let mut low = Vec::with_capacity(kinds.len());
             let unit = mix64(self.key ^ key);
             let mut r = keyed(self.seed, self.rep, self.t, unit, Step::Arrivals, 1);
-            multivariate_hypergeometric(&kinds, self.sessions[a], &mut r, &mut low);
+            multivariate_hypergeometric(kinds, self.sessions[a], &mut r, &mut low);
             let high = kinds.iter().zip(&low).map(|(k, l)| k - l).collect();
             let (first, second) = halves(key);
-            self.nodes.push((b, second, high));
-            self.nodes.push((a, first, low));
+            self.nodes.push(Undrawn {
+                id: b,
+                key: second,
+                kinds: high,
+                lo: node.split,
+                hi,
+            });
+            self.nodes.push(Undrawn {
+                id: a,
+                key: first,
+                kinds: low,
+                lo,
+                hi: node.split,
+            });
         }
         self.next = self.next.max(to);
     }

@@ -523,13 +523,12 @@ impl Sim<'_, '_> {
             }
         }
         order.sort_unstable();
+        // The times go to the timeline; the sessions, in their order, are all that is left.
+        let times = order.iter().map(|x| x.0).collect();
+        let order: Vec<(u32, u32)> = order.into_iter().map(|x| (x.1, x.2)).collect();
         // The single sessions at independent uniform times, cut by the several-session users'.
         let singles: u64 = left.iter().sum();
-        let (timeline, gaps) = Timeline::new(
-            (self.seed, self.rep, t),
-            singles,
-            order.iter().map(|x| x.0).collect(),
-        );
+        let (timeline, gaps) = Timeline::new((self.seed, self.rep, t), singles, times);
         let n_classes = classes.len();
         let mut ar = Arrivals {
             t,
@@ -555,7 +554,7 @@ impl Sim<'_, '_> {
             next,
         };
         let mut epoch = self.start_epoch(&mut ar);
-        for (k, &(_, i, idx)) in order.iter().enumerate() {
+        for (k, &(i, idx)) in order.iter().enumerate() {
             let later = (order.len() - k) as u64;
             ar.gap = k;
             self.arrive_singles(&mut ar, &mut epoch, later);
