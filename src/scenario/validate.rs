@@ -2,6 +2,7 @@
 //! into a [`Scenario`]. Sections are read in dependency order (funders before the placements that
 //! name an owner, placements before the segments that set a reach, …).
 
+use std::collections::BTreeSet;
 use std::path::Path;
 
 use toml::de::DeTable;
@@ -22,6 +23,9 @@ const DEFAULT_SEED: u64 = 1;
 /// Coupon programs a scenario may have: the `cohorts` engine tells the coupons a basket can get
 /// (none, or a program's, reached or topped up to: 1 + 2 × 127 = 255) apart in one byte.
 const MAX_COUPON_PROGRAMS: usize = 127;
+/// Programs a scenario may have, of either kind: the `cohorts` engine keeps the program of a
+/// coupon an order redeemed in 16 bits (indices 0 to 65,535).
+const MAX_PROGRAMS: usize = 1 << 16;
 /// Users a scenario may have: more than ten times the world's population. The `cohorts`
 /// engine's memory does not grow with users but through the users with several sessions in one
 /// tick, whom it follows one by one: measured on `scenarios/quick.toml` scaled up, one
@@ -129,12 +133,14 @@ impl Names {
     }
 }
 
-/// Reads `name` of each element and reports duplicates.
+/// Reads `name` of each element and reports duplicates (looked up in a set: a scenario may have
+/// tens of thousands of programs).
 fn names_of(items: &[Section], what: &str) -> Names {
     let mut names: Vec<String> = Vec::new();
+    let mut seen = BTreeSet::new();
     for s in items {
         let name = s.text("name", None);
-        if !name.is_empty() && names.contains(&name) {
+        if !name.is_empty() && !seen.insert(name.clone()) {
             s.report(
                 "name",
                 s.offset_of("name"),
@@ -212,6 +218,16 @@ fn build(top: &Section) -> Scenario {
         .iter()
         .map(|p| read_program(p, &refs, &festival))
         .collect();
+    if let Some(s) = program_items.get(MAX_PROGRAMS) {
+        s.report(
+            "kind",
+            s.offset_of("kind"),
+            format!(
+                "{} programs (at most {MAX_PROGRAMS} in a scenario)",
+                program_items.len()
+            ),
+        );
+    }
     let coupons = program_items
         .iter()
         .zip(&programs)

@@ -1312,10 +1312,9 @@ fn every_problem_of_a_file_is_reported_at_once_in_line_order() {
     assert_eq!(lines, expected, "{}", listing(&found));
 }
 
-/// Tiny with `more` coupon programs appended (thresholds 100, 101, … yuan), and the line of the
-/// last one's `kind`.
-fn with_coupon_programs(more: usize) -> (String, usize) {
-    let mut text = TINY.to_string();
+/// `text` with `more` coupon programs appended (thresholds 100, 101, … yuan), and the line of
+/// the last one's `kind`.
+fn with_coupon_programs(mut text: String, more: usize) -> (String, usize) {
     for i in 0..more {
         text.push_str(&format!(
             "\n[[program]]\nname = \"extra_{i}\"\nkind = \"coupon\"\nbudget = 10.0\n\
@@ -1333,7 +1332,7 @@ fn at_most_127_coupon_programs() {
     // Tiny has one coupon program: 126 more make the largest valid scenario, which both engines
     // run without error, and one more is reported at its `kind`. (At 500 users no class meets
     // anywhere near 255 coupons; the limit's arithmetic is in `MAX_COUPON_PROGRAMS`'s comment.)
-    let (text, _) = with_coupon_programs(126);
+    let (text, _) = with_coupon_programs(TINY.to_string(), 126);
     let s = valid(&text);
     let plan = d11sim::engine::Plan::new(&s);
     for engine in [
@@ -1342,13 +1341,52 @@ fn at_most_127_coupon_programs() {
     ] {
         engine.simulate(&plan, 1, 0);
     }
-    let (text, line) = with_coupon_programs(127);
+    let (text, line) = with_coupon_programs(TINY.to_string(), 127);
     assert_eq!(text.lines().nth(line - 1), Some("kind = \"coupon\""));
     check_at(
         &text,
         line,
         "program.extra_126.kind",
         "128 coupon programs (at most 127 in a scenario)",
+    )
+    .unwrap();
+}
+
+/// Tiny with `more` traffic programs appended.
+fn with_traffic_programs(more: usize) -> String {
+    let mut text = TINY.to_string();
+    for i in 0..more {
+        text.push_str(&format!(
+            "\n[[program]]\nname = \"boost_{i}\"\nkind = \"traffic\"\nbudget = 1.0\n\
+             funded_by = {{ alibaba = 1.0 }}\nplacement = \"moments\"\nmax_boost = 0.0\n"
+        ));
+    }
+    text
+}
+
+#[test]
+fn at_most_65536_programs() {
+    // Tiny has two programs: 65,533 traffic programs and a coupon program more make the largest
+    // valid scenario, whose last program is a coupon with the largest index a `Coupon` keeps
+    // (65,535), which the `cohorts` engine pays; one more program is reported at the last one's
+    // `kind`.
+    let (text, _) = with_coupon_programs(with_traffic_programs(65_533), 1);
+    let s = valid(&text);
+    assert_eq!(s.programs.len(), 65_536);
+    let plan = d11sim::engine::Plan::new(&s);
+    // Replication 1: its last program pays one charge of 5 yuan (replication 0 pays none).
+    let o = d11sim::engine::Engine::Cohorts.simulate(&plan, 1, 1);
+    assert!(
+        o.program_spend[65_535] > 0,
+        "the last program pays some coupon"
+    );
+    let (text, line) = with_coupon_programs(with_traffic_programs(65_534), 1);
+    assert_eq!(text.lines().nth(line - 1), Some("kind = \"coupon\""));
+    check_at(
+        &text,
+        line,
+        "program.extra_0.kind",
+        "65537 programs (at most 65536 in a scenario)",
     )
     .unwrap();
 }

@@ -45,21 +45,35 @@ impl Landing {
     }
 }
 
-/// The coupon an order redeemed.
+/// The coupon an order redeemed. The program's index is kept in 16 bits (a scenario has at most
+/// 2^16 programs), so that a coupon takes 4 bytes and a [`Fate`] 8: an epoch keeps two fates per
+/// item of sessions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Coupon {
     None,
     /// Program j's threshold was reached.
-    Reached(usize),
+    Reached(u16),
     /// Program j was offered as a top-up and the basket was topped up to its threshold.
-    TopUp(usize),
+    TopUp(u16),
 }
 
+const _: () = assert!(std::mem::size_of::<Coupon>() == 4);
+
 impl Coupon {
+    /// Program j's threshold was reached.
+    pub fn reached(j: usize) -> Self {
+        Coupon::Reached(program_index(j))
+    }
+
+    /// Program j was offered as a top-up and the basket was topped up to its threshold.
+    pub fn topped_up(j: usize) -> Self {
+        Coupon::TopUp(program_index(j))
+    }
+
     pub fn program(self) -> Option<usize> {
         match self {
             Coupon::None => None,
-            Coupon::Reached(j) | Coupon::TopUp(j) => Some(j),
+            Coupon::Reached(j) | Coupon::TopUp(j) => Some(usize::from(j)),
         }
     }
 
@@ -68,10 +82,15 @@ impl Coupon {
     pub fn code(self) -> usize {
         match self {
             Coupon::None => 0,
-            Coupon::Reached(j) => 2 * j + 1,
-            Coupon::TopUp(j) => 2 * j + 2,
+            Coupon::Reached(j) => 2 * usize::from(j) + 1,
+            Coupon::TopUp(j) => 2 * usize::from(j) + 2,
         }
     }
+}
+
+/// A program's index as a [`Coupon`] keeps it.
+fn program_index(j: usize) -> u16 {
+    u16::try_from(j).expect("at most 2^16 programs (checked by the scenario's validation)")
 }
 
 /// How a landed session ended (steps 7–10).
@@ -88,12 +107,14 @@ pub enum End {
     },
 }
 
-/// A session's fate.
+/// A session's fate, in 8 bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Fate {
     JumpFail,
     Landed(Landing, End),
 }
+
+const _: () = assert!(std::mem::size_of::<Fate>() == 8);
 
 /// The live room as a session arriving now finds it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -438,8 +459,8 @@ impl CouponLaw {
             .collect();
         let code = |offer: Offer, topped: bool| match offer {
             Offer::None => Coupon::None,
-            Offer::Reached(j) => Coupon::Reached(j),
-            Offer::TopUp(j) if topped => Coupon::TopUp(j),
+            Offer::Reached(j) => Coupon::reached(j),
+            Offer::TopUp(j) if topped => Coupon::topped_up(j),
             Offer::TopUp(_) => Coupon::None,
         };
         let mut coupons: Vec<Coupon> = law
@@ -516,13 +537,13 @@ impl CouponLaw {
                 let d = c.discount_yuan() / c.threshold_yuan;
                 self.leak += mass * (c.topup * leak(d) + (1.0 - c.topup) * leak0);
                 let attempted = mass * c.topup * (1.0 - leak(d)) * attempt(d);
-                self.add_attempt(Coupon::TopUp(j), attempted);
+                self.add_attempt(Coupon::topped_up(j), attempted);
                 interval.plain = mass * (1.0 - c.topup) * plain_rate;
                 interval.topup = c.topup;
                 self.add_plain_pairs(mass * (1.0 - c.topup), leak0, q);
                 let (m, l, a) = (mass * c.topup, leak(d), attempt(d));
                 self.add_coupon_pairs(
-                    Coupon::TopUp(j),
+                    Coupon::topped_up(j),
                     [m, m * l, m * (leak0 - l) * a, m * a],
                     leak0,
                     q,
@@ -546,9 +567,9 @@ impl CouponLaw {
                     let w = |b| self.tilt_weight(s, tilt, discount, b);
                     (w(lo).min(1.0), w(hi))
                 });
-                self.add_attempt(Coupon::Reached(j), attempted);
+                self.add_attempt(Coupon::reached(j), attempted);
                 self.add_coupon_pairs(
-                    Coupon::Reached(j),
+                    Coupon::reached(j),
                     [mass, leaked, from_leak, attempts],
                     leak0,
                     q,
@@ -633,7 +654,7 @@ impl CouponLaw {
     pub fn plain_basket(&self, plan: &Plan, coupon: Coupon, z: f64) -> f64 {
         match coupon {
             Coupon::TopUp(j) => {
-                plan.scenario.programs[j]
+                plan.scenario.programs[usize::from(j)]
                     .coupon()
                     .expect("coupon")
                     .threshold_yuan
@@ -684,7 +705,12 @@ impl CouponLaw {
     pub fn order_basket(&self, plan: &Plan, coupon: Coupon, tilt: Tilt, r: &mut Stream) -> f64 {
         let s = plan.scenario;
         match coupon {
-            Coupon::TopUp(j) => s.programs[j].coupon().expect("coupon").threshold_yuan,
+            Coupon::TopUp(j) => {
+                s.programs[usize::from(j)]
+                    .coupon()
+                    .expect("coupon")
+                    .threshold_yuan
+            }
             Coupon::None => {
                 // d = 0 whatever B: no tilt, just B on the no-coupon part of its range, where a
                 // declined top-up band counts with weight 1 − topup. When that part holds most
@@ -709,6 +735,7 @@ impl CouponLaw {
                 self.basket.sample_in(i.lo, i.hi, i.mass, r)
             }
             Coupon::Reached(j) => {
+                let j = usize::from(j);
                 let i = self.pick(r, |x| match x.offer {
                     Offer::Reached(k) if k == j => match tilt {
                         Tilt::Marginal => x.reached,
@@ -1197,8 +1224,8 @@ mod tests {
         };
         match interval.map_or((Offer::None, 0.0), |i| (i.offer, i.topup)) {
             (Offer::None, _) => Coupon::None,
-            (Offer::Reached(j), _) => Coupon::Reached(j),
-            (Offer::TopUp(j), topup) if u < topup => Coupon::TopUp(j),
+            (Offer::Reached(j), _) => Coupon::reached(j),
+            (Offer::TopUp(j), topup) if u < topup => Coupon::topped_up(j),
             (Offer::TopUp(_), _) => Coupon::None,
         }
     }
@@ -1404,14 +1431,14 @@ mod tests {
         let (mut coupon, mut d) = (Coupon::None, 0.0);
         match story::best_offer(s, &eligible, b) {
             Offer::Reached(j) => {
-                coupon = Coupon::Reached(j);
+                coupon = Coupon::reached(j);
                 d = s.programs[j].coupon().unwrap().discount_yuan() / b;
             }
             Offer::TopUp(j) => {
                 let c = s.programs[j].coupon().unwrap();
                 if x.u_topup < c.topup {
                     b = c.threshold_yuan;
-                    coupon = Coupon::TopUp(j);
+                    coupon = Coupon::topped_up(j);
                     d = c.discount_yuan() / c.threshold_yuan;
                 }
             }

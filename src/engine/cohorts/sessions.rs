@@ -69,18 +69,70 @@ struct Avail {
 
 /// `n` single sessions of one class with one fate under what the epoch's arrivals find (`fate`)
 /// and one fate without any coupon program (`from`, the `base`-th of the class's base law);
-/// `law` is the coupon law behind `fate`.
+/// `law` is the coupon law behind `fate` ([`NO_LAW`] for jump failures). Its indices are kept in
+/// 32 bits, so that an item takes 40 bytes: an epoch lists every class's unresolved sessions in
+/// items (see [`SessionScratch`]).
 #[derive(Clone, Copy, Debug)]
 struct Item {
-    class: usize,
-    base: usize,
+    class: u32,
+    base: u32,
     from: Fate,
     fate: Fate,
-    law: usize,
+    law: u32,
     n: u64,
     /// For sessions that would be orders without programs: the cell of their latent draws in
     /// the class's list for `base` (`Arrivals::latents`).
-    cell: usize,
+    cell: u32,
+}
+
+const _: () = assert!(std::mem::size_of::<Item>() == 40);
+
+/// An item's `law` when its sessions meet none: a jump failure (`usize::MAX` in the fate laws).
+const NO_LAW: u32 = u32::MAX;
+
+impl Item {
+    /// `n` sessions of class `c` with base fate `base` (`from`), fate `fate` under coupon law
+    /// `law`, and latent draws in cell `cell`.
+    fn new(
+        (c, base, from): (usize, usize, Fate),
+        fate: Fate,
+        law: usize,
+        n: u64,
+        cell: usize,
+    ) -> Self {
+        Item {
+            class: u32::try_from(c).expect("fewer than 2^32 classes"),
+            base: u32::try_from(base).expect("fewer than 2^32 base fates"),
+            from,
+            fate,
+            law: match law {
+                usize::MAX => NO_LAW,
+                law => u32::try_from(law)
+                    .ok()
+                    .filter(|&law| law != NO_LAW)
+                    .expect("fewer than 2^32 - 1 coupon laws"),
+            },
+            n,
+            cell: u32::try_from(cell).expect("fewer than 2^32 cells"),
+        }
+    }
+
+    fn class(&self) -> usize {
+        self.class as usize
+    }
+
+    fn base(&self) -> usize {
+        self.base as usize
+    }
+
+    fn law(&self) -> usize {
+        debug_assert_ne!(self.law, NO_LAW, "jump failures meet no coupon law");
+        self.law as usize
+    }
+
+    fn cell(&self) -> usize {
+        self.cell as usize
+    }
 }
 
 /// The lists of items an epoch draws and books, kept from one epoch to the next so that they
@@ -901,7 +953,7 @@ impl Sim<'_, '_> {
             let seed = |i: usize| {
                 let item = of_kind[i].1;
                 let fates = fate_code(item.from) << 32 | fate_code(item.fate);
-                mix64(deal ^ mix64(ar.keys[item.class] ^ fates))
+                mix64(deal ^ mix64(ar.keys[item.class()] ^ fates))
             };
             multivariate_hypergeometric_by_ranks(&sizes, arrived, seed, &mut dealt);
             for (&(at, item), &d) in of_kind.iter().zip(&dealt) {
@@ -909,9 +961,9 @@ impl Sim<'_, '_> {
                 if d > 0 {
                     booked.push(Item { n: d, ..*item });
                 }
-                ar.left[item.class] -= d;
-                if let Some((_, base)) = &mut ar.base[item.class] {
-                    base[item.base].1 -= d;
+                ar.left[item.class()] -= d;
+                if let Some((_, base)) = &mut ar.base[item.class()] {
+                    base[item.base()].1 -= d;
                 }
             }
         }
@@ -923,12 +975,12 @@ impl Sim<'_, '_> {
             if d == 0 || !is_order(item.from) {
                 continue;
             }
-            let at = (item.class, item.base);
+            let at = (item.class(), item.base());
             let cells = ar.latents[at.0][at.1].cells.len();
             if lists.last().is_none_or(|x| x.0 != at) {
                 lists.push((at, self.gmv_cell(ar, item), vec![0; cells]));
             }
-            lists.last_mut().expect("pushed above").2[item.cell] += d as usize;
+            lists.last_mut().expect("pushed above").2[item.cell()] += d as usize;
         }
         for ((c, i), gmv_cell, booked) in lists {
             let unit = mix64(ar.keys[c] ^ mix64(i as u64 + 1));
@@ -1100,14 +1152,8 @@ impl Sim<'_, '_> {
                 if m == 0 {
                     continue;
                 }
-                let item = |fate: Fate, law: usize, n: u64, cell: usize| Item {
-                    class: c,
-                    base: i,
-                    from,
-                    fate,
-                    law,
-                    n,
-                    cell,
+                let item = |fate: Fate, law: usize, n: u64, cell: usize| {
+                    Item::new((c, i, from), fate, law, n, cell)
                 };
                 if is_order(from) {
                     // Orders without programs: each session's coupon under the programs follows
@@ -1227,15 +1273,8 @@ impl Sim<'_, '_> {
             list.regroup(law, &coupon_law, m);
         }
         for (cell, &(coupon, n)) in list.cells.iter().enumerate().filter(|x| x.1.1 > 0) {
-            items.push(Item {
-                class: c,
-                base: i,
-                from,
-                fate: Fate::Landed(landing, End::Order { setup, coupon }),
-                law,
-                n: n as u64,
-                cell,
-            });
+            let fate = Fate::Landed(landing, End::Order { setup, coupon });
+            items.push(Item::new((c, i, from), fate, law, n as u64, cell));
         }
     }
 
@@ -1244,7 +1283,7 @@ impl Sim<'_, '_> {
     fn book(&mut self, ar: &mut Arrivals, items: &[Item]) {
         for item in items {
             let change = self.book_item(ar, item);
-            let outcomes = &mut ar.outcomes[item.class];
+            let outcomes = &mut ar.outcomes[item.class()];
             match outcomes.iter_mut().find(|x| x.0 == change) {
                 Some(x) => x.1 += item.n,
                 None => outcomes.push((change, item.n)),
@@ -1257,7 +1296,7 @@ impl Sim<'_, '_> {
     /// what its sessions change in their users' state: an Alipay set-up, a redemption.
     fn book_item(&mut self, ar: &mut Arrivals, item: &Item) -> Change {
         let t = ar.t;
-        let (state, p) = &ar.classes[item.class];
+        let (state, p) = &ar.classes[item.class()];
         let (p, g, n) = (*p, state.segment as usize, item.n);
         let mut change: Change = (false, None);
         let funnel = self.funnel;
@@ -1317,7 +1356,7 @@ impl Sim<'_, '_> {
 
     /// The GMV cell of an item's orders.
     fn gmv_cell(&self, ar: &Arrivals, item: &Item) -> usize {
-        let (state, p) = &ar.classes[item.class];
+        let (state, p) = &ar.classes[item.class()];
         let Fate::Landed(landing, _) = item.fate else {
             unreachable!("orders landed");
         };
@@ -1330,13 +1369,13 @@ impl Sim<'_, '_> {
     /// [`Latents`]); otherwise the basket stream owes their draws, at its next places, valued
     /// when the tick is over.
     fn owe_value(&mut self, ar: &mut Arrivals, item: &Item, coupon: Coupon, cell: usize) {
-        let class = (item.class, ar.keys[item.class]);
+        let class = (item.class(), ar.keys[item.class()]);
         let tick = (self.seed, self.rep, ar.t);
         let (code, index, draw) = match item.from {
             Fate::Landed(_, End::Order { .. }) => {
                 // An order without programs too: its basket comes from its own latent draws,
                 // shared with the baseline.
-                if ar.latents[item.class][item.base].took_drawn {
+                if ar.latents[item.class()][item.base()].took_drawn {
                     return;
                 }
                 // Not drawn yet: the next ones of the class's stream.
@@ -1353,7 +1392,7 @@ impl Sim<'_, '_> {
         };
         let owed = basket_stream(&mut ar.baskets, tick, class, code, index);
         owed.owe(Run {
-            law: self.laws.shared(item.law),
+            law: self.laws.shared(item.law()),
             coupon,
             draw,
             n: item.n,
