@@ -79,8 +79,6 @@ struct Pending<'c> {
 pub(super) struct Timeline {
     /// Depth first, a node before its children.
     nodes: Vec<Node>,
-    /// The leaves in time order, each with its gap: a leaf holding sessions lies in one gap.
-    leaves: Vec<(u32, u32)>,
     /// The several-session users' sessions' times, ascending: gap g is `[cuts[g − 1], cuts[g])`.
     cuts: Vec<u64>,
     /// The root's key.
@@ -100,7 +98,6 @@ impl Timeline {
         // one leaf more.
         let mut line = Timeline {
             nodes: Vec::with_capacity(2 * cuts.len() + 1),
-            leaves: Vec::with_capacity(cuts.len() + 1),
             cuts: Vec::new(),
             key: keyed(seed, rep, t, 0, Step::Arrivals, 3).next_u64(),
         };
@@ -144,9 +141,7 @@ impl Timeline {
                 None => {}
             }
             if n == 0 || inside.is_empty() {
-                let leaf = u32::try_from(id).expect("fewer than 2^32 nodes");
-                line.leaves
-                    .push((leaf, u32::try_from(gap).expect("fewer than 2^32 gaps")));
+                // A leaf: a gap's sessions (or none).
                 gaps[gap] += n;
                 continue;
             }
@@ -194,7 +189,6 @@ impl Timeline {
         }
         line.cuts = cuts;
         line.nodes.shrink_to_fit();
-        line.leaves.shrink_to_fit();
         (line, gaps)
     }
 
@@ -213,6 +207,11 @@ impl Timeline {
     /// Where gap `gap` ends (exclusive).
     fn gap_end(&self, gap: usize) -> u128 {
         self.cuts.get(gap).map_or(END, |&x| u128::from(x))
+    }
+
+    /// Where gap `gap` starts.
+    fn gap_start(&self, gap: usize) -> u128 {
+        gap.checked_sub(1).map_or(0, |g| u128::from(self.cuts[g]))
     }
 
     /// A key for gap `gap` (its start): the same in any run that has the several-session
@@ -239,8 +238,12 @@ pub(super) struct Order {
     key: u64,
     /// How many kinds there are.
     width: usize,
-    /// Single sessions not arrived yet in each node of the timeline.
-    sessions: Vec<u64>,
+    /// Where the first gap with sessions not arrived yet starts and ends: the nodes before it
+    /// have none left, those after it all theirs.
+    first: (u128, u128),
+    /// The nodes across that gap (or inside it) with their single sessions not arrived yet, by
+    /// index.
+    across: Vec<(usize, u64)>,
     /// Nodes not drawn yet, with their keys, their sessions' kinds and their ends: disjoint, in
     /// time order, the next on top.
     nodes: Vec<Undrawn>,
@@ -261,35 +264,102 @@ impl Order {
         gaps: &[u64],
         kinds: Vec<u64>,
     ) -> Self {
-        let mut sessions = vec![0; line.nodes.len()];
-        let mut left = gaps.to_vec();
-        for &(id, gap) in line.leaves.iter().rev() {
-            let (id, gap) = (id as usize, gap as usize);
-            let here = line.nodes[id].sessions.min(left[gap]);
-            left[gap] -= here;
-            sessions[id] = here;
-        }
-        for id in (0..line.nodes.len()).rev() {
-            if let Some((a, b)) = line.nodes[id].children(id) {
-                sessions[id] = sessions[a] + sessions[b];
-            }
-        }
-        debug_assert_eq!(sessions[0], kinds.iter().sum::<u64>());
-        Order {
+        // Sessions arrive in time order: the gaps before the first with sessions left have
+        // none left (all arrived), those after it all theirs, and that gap its last ones.
+        let gap = gaps.iter().position(|&n| n > 0).unwrap_or(gaps.len());
+        let first = if gap < gaps.len() {
+            (line.gap_start(gap), line.gap_end(gap))
+        } else {
+            (END, END)
+        };
+        let mut order = Order {
             seed,
             rep,
             t,
             key,
             width: kinds.len(),
-            sessions,
-            nodes: vec![Undrawn {
-                id: 0,
-                key: line.key,
-                kinds,
-                lo: 0,
-                hi: 0,
-            }],
+            first,
+            across: Vec::new(),
+            nodes: Vec::new(),
             next: 0,
+        };
+        let left = gaps.get(gap).copied().unwrap_or(0);
+        let root = order.count(line, (0, 0, 0), left);
+        debug_assert_eq!(root, kinds.iter().sum::<u64>());
+        order.across.sort_unstable();
+        #[cfg(debug_assertions)]
+        order.check(line, gaps);
+        order.nodes.push(Undrawn {
+            id: 0,
+            key: line.key,
+            kinds,
+            lo: 0,
+            hi: 0,
+        });
+        order
+    }
+
+    /// The single sessions not arrived yet in node `id` (ends `lo`, `hi`), the first gap with
+    /// sessions left having `left`: the nodes across that gap are counted from their halves, and
+    /// kept.
+    fn count(&mut self, line: &Timeline, (id, lo, hi): (usize, Bound, Bound), left: u64) -> u64 {
+        let node = &line.nodes[id];
+        if line.hi(hi) <= self.first.0 {
+            return 0;
+        }
+        if line.lo(lo) >= self.first.1 {
+            return node.sessions;
+        }
+        let n = match node.children(id) {
+            // A leaf holding sessions lies in one gap: this one, with its last `left` sessions.
+            None => node.sessions.min(left),
+            Some((a, b)) => {
+                let split = node.split;
+                self.count(line, (a, lo, split), left) + self.count(line, (b, split, hi), left)
+            }
+        };
+        self.across.push((id, n));
+        n
+    }
+
+    /// The single sessions not arrived yet in node `id` (ends `lo`, `hi`).
+    fn sessions(&self, line: &Timeline, (id, lo, hi): (usize, Bound, Bound)) -> u64 {
+        if line.hi(hi) <= self.first.0 {
+            0
+        } else if line.lo(lo) >= self.first.1 {
+            line.nodes[id].sessions
+        } else {
+            let at = self.across.binary_search_by_key(&id, |x| x.0);
+            self.across[at.expect("a node across the first gap is counted")].1
+        }
+    }
+
+    /// Checks [`Order::sessions`] against every leaf's sessions not arrived yet, given `gaps`.
+    #[cfg(debug_assertions)]
+    fn check(&self, line: &Timeline, gaps: &[u64]) {
+        // Each gap's leaves, later ones first, take what is left of the gap.
+        let mut left = gaps.to_vec();
+        let mut stack = vec![(0, 0, 0)];
+        let mut leaves = Vec::new();
+        while let Some((id, lo, hi)) = stack.pop() {
+            match line.nodes[id].children(id) {
+                Some((a, b)) => {
+                    let split = line.nodes[id].split;
+                    stack.push((b, split, hi));
+                    stack.push((a, lo, split));
+                }
+                None => leaves.push((id, lo, hi)),
+            }
+        }
+        for &(id, lo, hi) in leaves.iter().rev() {
+            let gap = line.cuts.partition_point(|&x| u128::from(x) <= line.lo(lo));
+            let here = line.nodes[id]
+                .sessions
+                .min(left.get(gap).copied().unwrap_or(0));
+            if let Some(l) = left.get_mut(gap) {
+                *l -= here;
+            }
+            assert_eq!(self.sessions(line, (id, lo, hi)), here);
         }
     }
 
@@ -325,7 +395,7 @@ impl Order {
                 }
                 continue;
             }
-            if self.sessions[id] == 0 {
+            if self.sessions(line, (id, lo, hi)) == 0 {
                 continue;
             }
             let node = &line.nodes[id];
@@ -336,7 +406,8 @@ impl Order {
             let mut low = Vec::with_capacity(kinds.len());
             let unit = mix64(self.key ^ key);
             let mut r = keyed(self.seed, self.rep, self.t, unit, Step::Arrivals, 1);
-            multivariate_hypergeometric(kinds, self.sessions[a], &mut r, &mut low);
+            let first = self.sessions(line, (a, lo, node.split));
+            multivariate_hypergeometric(kinds, first, &mut r, &mut low);
             let high = kinds.iter().zip(&low).map(|(k, l)| k - l).collect();
             let (first, second) = halves(key);
             self.nodes.push(Undrawn {
