@@ -28,9 +28,10 @@ const MAX_COUPON_PROGRAMS: usize = 127;
 const MAX_PROGRAMS: usize = 1 << 16;
 /// Users a scenario may have: more than ten times the world's population. The `cohorts`
 /// engine's memory does not grow with users but through the users with several sessions in one
-/// tick, whom it follows one by one: measured on `scenarios/quick.toml` scaled up, one
-/// replication with its baseline takes 33 MB at 10^10 users and 0.26 GB at 10^11 (4.8 GB at
-/// 10^12 with an earlier engine, whose memory also grew with the orders).
+/// tick whose sessions can interact, whom it follows one by one: measured on
+/// `scenarios/quick.toml` scaled up, one replication with its baseline takes 16 MB at 10^10
+/// users and 0.10 GB at 10^11 (4.8 GB at 10^12 with an earlier engine, whose memory also grew
+/// with the orders).
 const MAX_USERS: u64 = 100_000_000_000;
 /// Name of the competitor when `[competitor]` gives none.
 const DEFAULT_COMPETITOR: &str = "douyin";
