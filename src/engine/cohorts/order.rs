@@ -27,60 +27,34 @@ use rand::Rng;
 /// The end of time (exclusive): times are 64-bit.
 const END: u128 = 1 << 64;
 
-/// An interval of time between two cuts (or an end of the tick) and the single sessions in it,
-/// in 16 bytes (a national peak hour has 10^4 cuts and more). Its ends (the root's are the
-/// tick's, a half's its parent's and the split) and its place in the tree (a hash of its path
-/// from the root: what its draws are keyed by, the same in paired runs whose cuts differ a
-/// little) are found again on the way down.
-struct Node {
-    /// Where its halves meet (unused in a leaf).
-    split: Bound,
-    /// Its second half (an index in [`Timeline::nodes`]; the first is the next node), or `NONE`
-    /// for a leaf: a gap.
-    second: u32,
-    sessions: u64,
-}
-
 /// An end of an interval: 0 for the tick's start (as a lower end) or its end (as an upper end),
 /// i + 1 for cut i.
 type Bound = u32;
 
-/// No child.
-const NONE: u32 = u32::MAX;
-
-const _: () = assert!(std::mem::size_of::<Node>() == 16);
-
-impl Node {
-    fn children(&self, id: usize) -> Option<(usize, usize)> {
-        (self.second != NONE).then(|| (id + 1, self.second as usize))
-    }
-}
-
-/// The keys of a node's halves, from its own.
-fn halves(key: u64) -> (u64, u64) {
-    (mix64(key ^ 1), mix64(key ^ 2))
-}
-
-/// A node of the timeline being built: its interval, its address (the dyadic interval whose
-/// middle decides where it is split), key and sessions, the cuts strictly inside it, its first
-/// gap, and its parent (and whether it is the second child).
-struct Pending<'c> {
+/// A node of the timeline: an interval of time between two cuts (or an end of the tick), its
+/// *address* (the dyadic interval whose middle decides where it is split), its place in the
+/// tree (a hash of its path from the root: what its draws are keyed by, the same in paired runs
+/// whose cuts differ a little), its single sessions, the cuts strictly inside it and its first
+/// gap. Nodes are not kept: each is made again from its parent ([`Timeline::halves`]), so the
+/// timeline of a tick keeps nothing per cut but its time and its gap's sessions.
+#[derive(Clone, Copy)]
+struct Span {
     lo: (u128, Bound),
     hi: (u128, Bound),
     address: (u128, u128),
     key: u64,
     sessions: u64,
-    inside: &'c [u64],
+    /// The cuts strictly inside: `cuts[inside.0..inside.1]`.
+    inside: (usize, usize),
     gap: usize,
-    parent: Option<(usize, bool)>,
 }
 
 /// The tick's single sessions over time, cut into gaps by the several-session users' sessions.
 pub(super) struct Timeline {
-    /// Depth first, a node before its children.
-    nodes: Vec<Node>,
     /// The several-session users' sessions' times, ascending: gap g is `[cuts[g − 1], cuts[g])`.
     cuts: Vec<u64>,
+    /// The tick's single sessions.
+    singles: u64,
     /// The root's key.
     key: u64,
 }
@@ -94,114 +68,87 @@ impl Timeline {
         singles: u64,
         cuts: Vec<u64>,
     ) -> (Self, Vec<u64>) {
-        // Each split takes a cut out of the intervals below it: at most one node per cut and
-        // one leaf more.
-        let mut line = Timeline {
-            nodes: Vec::with_capacity(2 * cuts.len() + 1),
-            cuts: Vec::new(),
+        let line = Timeline {
+            cuts,
+            singles,
             key: keyed(seed, rep, t, 0, Step::Arrivals, 3).next_u64(),
         };
-        let mut gaps = vec![0; cuts.len() + 1];
+        let mut gaps = vec![0; line.cuts.len() + 1];
+        // Depth first, the first half first: the leaves in time order, each a gap's sessions
+        // (or none).
+        let mut stack = vec![line.root()];
+        while let Some(span) = stack.pop() {
+            match line.halves(&span) {
+                Some((first, second)) => {
+                    stack.push(second);
+                    stack.push(first);
+                }
+                None => gaps[span.gap] += span.sessions,
+            }
+        }
+        (line, gaps)
+    }
+
+    /// The whole tick.
+    fn root(&self) -> Span {
         // Cuts at time 0 start the tick: nothing is before them, none is inside the root.
-        let first = cuts.partition_point(|&x| x == 0);
-        let root = Pending {
+        let first = self.cuts.partition_point(|&x| x == 0);
+        Span {
             lo: (0, 0),
             hi: (END, 0),
             address: (0, END),
-            key: line.key,
-            sessions: singles,
-            inside: &cuts[first..],
+            key: self.key,
+            sessions: self.singles,
+            inside: (first, self.cuts.len()),
             gap: first,
-            parent: None,
-        };
-        let mut stack = vec![root];
-        while let Some(at_node) = stack.pop() {
-            let Pending {
-                lo,
-                hi,
-                address: (a, b),
-                key,
-                sessions: n,
-                inside,
-                gap,
-                parent,
-            } = at_node;
-            let id = line.nodes.len();
-            line.nodes.push(Node {
-                split: 0,
-                second: NONE,
-                sessions: n,
-            });
-            match parent {
-                Some((p, true)) => {
-                    line.nodes[p].second = u32::try_from(id).expect("fewer than 2^32 nodes");
-                }
-                // Depth first, the first half first: it comes right after its parent.
-                Some((p, false)) => debug_assert_eq!(p + 1, id),
-                None => {}
-            }
-            if n == 0 || inside.is_empty() {
-                // A leaf: a gap's sessions (or none).
-                gaps[gap] += n;
-                continue;
-            }
-            // Split at the first cut past the middle of the node's address (or the last cut),
-            // so that each cut splits one node and the addresses stay the same in a run with a
-            // cut more or less; the sessions below it are a binomial share of the interval's.
-            let middle = a + (b - a) / 2;
-            let j = inside
-                .partition_point(|&x| u128::from(x) < middle)
-                .min(inside.len() - 1);
-            let at = u128::from(inside[j]);
-            let p = (at - lo.0) as f64 / (hi.0 - lo.0) as f64;
-            let low = binomial_seeded(n, p, key);
-            // The cuts at `at` (several sessions at one time) belong to neither side.
-            let below = inside.partition_point(|&x| x < inside[j]);
-            let above = inside.partition_point(|&x| x <= inside[j]);
-            // `inside` starts at cut `gap`: the split's time is cut `gap + below`'s.
-            let at = (
-                at,
-                Bound::try_from(gap + below + 1).expect("fewer than 2^32 cuts"),
-            );
-            line.nodes[id].split = at.1;
-            let (first, second) = halves(key);
-            // Depth first, the first half first.
-            stack.push(Pending {
-                lo: at,
-                hi,
-                address: (middle, b),
-                key: second,
-                sessions: n - low,
-                inside: &inside[above..],
-                gap: gap + above,
-                parent: Some((id, true)),
-            });
-            stack.push(Pending {
-                lo,
+        }
+    }
+
+    /// A node's halves, or `None` for a leaf (no sessions or no cut inside): split at the first
+    /// cut past the middle of the node's address (or its last cut), so that each cut splits one
+    /// node and the addresses stay the same in a run with a cut more or less; the sessions below
+    /// it are a binomial share of the interval's, keyed by the node's place.
+    fn halves(&self, span: &Span) -> Option<(Span, Span)> {
+        let inside = &self.cuts[span.inside.0..span.inside.1];
+        if span.sessions == 0 || inside.is_empty() {
+            return None;
+        }
+        let (a, b) = span.address;
+        let middle = a + (b - a) / 2;
+        let j = inside
+            .partition_point(|&x| u128::from(x) < middle)
+            .min(inside.len() - 1);
+        let at = u128::from(inside[j]);
+        let p = (at - span.lo.0) as f64 / (span.hi.0 - span.lo.0) as f64;
+        let low = binomial_seeded(span.sessions, p, span.key);
+        // The cuts at `at` (several sessions at one time) belong to neither side.
+        let below = inside.partition_point(|&x| x < inside[j]);
+        let above = inside.partition_point(|&x| x <= inside[j]);
+        // `inside` starts at cut `gap`: the split's time is cut `gap + below`'s.
+        let at = (
+            at,
+            Bound::try_from(span.gap + below + 1).expect("fewer than 2^32 cuts"),
+        );
+        let (first, second) = half_keys(span.key);
+        Some((
+            Span {
                 hi: at,
                 address: (a, middle),
                 key: first,
                 sessions: low,
-                inside: &inside[..below],
-                gap,
-                parent: Some((id, false)),
-            });
-        }
-        line.cuts = cuts;
-        line.nodes.shrink_to_fit();
-        (line, gaps)
-    }
-
-    /// The time of a lower end.
-    fn lo(&self, lo: Bound) -> u128 {
-        lo.checked_sub(1)
-            .map_or(0, |i| u128::from(self.cuts[i as usize]))
-    }
-
-    /// The time of an upper end.
-    fn hi(&self, hi: Bound) -> u128 {
-        hi.checked_sub(1)
-            .map_or(END, |i| u128::from(self.cuts[i as usize]))
+                inside: (span.inside.0, span.inside.0 + below),
+                ..*span
+            },
+            Span {
+                lo: at,
+                address: (middle, b),
+                key: second,
+                sessions: span.sessions - low,
+                inside: (span.inside.0 + above, span.inside.1),
+                gap: span.gap + above,
+                ..*span
+            },
+        ))
     }
 
     /// Where gap `gap` ends (exclusive).
@@ -221,13 +168,15 @@ impl Timeline {
     }
 }
 
+/// The keys of a node's halves, from its own.
+fn half_keys(key: u64) -> (u64, u64) {
+    (mix64(key ^ 1), mix64(key ^ 2))
+}
+
 /// A node of an [`Order`] whose sessions' kinds are drawn but not split between its halves.
 struct Undrawn {
-    id: usize,
-    key: u64,
+    span: Span,
     kinds: Vec<u64>,
-    lo: Bound,
-    hi: Bound,
 }
 
 /// The undrawn part of an epoch's arrival order, on the tick's [`Timeline`].
@@ -241,11 +190,11 @@ pub(super) struct Order {
     /// Where the first gap with sessions not arrived yet starts and ends: the nodes before it
     /// have none left, those after it all theirs.
     first: (u128, u128),
-    /// The nodes across that gap (or inside it) with their single sessions not arrived yet, by
-    /// index.
-    across: Vec<(usize, u64)>,
-    /// Nodes not drawn yet, with their keys, their sessions' kinds and their ends: disjoint, in
-    /// time order, the next on top.
+    /// The nodes across that gap (or inside it), by their ends, with their single sessions not
+    /// arrived yet.
+    across: Vec<((Bound, Bound), u64)>,
+    /// Nodes not drawn yet, with their sessions' kinds: disjoint, in time order, the next on
+    /// top.
     nodes: Vec<Undrawn>,
     /// The first gap whose sessions are not drawn yet.
     next: usize,
@@ -283,53 +232,45 @@ impl Order {
             nodes: Vec::new(),
             next: 0,
         };
+        let root = line.root();
         let left = gaps.get(gap).copied().unwrap_or(0);
-        let root = order.count(line, (0, 0, 0), left);
-        debug_assert_eq!(root, kinds.iter().sum::<u64>());
+        let total = order.count(line, &root, left);
+        debug_assert_eq!(total, kinds.iter().sum::<u64>());
         order.across.sort_unstable();
         #[cfg(debug_assertions)]
         order.check(line, gaps);
-        order.nodes.push(Undrawn {
-            id: 0,
-            key: line.key,
-            kinds,
-            lo: 0,
-            hi: 0,
-        });
+        order.nodes.push(Undrawn { span: root, kinds });
         order
     }
 
-    /// The single sessions not arrived yet in node `id` (ends `lo`, `hi`), the first gap with
-    /// sessions left having `left`: the nodes across that gap are counted from their halves, and
-    /// kept.
-    fn count(&mut self, line: &Timeline, (id, lo, hi): (usize, Bound, Bound), left: u64) -> u64 {
-        let node = &line.nodes[id];
-        if line.hi(hi) <= self.first.0 {
+    /// The single sessions not arrived yet in `span`, the first gap with sessions left having
+    /// `left`: the nodes across that gap are counted from their halves, and kept.
+    fn count(&mut self, line: &Timeline, span: &Span, left: u64) -> u64 {
+        if span.hi.0 <= self.first.0 {
             return 0;
         }
-        if line.lo(lo) >= self.first.1 {
-            return node.sessions;
+        if span.lo.0 >= self.first.1 {
+            return span.sessions;
         }
-        let n = match node.children(id) {
+        let n = match line.halves(span) {
             // A leaf holding sessions lies in one gap: this one, with its last `left` sessions.
-            None => node.sessions.min(left),
-            Some((a, b)) => {
-                let split = node.split;
-                self.count(line, (a, lo, split), left) + self.count(line, (b, split, hi), left)
-            }
+            None => span.sessions.min(left),
+            Some((a, b)) => self.count(line, &a, left) + self.count(line, &b, left),
         };
-        self.across.push((id, n));
+        self.across.push(((span.lo.1, span.hi.1), n));
         n
     }
 
-    /// The single sessions not arrived yet in node `id` (ends `lo`, `hi`).
-    fn sessions(&self, line: &Timeline, (id, lo, hi): (usize, Bound, Bound)) -> u64 {
-        if line.hi(hi) <= self.first.0 {
+    /// The single sessions not arrived yet in `span`.
+    fn sessions(&self, span: &Span) -> u64 {
+        if span.hi.0 <= self.first.0 {
             0
-        } else if line.lo(lo) >= self.first.1 {
-            line.nodes[id].sessions
+        } else if span.lo.0 >= self.first.1 {
+            span.sessions
         } else {
-            let at = self.across.binary_search_by_key(&id, |x| x.0);
+            let at = self
+                .across
+                .binary_search_by_key(&(span.lo.1, span.hi.1), |x| x.0);
             self.across[at.expect("a node across the first gap is counted")].1
         }
     }
@@ -338,28 +279,22 @@ impl Order {
     #[cfg(debug_assertions)]
     fn check(&self, line: &Timeline, gaps: &[u64]) {
         // Each gap's leaves, later ones first, take what is left of the gap.
-        let mut left = gaps.to_vec();
-        let mut stack = vec![(0, 0, 0)];
+        let mut stack = vec![line.root()];
         let mut leaves = Vec::new();
-        while let Some((id, lo, hi)) = stack.pop() {
-            match line.nodes[id].children(id) {
+        while let Some(span) = stack.pop() {
+            match line.halves(&span) {
                 Some((a, b)) => {
-                    let split = line.nodes[id].split;
-                    stack.push((b, split, hi));
-                    stack.push((a, lo, split));
+                    stack.push(b);
+                    stack.push(a);
                 }
-                None => leaves.push((id, lo, hi)),
+                None => leaves.push(span),
             }
         }
-        for &(id, lo, hi) in leaves.iter().rev() {
-            let gap = line.cuts.partition_point(|&x| u128::from(x) <= line.lo(lo));
-            let here = line.nodes[id]
-                .sessions
-                .min(left.get(gap).copied().unwrap_or(0));
-            if let Some(l) = left.get_mut(gap) {
-                *l -= here;
-            }
-            assert_eq!(self.sessions(line, (id, lo, hi)), here);
+        let mut left = gaps.to_vec();
+        for span in leaves.iter().rev() {
+            let here = span.sessions.min(left[span.gap]);
+            left[span.gap] -= here;
+            assert_eq!(self.sessions(span), here);
         }
     }
 
@@ -379,50 +314,38 @@ impl Order {
         let end = line.gap_end(last);
         while let Some(undrawn) = self.nodes.pop() {
             let Undrawn {
-                id,
-                key,
+                ref span,
                 ref kinds,
-                lo,
-                hi,
             } = undrawn;
-            if line.lo(lo) >= end {
+            if span.lo.0 >= end {
                 self.nodes.push(undrawn);
                 break;
             }
-            if line.hi(hi) <= end {
+            if span.hi.0 <= end {
                 for (o, k) in out.iter_mut().zip(kinds) {
                     *o += k;
                 }
                 continue;
             }
-            if self.sessions(line, (id, lo, hi)) == 0 {
+            if self.sessions(span) == 0 {
                 continue;
             }
-            let node = &line.nodes[id];
             // Across the end: split the node's kinds between its halves.
-            let (a, b) = node
-                .children(id)
+            let (a, b) = line
+                .halves(span)
                 .expect("a node across a cut with sessions has halves");
             let mut low = Vec::with_capacity(kinds.len());
-            let unit = mix64(self.key ^ key);
+            let unit = mix64(self.key ^ span.key);
             let mut r = keyed(self.seed, self.rep, self.t, unit, Step::Arrivals, 1);
-            let first = self.sessions(line, (a, lo, node.split));
-            multivariate_hypergeometric(kinds, first, &mut r, &mut low);
+            multivariate_hypergeometric(kinds, self.sessions(&a), &mut r, &mut low);
             let high = kinds.iter().zip(&low).map(|(k, l)| k - l).collect();
-            let (first, second) = halves(key);
             self.nodes.push(Undrawn {
-                id: b,
-                key: second,
+                span: b,
                 kinds: high,
-                lo: node.split,
-                hi,
             });
             self.nodes.push(Undrawn {
-                id: a,
-                key: first,
+                span: a,
                 kinds: low,
-                lo,
-                hi: node.split,
             });
         }
         self.next = self.next.max(to);
