@@ -3,9 +3,10 @@
 //! Sessions of users with one session this tick come as counts per class (user state but for
 //! impressions served today, which no step here reads, and placement); so do the sessions of
 //! users with several whose sessions cannot interact, by group of users with the same state and
-//! placements ([`FreeGroup`]); the other several-session users come one by one. The arrival order is drawn only as far as outcomes depend on it. An
-//! *epoch* is a stretch of the order during which arrivals find the same live room (open or
-//! full) and the same programs able to pay:
+//! placements ([`FreeGroup`]); the other several-session users come one by one. The arrival
+//! order is drawn only as far as outcomes depend on it. An *epoch* is a stretch of the order
+//! during which arrivals find the same live room (open or full) and the same programs able to
+//! pay:
 //! - at its start, the fate of every single session not yet resolved is drawn by class, in two
 //!   layers (`fates::joint_law`): its fate without any coupon program, by the multinomial and
 //!   stream the baseline uses (drawn once per tick and room state, and kept across epochs), then
