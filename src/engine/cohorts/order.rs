@@ -27,22 +27,19 @@ use rand::Rng;
 /// The end of time (exclusive): times are 64-bit.
 const END: u128 = 1 << 64;
 
-/// An end of an interval: 0 for the tick's start (as a lower end) or its end (as an upper end),
-/// i + 1 for cut i.
-type Bound = u32;
-
 /// A node of the timeline: an interval of time between two cuts (or an end of the tick), its
 /// *address* (the dyadic interval whose middle decides where it is split), its place in the
 /// tree (a hash of its path from the root: what its draws are keyed by, the same in paired runs
-/// whose cuts differ a little), its single sessions, the cuts strictly inside it and its first
-/// gap. Nodes are not kept: each is made again from its parent ([`Timeline::halves`]), so the
+/// whose cuts differ a little) and its depth, its single sessions, the cuts strictly inside it
+/// and its first gap. Nodes are not kept: each is made again from its parent ([`Timeline::halves`]), so the
 /// timeline of a tick keeps nothing per cut but its time and its gap's sessions.
 #[derive(Clone, Copy)]
 struct Span {
-    lo: (u128, Bound),
-    hi: (u128, Bound),
+    lo: u128,
+    hi: u128,
     address: (u128, u128),
     key: u64,
+    depth: usize,
     sessions: u64,
     /// The cuts strictly inside: `cuts[inside.0..inside.1]`.
     inside: (usize, usize),
@@ -74,19 +71,27 @@ impl Timeline {
             key: keyed(seed, rep, t, 0, Step::Arrivals, 3).next_u64(),
         };
         let mut gaps = vec![0; line.cuts.len() + 1];
-        // Depth first, the first half first: the leaves in time order, each a gap's sessions
-        // (or none).
-        let mut stack = vec![line.root()];
+        // A leaf holds a gap's sessions (or none).
+        line.walk(|span, halves| {
+            if halves.is_none() {
+                gaps[span.gap] += span.sessions;
+            }
+        });
+        (line, gaps)
+    }
+
+    /// `visit(span, its halves)` for each node of the tree, depth first, the first half first
+    /// (so the leaves come in time order).
+    fn walk(&self, mut visit: impl FnMut(&Span, Option<&(Span, Span)>)) {
+        let mut stack = vec![self.root()];
         while let Some(span) = stack.pop() {
-            match line.halves(&span) {
-                Some((first, second)) => {
-                    stack.push(second);
-                    stack.push(first);
-                }
-                None => gaps[span.gap] += span.sessions,
+            let halves = self.halves(&span);
+            visit(&span, halves.as_ref());
+            if let Some((first, second)) = halves {
+                stack.push(second);
+                stack.push(first);
             }
         }
-        (line, gaps)
     }
 
     /// The whole tick.
@@ -94,10 +99,11 @@ impl Timeline {
         // Cuts at time 0 start the tick: nothing is before them, none is inside the root.
         let first = self.cuts.partition_point(|&x| x == 0);
         Span {
-            lo: (0, 0),
-            hi: (END, 0),
+            lo: 0,
+            hi: END,
             address: (0, END),
             key: self.key,
+            depth: 0,
             sessions: self.singles,
             inside: (first, self.cuts.len()),
             gap: first,
@@ -119,22 +125,19 @@ impl Timeline {
             .partition_point(|&x| u128::from(x) < middle)
             .min(inside.len() - 1);
         let at = u128::from(inside[j]);
-        let p = (at - span.lo.0) as f64 / (span.hi.0 - span.lo.0) as f64;
+        let p = (at - span.lo) as f64 / (span.hi - span.lo) as f64;
         let low = binomial_seeded(span.sessions, p, span.key);
         // The cuts at `at` (several sessions at one time) belong to neither side.
         let below = inside.partition_point(|&x| x < inside[j]);
         let above = inside.partition_point(|&x| x <= inside[j]);
-        // `inside` starts at cut `gap`: the split's time is cut `gap + below`'s.
-        let at = (
-            at,
-            Bound::try_from(span.gap + below + 1).expect("fewer than 2^32 cuts"),
-        );
         let (first, second) = half_keys(span.key);
+        let depth = span.depth + 1;
         Some((
             Span {
                 hi: at,
                 address: (a, middle),
                 key: first,
+                depth,
                 sessions: low,
                 inside: (span.inside.0, span.inside.0 + below),
                 ..*span
@@ -143,6 +146,7 @@ impl Timeline {
                 lo: at,
                 address: (middle, b),
                 key: second,
+                depth,
                 sessions: span.sessions - low,
                 inside: (span.inside.0 + above, span.inside.1),
                 gap: span.gap + above,
@@ -190,9 +194,9 @@ pub(super) struct Order {
     /// Where the first gap with sessions not arrived yet starts and ends: the nodes before it
     /// have none left, those after it all theirs.
     first: (u128, u128),
-    /// The nodes across that gap (or inside it), by their ends, with their single sessions not
-    /// arrived yet.
-    across: Vec<((Bound, Bound), u64)>,
+    /// The single sessions not arrived yet of the nodes across that gap (those holding it: no
+    /// cut is inside a gap, so one per depth, a path down the tree), by depth.
+    across: Vec<u64>,
     /// Nodes not drawn yet, with their sessions' kinds: disjoint, in time order, the next on
     /// top.
     nodes: Vec<Undrawn>,
@@ -236,7 +240,8 @@ impl Order {
         let left = gaps.get(gap).copied().unwrap_or(0);
         let total = order.count(line, &root, left);
         debug_assert_eq!(total, kinds.iter().sum::<u64>());
-        order.across.sort_unstable();
+        // Counted from the leaf up.
+        order.across.reverse();
         #[cfg(debug_assertions)]
         order.check(line, gaps);
         order.nodes.push(Undrawn { span: root, kinds });
@@ -246,10 +251,10 @@ impl Order {
     /// The single sessions not arrived yet in `span`, the first gap with sessions left having
     /// `left`: the nodes across that gap are counted from their halves, and kept.
     fn count(&mut self, line: &Timeline, span: &Span, left: u64) -> u64 {
-        if span.hi.0 <= self.first.0 {
+        if span.hi <= self.first.0 {
             return 0;
         }
-        if span.lo.0 >= self.first.1 {
+        if span.lo >= self.first.1 {
             return span.sessions;
         }
         let n = match line.halves(span) {
@@ -257,39 +262,32 @@ impl Order {
             None => span.sessions.min(left),
             Some((a, b)) => self.count(line, &a, left) + self.count(line, &b, left),
         };
-        self.across.push(((span.lo.1, span.hi.1), n));
+        // The one node across the gap at each depth: the deepest is counted first.
+        self.across.push(n);
         n
     }
 
     /// The single sessions not arrived yet in `span`.
     fn sessions(&self, span: &Span) -> u64 {
-        if span.hi.0 <= self.first.0 {
+        if span.hi <= self.first.0 {
             0
-        } else if span.lo.0 >= self.first.1 {
+        } else if span.lo >= self.first.1 {
             span.sessions
         } else {
-            let at = self
-                .across
-                .binary_search_by_key(&(span.lo.1, span.hi.1), |x| x.0);
-            self.across[at.expect("a node across the first gap is counted")].1
+            self.across[span.depth]
         }
     }
 
-    /// Checks [`Order::sessions`] against every leaf's sessions not arrived yet, given `gaps`.
+    /// Checks [`Order::sessions`] against every leaf's sessions not arrived yet, given `gaps`,
+    /// and every other node's against its halves'.
     #[cfg(debug_assertions)]
     fn check(&self, line: &Timeline, gaps: &[u64]) {
-        // Each gap's leaves, later ones first, take what is left of the gap.
-        let mut stack = vec![line.root()];
         let mut leaves = Vec::new();
-        while let Some(span) = stack.pop() {
-            match line.halves(&span) {
-                Some((a, b)) => {
-                    stack.push(b);
-                    stack.push(a);
-                }
-                None => leaves.push(span),
-            }
-        }
+        line.walk(|span, halves| match halves {
+            Some((a, b)) => assert_eq!(self.sessions(span), self.sessions(a) + self.sessions(b)),
+            None => leaves.push(*span),
+        });
+        // Each gap's leaves, later ones first, take what is left of the gap.
         let mut left = gaps.to_vec();
         for span in leaves.iter().rev() {
             let here = span.sessions.min(left[span.gap]);
@@ -317,11 +315,11 @@ impl Order {
                 ref span,
                 ref kinds,
             } = undrawn;
-            if span.lo.0 >= end {
+            if span.lo >= end {
                 self.nodes.push(undrawn);
                 break;
             }
-            if span.hi.0 <= end {
+            if span.hi <= end {
                 for (o, k) in out.iter_mut().zip(kinds) {
                     *o += k;
                 }

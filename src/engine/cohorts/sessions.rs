@@ -560,10 +560,7 @@ impl Sim<'_, '_> {
         let left: Vec<u64> = served
             .iter()
             .zip(&slots)
-            .map(|(h, s)| {
-                let users = s.iter().map(|&(g, _)| free[g as usize].users);
-                h.iter().map(|x| x.1).sum::<u64>() + users.sum::<u64>()
-            })
+            .map(|(h, s)| h.iter().map(|x| x.1).sum::<u64>() + slot_users(s, &free))
             .collect();
         // The several-session users' sessions in a uniformly random order: sorted by a key from
         // each session's own stream (ties, of chance ~ sessions² / 2^65, fall back to a fixed order).
@@ -665,11 +662,11 @@ impl Sim<'_, '_> {
             .collect();
         // It lives through phase 3: it does not keep the room it grew into.
         multi.shrink_to_fit();
-        let mut groups: BTreeMap<(State, Placements), u64> = clicked.free.into_iter().collect();
-        for mut ind in free {
-            ind.sessions.sort_unstable();
-            *groups.entry((ind.state, ind.sessions)).or_insert(0) += 1;
+        let mut counted = clicked.free;
+        for ind in free {
+            count_in_group(&mut counted, ind);
         }
+        let groups: BTreeMap<(State, Placements), u64> = counted.into_iter().collect();
         let mut free = Vec::with_capacity(groups.len());
         for (g, ((state, placements), users)) in groups.into_iter().enumerate() {
             let mut in_class = State {
@@ -1448,10 +1445,7 @@ impl Sim<'_, '_> {
             let slots = std::mem::take(&mut ar.slots[c]);
             debug_assert_eq!(
                 outcomes.iter().map(|x| x.1).sum::<u64>(),
-                left + slots
-                    .iter()
-                    .map(|&(g, _)| ar.free[g as usize].users)
-                    .sum::<u64>()
+                left + slot_users(&slots, &ar.free)
             );
             if !slots.is_empty() {
                 self.deal_to_slots((ar.t, ar.keys[c]), outcomes, &slots, &mut ar.free);
@@ -1514,29 +1508,16 @@ impl Sim<'_, '_> {
         let codes: Vec<u64> = outcomes.iter().map(|x| change_code(x.0)).collect();
         let seed = |key: u64, i: usize| mix64(key ^ mix64(codes[i]));
         let mut to_slots = Vec::new();
-        let mut left: u64 = slots.iter().map(|&(g, _)| free[g as usize].users).sum();
-        multivariate_hypergeometric_by_ranks(&counts, left, |i| seed(key, i), &mut to_slots);
+        let n = slot_users(slots, free);
+        multivariate_hypergeometric_by_ranks(&counts, n, |i| seed(key, i), &mut to_slots);
         for (outcome, &k) in outcomes.iter_mut().zip(&to_slots) {
             outcome.1 -= k;
         }
         let mut share = Vec::new();
         for &(g, idx) in slots {
             let group = &mut free[g as usize];
-            if group.users == left {
-                share.clone_from(&to_slots);
-            } else {
-                let key = mix64(key ^ mix64(group.key ^ u64::from(idx)));
-                multivariate_hypergeometric_keyed(
-                    &to_slots,
-                    group.users,
-                    |i| seed(key, i),
-                    &mut share,
-                );
-            }
-            left -= group.users;
-            for (x, &k) in to_slots.iter_mut().zip(&share) {
-                *x -= k;
-            }
+            let key = mix64(key ^ mix64(group.key ^ u64::from(idx)));
+            take_share(&mut to_slots, group.users, |i| seed(key, i), &mut share);
             group.dealt[idx as usize] = (outcomes.iter().zip(&share))
                 .filter(|x| *x.1 > 0)
                 .map(|(o, &k)| (o.0, k))
@@ -1565,24 +1546,15 @@ impl Sim<'_, '_> {
                 )
                 .next_u64();
                 let mut counts: Vec<u64> = dealt.iter().map(|x| x.1).collect();
-                let mut left = group.users;
                 let mut after = Vec::with_capacity(users.len() * dealt.len());
                 for (j, (state, n)) in users.into_iter().enumerate() {
-                    if n == left {
-                        share.clone_from(&counts);
-                    } else {
-                        let key = mix64(key ^ mix64(j as u64 + 1));
-                        let seed = |i: usize| mix64(key ^ mix64(change_code(dealt[i].0)));
-                        multivariate_hypergeometric_keyed(&counts, n, seed, &mut share);
-                    }
-                    left -= n;
-                    for ((x, &k), &(change, _)) in counts.iter_mut().zip(&share).zip(dealt) {
-                        *x -= k;
-                        if k > 0 {
-                            let mut state = state.clone();
-                            apply(&mut state, change);
-                            after.push((state, k));
-                        }
+                    let key = mix64(key ^ mix64(j as u64 + 1));
+                    let seed = |i: usize| mix64(key ^ mix64(change_code(dealt[i].0)));
+                    take_share(&mut counts, n, seed, &mut share);
+                    for (&k, &(change, _)) in share.iter().zip(dealt).filter(|x| *x.0 > 0) {
+                        let mut state = state.clone();
+                        apply(&mut state, change);
+                        after.push((state, k));
                     }
                 }
                 users = after;
@@ -1591,6 +1563,21 @@ impl Sim<'_, '_> {
                 *next.entry(state).or_insert(0) += n;
             }
         }
+    }
+}
+
+/// The members a class's slots stand for: one per user of each slot's group.
+fn slot_users(slots: &[(u32, u32)], free: &[FreeGroup]) -> u64 {
+    slots.iter().map(|&(g, _)| free[g as usize].users).sum()
+}
+
+/// A uniformly random `n` of the items left in `counts` (by category, category i's count drawn
+/// from `seed(i)`: [`multivariate_hypergeometric_keyed`]) into `share`, taken out of `counts`.
+/// Taking the last `n` leaves nothing to chance: `share` is what was left.
+fn take_share(counts: &mut [u64], n: u64, seed: impl Fn(usize) -> u64, share: &mut Vec<u64>) {
+    multivariate_hypergeometric_keyed(counts, n, seed, share);
+    for (x, &k) in counts.iter_mut().zip(share.iter()) {
+        *x -= k;
     }
 }
 
@@ -1628,14 +1615,21 @@ fn independent_if(
 impl Clicked {
     /// Adds a user with several sessions: by count if its sessions are independent whatever
     /// the budgets (so in phase 3 too: [`Sim::sessions_independent`]), else one by one.
-    pub(super) fn add_several(&mut self, plan: &Plan, mut ind: Individual) {
+    pub(super) fn add_several(&mut self, plan: &Plan, ind: Individual) {
         if independent_if(plan, &ind.state, &ind.sessions, |_| false) {
-            ind.sessions.sort_unstable();
-            *self.free.entry((ind.state, ind.sessions)).or_insert(0) += 1;
+            count_in_group(&mut self.free, ind);
         } else {
             self.multi.push(ind);
         }
     }
+}
+
+/// Counts a several-session user in its group: its state and its sessions' placements in
+/// placement order (the order of a user's sessions decides nothing once they are independent).
+fn count_in_group(groups: &mut rustc_hash::FxHashMap<(State, Placements), u64>, ind: Individual) {
+    let mut placements = ind.sessions;
+    placements.sort_unstable();
+    *groups.entry((ind.state, placements)).or_insert(0) += 1;
 }
 
 /// Gives a user's state the change its session made: an Alipay set-up, a redemption.
