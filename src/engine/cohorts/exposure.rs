@@ -795,14 +795,12 @@ impl Group {
         for (sessions, unit) in out.multi {
             let m = self.take_one();
             let state = after(&self.members[m].0);
-            clicked.add_several(
-                plan,
-                Individual {
-                    state,
-                    sessions,
-                    unit,
-                },
-            );
+            let user = Individual {
+                state,
+                sessions,
+                unit,
+            };
+            clicked.add_several(plan, user);
         }
     }
 

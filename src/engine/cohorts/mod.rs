@@ -25,7 +25,8 @@
 //! The cost grows with cohorts × ticks plus one basket draw per order (the scenario's latent
 //! draws made again from their places where they are wanted, and nothing kept per draw: see
 //! `bookings`); beyond those, it and the memory grow with the population only through the
-//! several-session users, followed one by one (README, *Engines*).
+//! several-session users whose sessions can interact, followed one by one (the others are
+//! counted by group: README, *Engines*).
 
 mod bookings;
 mod exposure;
