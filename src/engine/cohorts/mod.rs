@@ -111,7 +111,109 @@ struct Clicked {
     /// order).
     free: rustc_hash::FxHashMap<(State, Placements), u64>,
     /// Other users with two or more sessions, one by one.
-    multi: Vec<Individual>,
+    multi: Listed,
+}
+
+/// Several-session users followed one by one, kept compactly (a busy tick has thousands, and
+/// more with the population): the users share their states, each user keeps an index into them,
+/// and its sessions' placements are a stretch of one list.
+#[derive(Default)]
+struct Listed {
+    states: Vec<State>,
+    /// Each state's index in `states`.
+    index: rustc_hash::FxHashMap<State, u32>,
+    /// Per user: its state's index, where its placements start in `placements`, its stream key
+    /// ([`Individual::unit`]).
+    users: Vec<(u32, u32, u64)>,
+    placements: Vec<u32>,
+}
+
+impl Listed {
+    fn push(&mut self, ind: Individual) {
+        let state = self.intern(ind.state);
+        let first = u32::try_from(self.placements.len()).expect("fewer than 2^32 sessions");
+        self.users.push((state, first, ind.unit));
+        self.placements.extend(
+            (ind.sessions.iter()).map(|&p| u32::try_from(p).expect("fewer than 2^32 placements")),
+        );
+    }
+
+    /// The index of `state` in `states`, added if new.
+    fn intern(&mut self, state: State) -> u32 {
+        if let Some(&k) = self.index.get(&state) {
+            return k;
+        }
+        let k = u32::try_from(self.states.len()).expect("fewer than 2^32 states");
+        self.states.push(state.clone());
+        self.index.insert(state, k);
+        k
+    }
+
+    fn len(&self) -> usize {
+        self.users.len()
+    }
+
+    /// How many sessions user `i` has.
+    fn sessions(&self, i: usize) -> usize {
+        let end = self
+            .users
+            .get(i + 1)
+            .map_or(self.placements.len(), |u| u.1 as usize);
+        end - self.users[i].1 as usize
+    }
+
+    fn unit(&self, i: usize) -> u64 {
+        self.users[i].2
+    }
+
+    /// User `i` as an [`Individual`] of its own.
+    fn get(&self, i: usize) -> Individual {
+        let (state, first, unit) = self.users[i];
+        let first = first as usize;
+        let placements = &self.placements[first..first + self.sessions(i)];
+        Individual {
+            state: self.states[state as usize].clone(),
+            sessions: placements.iter().map(|&p| p as usize).collect(),
+            unit,
+        }
+    }
+
+    /// User `i`'s state is now `state`.
+    fn set_state(&mut self, i: usize, state: State) {
+        if self.states[self.users[i].0 as usize] != state {
+            self.users[i].0 = self.intern(state);
+        }
+    }
+
+    /// The users for whom `keep` holds, in order, in a list of their own (no larger than they
+    /// need); the others go to `other`.
+    fn split(
+        self,
+        keep: impl Fn(&Individual) -> bool,
+        mut other: impl FnMut(Individual),
+    ) -> Listed {
+        let mut kept = Listed::default();
+        for i in 0..self.len() {
+            let ind = self.get(i);
+            if keep(&ind) {
+                kept.push(ind);
+            } else {
+                other(ind);
+            }
+        }
+        kept.users.shrink_to_fit();
+        kept.placements.shrink_to_fit();
+        kept
+    }
+
+    /// The users' states, with how many users have each.
+    fn by_state(self) -> impl Iterator<Item = (State, u64)> {
+        let mut counts = vec![0; self.states.len()];
+        for u in &self.users {
+            counts[u.0 as usize] += 1;
+        }
+        self.states.into_iter().zip(counts).filter(|x| x.1 > 0)
+    }
 }
 
 /// Stream stages of this engine (kept apart from the agents engine's numbering).

@@ -56,7 +56,7 @@ use super::samplers::{
     multinomial, multivariate_hypergeometric, multivariate_hypergeometric_by_ranks,
     multivariate_hypergeometric_keyed, unit_uniform, unmarked_before,
 };
-use super::{Clicked, Individual, Next, Placements, Sim, State, Step, keyed};
+use super::{Clicked, Individual, Listed, Next, Placements, Sim, State, Step, keyed};
 use crate::engine::rng::{Stream, mix64};
 use crate::engine::story::{self, SessionDraws, Shopper, Tally, TickSessions};
 use crate::engine::{Count, Plan};
@@ -529,8 +529,52 @@ struct Arrivals<'n> {
     money: Batch,
     /// Per class and base fate that is an order, the latent draws (their places and bookings) of
     /// the unresolved sessions with that fate without programs.
-    latents: Vec<Vec<Latents>>,
+    latents: Vec<ClassLatents>,
     next: &'n mut Next,
+}
+
+/// A class's lists of latent draws by base fate, those of order fates only (most fates are
+/// not orders, and a busy tick has thousands of classes' lists): a fate without one has the
+/// default list, which is what a list that started afresh is.
+#[derive(Clone, Default)]
+struct ClassLatents(Vec<(usize, Latents)>);
+
+impl ClassLatents {
+    fn get(&self, i: usize) -> Option<&Latents> {
+        self.0.iter().find(|x| x.0 == i).map(|x| &x.1)
+    }
+
+    /// Base fate `i`'s list, made (default) if it has none yet.
+    fn get_mut(&mut self, i: usize) -> &mut Latents {
+        let at = match self.0.binary_search_by_key(&i, |x| x.0) {
+            Ok(at) => at,
+            Err(at) => {
+                self.0.insert(at, (i, Latents::default()));
+                at
+            }
+        };
+        &mut self.0[at].1
+    }
+
+    /// The draws booked so far from base fate `i`'s list, if any ([`Latents::take_booked`]).
+    fn take_booked(&mut self, i: usize) -> Option<Taken> {
+        let list = self.0.iter_mut().find(|x| x.0 == i)?;
+        list.1.take_booked()
+    }
+
+    /// Base fate `i`'s list starts afresh.
+    fn reset(&mut self, i: usize) {
+        self.0.retain(|x| x.0 != i);
+    }
+
+    /// The base fates with a list, in order.
+    fn fates(&self) -> Vec<usize> {
+        self.0.iter().map(|x| x.0).collect()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Latents> {
+        self.0.iter().map(|x| &x.1)
+    }
 }
 
 /// The current epoch: its sessions' fates, and how many of each kind have arrived.
@@ -564,11 +608,11 @@ impl Sim<'_, '_> {
             .collect();
         // The several-session users' sessions in a uniformly random order: sorted by a key from
         // each session's own stream (ties, of chance ~ sessions² / 2^65, fall back to a fixed order).
-        let sessions = multi.iter().map(|ind| ind.sessions.len()).sum();
+        let sessions = (0..multi.len()).map(|i| multi.sessions(i)).sum();
         let mut order: Vec<(u64, u32, u32)> = Vec::with_capacity(sessions);
-        for (i, ind) in multi.iter().enumerate() {
-            for idx in 0..ind.sessions.len() {
-                let key = self.session_stream(t, ind, idx).next_u64();
+        for i in 0..multi.len() {
+            for idx in 0..multi.sessions(i) {
+                let key = self.session_stream(t, multi.unit(i), idx).next_u64();
                 order.push((key, i as u32, idx as u32));
             }
         }
@@ -593,7 +637,7 @@ impl Sim<'_, '_> {
             free,
             outcomes: vec![Vec::new(); n_classes],
             base: vec![None; n_classes],
-            latents: vec![Vec::new(); n_classes],
+            latents: vec![ClassLatents::default(); n_classes],
             baskets: HashMap::new(),
             money: Batch::new(t),
             tick: TickSessions::default(),
@@ -608,7 +652,9 @@ impl Sim<'_, '_> {
             let later = (order.len() - k) as u64;
             ar.gap = k;
             self.arrive_singles(&mut ar, &mut epoch, later);
-            self.resolve_literal(&mut ar, &mut multi[i as usize], idx as usize);
+            let mut ind = multi.get(i as usize);
+            self.resolve_literal(&mut ar, &mut ind, idx as usize);
+            multi.set_state(i as usize, ind.state);
             // Inside a deferred stretch nothing could change, this session included; otherwise
             // it may have filled the room or spent a program's last coupon.
             if epoch.pending == 0 {
@@ -621,8 +667,8 @@ impl Sim<'_, '_> {
         self.end_epoch(&mut ar, epoch);
         self.return_users(&mut ar);
         self.value_money(&mut ar);
-        for state in multi.into_iter().map(|ind| ind.state) {
-            *ar.next.entry(state).or_insert(0) += 1;
+        for (state, n) in multi.by_state() {
+            *ar.next.entry(state).or_insert(0) += n;
         }
         self.return_free(t, std::mem::take(&mut ar.free), ar.next);
     }
@@ -636,7 +682,7 @@ impl Sim<'_, '_> {
     /// with its program's per-user limit, and a session redeems at most one coupon: users who
     /// differ only there, with the same programs within their limits, share a class, whose state
     /// counts 0 redemptions of a program within its limit and the limit of one reached.
-    fn classes(&self, t: usize, clicked: Clicked) -> (Classes, Vec<FreeGroup>, Vec<Individual>) {
+    fn classes(&self, t: usize, clicked: Clicked) -> (Classes, Vec<FreeGroup>, Listed) {
         let mut merged = Classes::new();
         let mut single: Vec<_> = clicked.single.into_iter().collect();
         single.sort_unstable_by(|a, b| a.0.cmp(&b.0));
@@ -656,16 +702,12 @@ impl Sim<'_, '_> {
         // to the slot once the tick is over.
         // The others are taken out in order (the users come one by one, so their list grows
         // with the population: it is not copied whole).
-        let mut free = clicked.multi;
-        let mut multi: Vec<Individual> = free
-            .extract_if(.., |ind| !self.sessions_independent(t, ind))
-            .collect();
-        // It lives through phase 3: it does not keep the room it grew into.
-        multi.shrink_to_fit();
         let mut counted = clicked.free;
-        for ind in free {
-            count_in_group(&mut counted, ind);
-        }
+        // The list lives through phase 3: it does not keep the room it grew into.
+        let multi = clicked.multi.split(
+            |ind| !self.sessions_independent(t, ind),
+            |ind| count_in_group(&mut counted, ind),
+        );
         let groups: BTreeMap<(State, Placements), u64> = counted.into_iter().collect();
         let mut free = Vec::with_capacity(groups.len());
         for (g, ((state, placements), users)) in groups.into_iter().enumerate() {
@@ -706,15 +748,15 @@ impl Sim<'_, '_> {
 
     /// The stream of a several-session user's session `idx` in tick `t`: its first number is
     /// the session's arrival key, the rest its draws.
-    fn session_stream(&self, t: usize, ind: &Individual, idx: usize) -> Stream {
-        keyed(self.seed, self.rep, t, ind.unit, Step::Session, idx as u64)
+    fn session_stream(&self, t: usize, unit: u64, idx: usize) -> Stream {
+        keyed(self.seed, self.rep, t, unit, Step::Session, idx as u64)
     }
 
     /// Resolves session `idx` of a several-session user by the `agents` engine's code, as it
     /// arrives.
     fn resolve_literal(&mut self, ar: &mut Arrivals, ind: &mut Individual, idx: usize) {
         let t = ar.t;
-        let mut rng = self.session_stream(t, ind, idx);
+        let mut rng = self.session_stream(t, ind.unit, idx);
         rng.next_u64();
         let draws = SessionDraws::draw(&mut rng);
         let placement = ind.sessions[idx];
@@ -974,7 +1016,7 @@ impl Sim<'_, '_> {
                 continue;
             }
             let at = (item.class(), item.base());
-            let cells = ar.latents[at.0][at.1].cells.len();
+            let cells = ar.latents[at.0].get(at.1).map_or(0, |l| l.cells.len());
             if lists.last().is_none_or(|x| x.0 != at) {
                 lists.push((at, self.gmv_cell(ar, item), vec![0; cells]));
             }
@@ -983,7 +1025,7 @@ impl Sim<'_, '_> {
         for ((c, i), gmv_cell, booked) in lists {
             let unit = mix64(ar.keys[c] ^ mix64(i as u64 + 1));
             let key = keyed(self.seed, self.rep, ar.t, unit, Step::Take, ar.epoch).next_u64();
-            let list = &mut ar.latents[c][i];
+            let list = ar.latents[c].get_mut(i);
             list.took_drawn = list.kept > 0;
             if list.takes_all(&booked) {
                 // The draws are handed over whole, to be valued with the tick's money.
@@ -1210,7 +1252,7 @@ impl Sim<'_, '_> {
                         live += std::mem::take(count);
                         *fate = base[k].0;
                         self.hand_booked(ar, c, k);
-                        ar.latents[c][k] = Latents::default();
+                        ar.latents[c].reset(k);
                     }
                     debug_assert_eq!(*fate, base[k].0);
                     let overflow = matches!(base[k].0, Fate::Landed(Landing::Overflow, _));
@@ -1227,11 +1269,10 @@ impl Sim<'_, '_> {
                 multinomial(n, &weights, &mut r, &mut counts);
                 let drawn = base.iter().zip(&counts).map(|(x, &k)| (x.0, k)).collect();
                 ar.base[c] = Some((room, drawn));
-                for k in 0..ar.latents[c].len() {
+                for k in ar.latents[c].fates() {
                     self.hand_booked(ar, c, k);
                 }
-                ar.latents[c].clear();
-                ar.latents[c].resize(base.len(), Latents::default());
+                ar.latents[c] = ClassLatents::default();
             }
         }
     }
@@ -1250,7 +1291,7 @@ impl Sim<'_, '_> {
         let Fate::Landed(landing, End::Order { setup, .. }) = from else {
             unreachable!("latent draws are kept for orders only");
         };
-        let list = &mut ar.latents[c][i];
+        let list = ar.latents[c].get_mut(i);
         if list.law.is_none() && list.made == 0 && list.fresh == 0 {
             list.fresh = m;
         }
@@ -1373,7 +1414,8 @@ impl Sim<'_, '_> {
             Fate::Landed(_, End::Order { .. }) => {
                 // An order without programs too: its basket comes from its own latent draws,
                 // shared with the baseline.
-                if ar.latents[item.class()][item.base()].took_drawn {
+                let list = ar.latents[item.class()].get(item.base());
+                if list.is_some_and(|l| l.took_drawn) {
                     return;
                 }
                 // Not drawn yet: the next ones of the class's stream.
@@ -1401,7 +1443,7 @@ impl Sim<'_, '_> {
 
     /// Class `c`'s list `k` starts afresh: the draws booked from it go to the tick's money.
     fn hand_booked(&self, ar: &mut Arrivals, c: usize, k: usize) {
-        if let Some(taken) = ar.latents[c][k].take_booked() {
+        if let Some(taken) = ar.latents[c].take_booked(k) {
             ar.money.taken.push(taken);
         }
     }
@@ -1409,7 +1451,10 @@ impl Sim<'_, '_> {
     /// Hands the tick's money over to be valued (see [`money`](super::money)).
     fn value_money(&mut self, ar: &mut Arrivals) {
         debug_assert!(
-            ar.latents.iter().flatten().all(|l| l.made == l.kept),
+            ar.latents
+                .iter()
+                .flat_map(|c| c.iter())
+                .all(|l| l.made == l.kept),
             "every list with booked draws was taken whole or handed over"
         );
         let mut batch = std::mem::replace(&mut ar.money, Batch::new(ar.t));
