@@ -23,7 +23,7 @@ use crate::engine::{Funnel, Outcome, Plan};
 use crate::scenario::yuan_to_units;
 
 /// How the draws of a run are made and valued.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub(super) enum Draw {
     /// Latent draws (deviate, top-up uniform) of orders that are orders without programs too,
     /// valued by [`CouponLaw::plain_basket`] from the deviate.
@@ -93,10 +93,22 @@ impl Owed {
         (*key, start)
     }
 
-    /// Owes `run`'s draws: latent ones take the next places.
+    /// Owes `run`'s draws: latent ones take the next places. A run that goes on from the last
+    /// (same law, coupon, draws and cell; latent draws at the places right after its) joins it:
+    /// its draws are the ones the last run's would be followed by, valued alike, so the sum is
+    /// the same, and a stream booked over many epochs of a busy tick keeps one run, not one per
+    /// epoch.
     pub fn owe(&mut self, mut run: Run) {
         if let Draw::Latent = run.draw {
             run.start = self.take_places(run.n).1;
+        }
+        if let Some(last) = self.runs.last_mut()
+            && Arc::ptr_eq(&last.law, &run.law)
+            && (last.coupon, last.draw, last.cell) == (run.coupon, run.draw, run.cell)
+            && (run.draw != Draw::Latent || last.start + last.n == run.start)
+        {
+            last.n += run.n;
+            return;
         }
         self.runs.push(run);
     }
