@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use super::fates::{Coupon, CouponLaw};
 use super::samplers::unit_uniform;
-use super::sessions::{LatentKey, latent_at};
+use super::sessions::{LatentKey, TopUp, latent_deviate};
 use crate::engine::rng::mix64;
 
 /// What one booking takes from one cell.
@@ -47,11 +47,11 @@ struct Stage {
 
 impl Stage {
     /// The cell of latent draws (`z`, `u`) under the stage's law.
-    fn cell(&self, z: f64, u: f64) -> usize {
+    fn cell(&self, z: f64, u: &mut TopUp) -> usize {
         if self.nothing {
             0
         } else {
-            usize::from(self.law.plain_cell(z, u))
+            usize::from(self.law.plain_cell(z, || u.get()))
         }
     }
 }
@@ -136,11 +136,11 @@ impl History {
             })
             .collect();
         for place in start..start + n as u64 {
-            let (z, u) = latent_at(key, place);
-            let found = match take(&mut stages, place, z, u) {
+            let (z, mut u) = (latent_deviate(key, place), TopUp::new(key, place));
+            let found = match take(&mut stages, place, z, &mut u) {
                 Ok(coupon) => Found::Booked(coupon),
                 Err(Some(cell)) => Found::Cell(cell),
-                Err(None) => Found::Cell(last.cell(z, u)),
+                Err(None) => Found::Cell(last.cell(z, &mut u)),
             };
             visit(z, found);
         }
@@ -183,7 +183,12 @@ struct Replayed<'h> {
 /// The coupon the first of `stages`' bookings to take the draw at `place` took it with, or, if
 /// none did, its cell under the last law where that was found on the way; every booking that saw
 /// the draw counts it, but for those of a stage that takes nothing more.
-fn take(stages: &mut [Replayed], place: u64, z: f64, u: f64) -> Result<Coupon, Option<usize>> {
+fn take(
+    stages: &mut [Replayed],
+    place: u64,
+    z: f64,
+    u: &mut TopUp,
+) -> Result<Coupon, Option<usize>> {
     let mut final_cell = None;
     for s in stages.iter_mut().filter(|s| s.wanted > 0) {
         let cell = s.stage.cell(z, u);
@@ -210,6 +215,7 @@ fn take(stages: &mut [Replayed], place: u64, z: f64, u: f64) -> Result<Coupon, O
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::cohorts::sessions::latent_at;
     use crate::engine::rng::Stream;
     use crate::engine::{Plan, story};
     use rand::{RngExt, SeedableRng};
@@ -247,7 +253,7 @@ mod tests {
                     if nothing {
                         0
                     } else {
-                        usize::from(law.plain_cell(z, u))
+                        usize::from(law.plain_cell(z, || u))
                     }
                 };
                 let coupons = if nothing {

@@ -673,7 +673,7 @@ impl CouponLaw {
     /// too, from its latent basket deviate `z` and top-up uniform `u` (compared in z: no exp).
     #[cfg(test)]
     pub fn plain_coupon(&self, z: f64, u: f64) -> Coupon {
-        self.plain_coupons[usize::from(self.plain_cell(z, u))]
+        self.plain_coupons[usize::from(self.plain_cell(z, || u))]
     }
 
     /// The coupons a plain order can get under this law, by code: the cells of
@@ -685,9 +685,11 @@ impl CouponLaw {
     /// [`CouponLaw::plain_coupon`]'s cell (its index in [`CouponLaw::plain_coupons`]), found
     /// without a branch that depends on the draws (it puts every latent draw in its cell, where a
     /// mispredicted branch costs more than comparing `z` with every interval's end): the
-    /// interval holding `z`, then a select on the top-up uniform.
+    /// interval holding `z`, then the top-up uniform `u()`, made only where the coupon depends on
+    /// it (only intervals below a top-up coupon's threshold hold any mass: the branch is
+    /// mostly foreseen, and the uniform's hash is saved for the others).
     #[inline]
-    pub fn plain_cell(&self, z: f64, u: f64) -> u8 {
+    pub fn plain_cell(&self, z: f64, u: impl FnOnce() -> f64) -> u8 {
         let interval = if self.basket.sigma == 0.0 {
             // B is the median: its interval holds all the mass, the only one kept.
             0
@@ -697,7 +699,11 @@ impl CouponLaw {
             self.cuts.iter().map(|&zb| usize::from(z >= zb)).sum()
         };
         let (topup, below, above) = self.plain_cells[interval];
-        if u < topup { below } else { above }
+        if below == above || u() >= topup {
+            above
+        } else {
+            below
+        }
     }
 
     /// The basket (yuan, after any top-up) of an order that redeemed `coupon`, from its exact

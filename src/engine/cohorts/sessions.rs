@@ -151,7 +151,7 @@ type BaseFates = (Room, Vec<(Fate, u64)>);
 /// The latent draws (basket deviate, top-up uniform) of a class's unresolved sessions whose fate
 /// without programs is one order fate, in the order they were made, each in a *cell*: its coupon
 /// under the coupon law `law`. A latent draw is a function of its place in the class's basket
-/// stream ([`latent_at`]), and a list's draws have consecutive places, so the list keeps only
+/// stream ([`latent_deviate`], [`latent_topup`]), and a list's draws have consecutive places, so the list keeps only
 /// where they start, how many there are, and its laws and bookings ([`History`]): the draws are
 /// made again wherever their values are wanted (to count them by cell under a new law, to value
 /// them), and which of them a booking took is found again from its counts.
@@ -223,7 +223,8 @@ impl Latents {
             // scenario's own thread for most made draws: going through the replay instead cost
             // 0.02 s of a national replication's wall time.)
             for place in self.start..self.start + self.made as u64 {
-                let (z, u) = latent_at(&self.key, place);
+                let z = latent_deviate(&self.key, place);
+                let u = || latent_topup(&self.key, place);
                 counts[usize::from(coupon_law.plain_cell(z, u))] += 1;
             }
         } else {
@@ -369,16 +370,48 @@ impl LatentKey {
 }
 
 /// The latent draws of the session at place `place` of the basket stream with keys `key`: its
-/// basket deviate and its top-up uniform. A function of the place, so that a draw can be made
-/// again wherever it is wanted instead of kept: the deviate from the random bits of [`Place`],
-/// the uniform from the key's second sequence. Always inlined, as [`latent_deviate`] is.
-#[inline(always)]
+/// basket deviate and its top-up uniform (the tests' view: the engine makes each alone, where
+/// it is wanted).
+#[cfg(test)]
 pub(super) fn latent_at(key: &LatentKey, place: u64) -> (f64, f64) {
-    let u = unit_uniform(key.bits(key.top, place));
+    let u = latent_topup(key, place);
     (latent_deviate(key, place), u)
 }
 
-/// [`latent_at`]'s basket deviate alone (all that valuing a draw of a known coupon needs).
+/// The top-up uniform of the latent draw at place `place` of the basket stream with keys `key`,
+/// from the key's second sequence: a function of the place, so that it can be made again
+/// wherever it is wanted instead of kept. Always inlined, as [`latent_deviate`] is.
+#[inline(always)]
+pub(super) fn latent_topup(key: &LatentKey, place: u64) -> f64 {
+    unit_uniform(key.bits(key.top, place))
+}
+
+/// A latent draw's top-up uniform, made the first time it is wanted (most cells do not depend
+/// on it: [`CouponLaw::plain_cell`](fates::CouponLaw::plain_cell)).
+pub(super) struct TopUp<'k> {
+    key: &'k LatentKey,
+    place: u64,
+    u: Option<f64>,
+}
+
+impl<'k> TopUp<'k> {
+    pub(super) fn new(key: &'k LatentKey, place: u64) -> Self {
+        TopUp {
+            key,
+            place,
+            u: None,
+        }
+    }
+
+    pub(super) fn get(&mut self) -> f64 {
+        let (key, place) = (self.key, self.place);
+        *self.u.get_or_insert_with(|| latent_topup(key, place))
+    }
+}
+
+/// The basket deviate of the latent draw at place `place` of the basket stream with keys `key`,
+/// from the random bits of [`Place`] (a function of the place, as [`latent_topup`] is; all that
+/// valuing a draw of a known coupon needs).
 /// Always inlined: it runs once per made draw in the loops that value them, whose iterations
 /// then overlap (not inlined, the call took 2% more of a national replication's wall time).
 #[inline(always)]
