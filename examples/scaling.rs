@@ -14,7 +14,9 @@
 //! floor (orders × the measured cost of one draw) and the peak resident memory; then the ratios
 //! the README quotes. The machine is shared and a run of the small case takes a fraction of a
 //! second, so each `cohorts` case runs N times (default 5), the three cases taking turns, and the
-//! ratios are of the medians; `agents` runs once.
+//! ratios are of the medians; `agents` runs once. The cost of one draw does not depend on the
+//! case, and one process's timing of it falls in one of two modes (about 16 and 26 ns on one
+//! machine, whatever the case), so the medians use the median of every `cohorts` run's timing.
 
 use std::process::Command;
 use std::time::Instant;
@@ -31,7 +33,7 @@ fn default_scenario() -> Scenario {
 }
 
 /// One case, in this process: prints `wall user_ticks orders basket_seconds peak_kib cpu
-/// scenario_basket_seconds`.
+/// scenario_basket_seconds seconds_per_basket`.
 fn child(engine: &str, users: u64) {
     // The allocator set as the command line sets it.
     d11sim::engine::return_large_blocks();
@@ -55,10 +57,16 @@ fn child(engine: &str, users: u64) {
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: getrusage writes into the struct we own.
     unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
-    // The median of five timings of 10^6 draws: one timing moves by a third from run to run on
-    // a shared machine, which moves the ratio without the draws by as much as a tenth.
+    // The median of five timings of 10^6 draws, each made on both cores at once as the
+    // replication makes them (on one machine a draw took 16 ns with the other core idle and
+    // 26 ns with it busy).
+    let plan = Plan::new(&scenario);
     let mut per_basket: Vec<f64> = (0..5)
-        .map(|_| cohorts::seconds_per_basket(&Plan::new(&scenario), 1_000_000))
+        .map(|_| {
+            let time = || cohorts::seconds_per_basket(&plan, 1_000_000);
+            let (a, b) = rayon::join(time, time);
+            (a + b) / 2.0
+        })
         .collect();
     per_basket.sort_by(f64::total_cmp);
     let per_basket = per_basket[2];
@@ -66,7 +74,7 @@ fn child(engine: &str, users: u64) {
     let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
     let cpu = seconds(usage.ru_utime) + seconds(usage.ru_stime);
     println!(
-        "{wall} {user_ticks} {orders} {} {} {cpu} {}",
+        "{wall} {user_ticks} {orders} {} {} {cpu} {} {per_basket}",
         orders as f64 * per_basket,
         usage.ru_maxrss,
         scenario_orders as f64 * per_basket
@@ -85,6 +93,21 @@ struct Case {
     /// the wall time.
     scenario_baskets: f64,
     peak_mib: f64,
+    /// The child's timing of one basket draw (seconds).
+    per_basket: f64,
+}
+
+impl Case {
+    /// The case with its basket draws costed at `per_basket` seconds each.
+    fn costed_at(self, per_basket: f64) -> Case {
+        let scale = per_basket / self.per_basket;
+        Case {
+            baskets: self.baskets * scale,
+            scenario_baskets: self.scenario_baskets * scale,
+            per_basket,
+            ..self
+        }
+    }
 }
 
 fn run(engine: &str, users: u64) -> Case {
@@ -110,6 +133,7 @@ fn run(engine: &str, users: u64) -> Case {
         peak_mib: v[4] / 1024.0,
         cpu: v[5],
         scenario_baskets: v[6],
+        per_basket: v[7],
     };
     show(engine, users, &case);
     case
@@ -143,6 +167,7 @@ fn median(runs: &[Case]) -> Case {
         baskets: of(|c| c.baskets),
         scenario_baskets: of(|c| c.scenario_baskets),
         peak_mib: of(|c| c.peak_mib),
+        per_basket: of(|c| c.per_basket),
     }
 }
 
@@ -169,8 +194,18 @@ fn main() {
             seen.push(run("cohorts", *users));
         }
     }
-    let [small, large, cohorts_national] = [0, 1, 2].map(|i| median(&seen[i]));
-    println!("medians of {runs} runs of each cohorts case:");
+    let mut timings: Vec<f64> = seen.iter().flatten().map(|c| c.per_basket).collect();
+    timings.sort_by(f64::total_cmp);
+    let per_basket = percentile_sorted(&timings, 0.5);
+    let [small, large, cohorts_national] =
+        [0, 1, 2].map(|i| median(&seen[i]).costed_at(per_basket));
+    println!(
+        "medians of {runs} runs of each cohorts case, the basket draws costed at the median of \
+         the runs' timings ({:.1} ns; {:.1} to {:.1} ns):",
+        per_basket * 1e9,
+        timings[0] * 1e9,
+        timings[timings.len() - 1] * 1e9
+    );
     for (users, case) in cases.iter().zip([small, large, cohorts_national]) {
         show("cohorts", *users, &case);
     }
