@@ -485,6 +485,63 @@ mod tests {
     use crate::scenario::exact_fixture;
 
     #[test]
+    fn listed_users_come_back_as_they_went_in() {
+        // Users pushed one by one come back whole, in order, with their own sessions; a changed
+        // state is kept for its user alone; a split keeps the order; the states' counts add up.
+        let state = |served: u32, redeemed: u32| State {
+            segment: 1,
+            app: true,
+            alipay: false,
+            served,
+            redeemed: smallvec![redeemed, 0],
+        };
+        let users: Vec<Individual> = (0..6u32)
+            .map(|k| Individual {
+                state: state(k % 2, 0),
+                sessions: (0..2 + k as usize % 3)
+                    .map(|s| (s * 7 + k as usize) % 4)
+                    .collect(),
+                unit: 100 + u64::from(k),
+            })
+            .collect();
+        let mut listed = Listed::default();
+        for u in &users {
+            listed.push(Individual {
+                state: u.state.clone(),
+                sessions: u.sessions.clone(),
+                unit: u.unit,
+            });
+        }
+        assert_eq!(listed.len(), 6);
+        assert_eq!(listed.states.len(), 2, "six users, two states");
+        for (i, u) in users.iter().enumerate() {
+            let back = listed.get(i);
+            assert_eq!(
+                (&back.state, &back.sessions, back.unit),
+                (&u.state, &u.sessions, u.unit)
+            );
+            assert_eq!(listed.sessions(i), u.sessions.len());
+            assert_eq!(listed.unit(i), u.unit);
+        }
+        listed.set_state(2, state(0, 1));
+        assert_eq!(listed.get(2).state, state(0, 1));
+        assert_eq!(
+            listed.get(0).state,
+            state(0, 0),
+            "user 0 shared user 2's state"
+        );
+        let mut others = Vec::new();
+        let kept = listed.split(|u| u.unit % 2 == 0, |u| others.push(u.unit));
+        assert_eq!(others, [101, 103, 105]);
+        let units: Vec<u64> = (0..kept.len()).map(|i| kept.unit(i)).collect();
+        assert_eq!(units, [100, 102, 104]);
+        assert_eq!(kept.get(1).sessions, users[2].sessions);
+        let mut counts: Vec<(State, u64)> = kept.by_state().collect();
+        counts.sort();
+        assert_eq!(counts, [(state(0, 0), 2), (state(0, 1), 1)]);
+    }
+
+    #[test]
     fn a_spent_program_stops_telling_cohorts_apart() {
         // budget.toml: "spring" (asap, one slot) runs out in its first ticks, "small" (even
         // pacing) pays to the end. Users redeem both; once spring can never pay again, no

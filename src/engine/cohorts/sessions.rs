@@ -573,26 +573,28 @@ struct Arrivals<'n> {
 struct ClassLatents(Vec<(usize, Latents)>);
 
 impl ClassLatents {
+    /// Where base fate `i`'s list is, or would go (the lists are in fate order).
+    fn at(&self, i: usize) -> Result<usize, usize> {
+        self.0.binary_search_by_key(&i, |x| x.0)
+    }
+
     fn get(&self, i: usize) -> Option<&Latents> {
-        self.0.iter().find(|x| x.0 == i).map(|x| &x.1)
+        self.at(i).ok().map(|at| &self.0[at].1)
     }
 
     /// Base fate `i`'s list, made (default) if it has none yet.
     fn get_mut(&mut self, i: usize) -> &mut Latents {
-        let at = match self.0.binary_search_by_key(&i, |x| x.0) {
-            Ok(at) => at,
-            Err(at) => {
-                self.0.insert(at, (i, Latents::default()));
-                at
-            }
-        };
+        let at = self.at(i).unwrap_or_else(|at| {
+            self.0.insert(at, (i, Latents::default()));
+            at
+        });
         &mut self.0[at].1
     }
 
     /// The draws booked so far from base fate `i`'s list, if any ([`Latents::take_booked`]).
     fn take_booked(&mut self, i: usize) -> Option<Taken> {
-        let list = self.0.iter_mut().find(|x| x.0 == i)?;
-        list.1.take_booked()
+        let at = self.at(i).ok()?;
+        self.0[at].1.take_booked()
     }
 
     /// Base fate `i`'s list starts afresh.
