@@ -14,9 +14,10 @@
 //! floor (orders × the measured cost of one draw) and the peak resident memory; then the ratios
 //! the README quotes. The machine is shared and a run of the small case takes a fraction of a
 //! second, so each `cohorts` case runs N times (default 5), the three cases taking turns, and the
-//! ratios are of the medians; `agents` runs once. The cost of one draw does not depend on the
-//! case, and one process's timing of it falls in one of two modes (about 16 and 26 ns on one
-//! machine, whatever the case), so the medians use the median of every `cohorts` run's timing.
+//! ratios are of the medians; `agents` runs once. A basket draw is timed on both cores at once,
+//! as a replication makes them (a core's draws are slower while the other works), and since its
+//! cost does not depend on the case, the medians cost every case's draws at the median of every
+//! `cohorts` run's timing.
 
 use std::process::Command;
 use std::time::Instant;

@@ -682,12 +682,12 @@ impl CouponLaw {
         &self.plain_coupons
     }
 
-    /// [`CouponLaw::plain_coupon`]'s cell (its index in [`CouponLaw::plain_coupons`]), found
-    /// without a branch that depends on the draws (it puts every latent draw in its cell, where a
-    /// mispredicted branch costs more than comparing `z` with every interval's end): the
-    /// interval holding `z`, then the top-up uniform `u()`, made only where the coupon depends on
-    /// it (only intervals below a top-up coupon's threshold hold any mass: the branch is
-    /// mostly foreseen, and the uniform's hash is saved for the others).
+    /// [`CouponLaw::plain_coupon`]'s cell (its index in [`CouponLaw::plain_coupons`]): the
+    /// interval holding `z`, found without a branch that depends on the draws (it puts every
+    /// latent draw in its cell, where a mispredicted branch costs more than comparing `z` with
+    /// every interval's end), then the top-up uniform `u()`, made only where the coupon depends
+    /// on it (an interval just below a top-up coupon's threshold: the branch on the interval is
+    /// mostly foreseen, and the uniform's hash is saved for the other draws).
     #[inline]
     pub fn plain_cell(&self, z: f64, u: impl FnOnce() -> f64) -> u8 {
         let interval = if self.basket.sigma == 0.0 {

@@ -166,21 +166,30 @@ impl Listed {
         self.users[i].2
     }
 
+    fn state(&self, i: usize) -> &State {
+        &self.states[self.users[i].0 as usize]
+    }
+
+    /// The placement of user `i`'s session `idx`.
+    fn placement(&self, i: usize, idx: usize) -> usize {
+        debug_assert!(idx < self.sessions(i));
+        self.placements[self.users[i].1 as usize + idx] as usize
+    }
+
     /// User `i` as an [`Individual`] of its own.
     fn get(&self, i: usize) -> Individual {
-        let (state, first, unit) = self.users[i];
-        let first = first as usize;
-        let placements = &self.placements[first..first + self.sessions(i)];
         Individual {
-            state: self.states[state as usize].clone(),
-            sessions: placements.iter().map(|&p| p as usize).collect(),
-            unit,
+            state: self.state(i).clone(),
+            sessions: (0..self.sessions(i))
+                .map(|idx| self.placement(i, idx))
+                .collect(),
+            unit: self.unit(i),
         }
     }
 
     /// User `i`'s state is now `state`.
     fn set_state(&mut self, i: usize, state: State) {
-        if self.states[self.users[i].0 as usize] != state {
+        if *self.state(i) != state {
             self.users[i].0 = self.intern(state);
         }
     }

@@ -151,8 +151,8 @@ type BaseFates = (Room, Vec<(Fate, u64)>);
 /// The latent draws (basket deviate, top-up uniform) of a class's unresolved sessions whose fate
 /// without programs is one order fate, in the order they were made, each in a *cell*: its coupon
 /// under the coupon law `law`. A latent draw is a function of its place in the class's basket
-/// stream ([`latent_deviate`], [`latent_topup`]), and a list's draws have consecutive places, so the list keeps only
-/// where they start, how many there are, and its laws and bookings ([`History`]): the draws are
+/// stream ([`latent_deviate`], [`latent_topup`]), and a list's draws have consecutive places, so
+/// the list keeps only where they start, how many there are, and its laws and bookings ([`History`]): the draws are
 /// made again wherever their values are wanted (to count them by cell under a new law, to value
 /// them), and which of them a booking took is found again from its counts.
 ///
@@ -591,20 +591,18 @@ impl ClassLatents {
         &mut self.0[at].1
     }
 
-    /// The draws booked so far from base fate `i`'s list, if any ([`Latents::take_booked`]).
-    fn take_booked(&mut self, i: usize) -> Option<Taken> {
+    /// Base fate `i`'s list starts afresh: the draws booked from it so far, if any
+    /// ([`Latents::take_booked`]).
+    fn restart(&mut self, i: usize) -> Option<Taken> {
         let at = self.at(i).ok()?;
-        self.0[at].1.take_booked()
+        self.0.remove(at).1.take_booked()
     }
 
-    /// Base fate `i`'s list starts afresh.
-    fn reset(&mut self, i: usize) {
-        self.0.retain(|x| x.0 != i);
-    }
-
-    /// The base fates with a list, in order.
-    fn fates(&self) -> Vec<usize> {
-        self.0.iter().map(|x| x.0).collect()
+    /// Every list starts afresh: the draws booked from them so far, in fate order.
+    fn restart_all(&mut self) -> impl Iterator<Item = Taken> + '_ {
+        self.0
+            .drain(..)
+            .filter_map(|(_, mut list)| list.take_booked())
     }
 
     fn iter(&self) -> impl Iterator<Item = &Latents> {
@@ -687,9 +685,11 @@ impl Sim<'_, '_> {
             let later = (order.len() - k) as u64;
             ar.gap = k;
             self.arrive_singles(&mut ar, &mut epoch, later);
-            let mut ind = multi.get(i as usize);
-            self.resolve_literal(&mut ar, &mut ind, idx as usize);
-            multi.set_state(i as usize, ind.state);
+            let (i, idx) = (i as usize, idx as usize);
+            let mut state = multi.state(i).clone();
+            let session = (multi.placement(i, idx), multi.unit(i), idx);
+            self.resolve_literal(&mut ar, &mut state, session);
+            multi.set_state(i, state);
             // Inside a deferred stretch nothing could change, this session included; otherwise
             // it may have filled the room or spent a program's last coupon.
             if epoch.pending == 0 {
@@ -787,20 +787,25 @@ impl Sim<'_, '_> {
         keyed(self.seed, self.rep, t, unit, Step::Session, idx as u64)
     }
 
-    /// Resolves session `idx` of a several-session user by the `agents` engine's code, as it
-    /// arrives.
-    fn resolve_literal(&mut self, ar: &mut Arrivals, ind: &mut Individual, idx: usize) {
+    /// Resolves a several-session user's session by the `agents` engine's code, as it arrives:
+    /// the user in `state`, the session its `idx`-th (on `placement`; `unit` the user's stream
+    /// key).
+    fn resolve_literal(
+        &mut self,
+        ar: &mut Arrivals,
+        state: &mut State,
+        (placement, unit, idx): (usize, u64, usize),
+    ) {
         let t = ar.t;
-        let mut rng = self.session_stream(t, ind.unit, idx);
+        let mut rng = self.session_stream(t, unit, idx);
         rng.next_u64();
         let draws = SessionDraws::draw(&mut rng);
-        let placement = ind.sessions[idx];
-        let segment = ind.state.segment as usize;
+        let segment = state.segment as usize;
         let shopper = Shopper {
             segment,
-            app: ind.state.app,
-            alipay: &mut ind.state.alipay,
-            redeemed: &mut ind.state.redeemed,
+            app: state.app,
+            alipay: &mut state.alipay,
+            redeemed: &mut state.redeemed,
         };
         let mut tally = Tally {
             out: &mut self.out,
@@ -1286,8 +1291,7 @@ impl Sim<'_, '_> {
                     if let Fate::Landed(Landing::Live, _) = *fate {
                         live += std::mem::take(count);
                         *fate = base[k].0;
-                        self.hand_booked(ar, c, k);
-                        ar.latents[c].reset(k);
+                        ar.money.taken.extend(ar.latents[c].restart(k));
                     }
                     debug_assert_eq!(*fate, base[k].0);
                     let overflow = matches!(base[k].0, Fate::Landed(Landing::Overflow, _));
@@ -1304,10 +1308,7 @@ impl Sim<'_, '_> {
                 multinomial(n, &weights, &mut r, &mut counts);
                 let drawn = base.iter().zip(&counts).map(|(x, &k)| (x.0, k)).collect();
                 ar.base[c] = Some((room, drawn));
-                for k in ar.latents[c].fates() {
-                    self.hand_booked(ar, c, k);
-                }
-                ar.latents[c] = ClassLatents::default();
+                ar.money.taken.extend(ar.latents[c].restart_all());
             }
         }
     }
@@ -1474,13 +1475,6 @@ impl Sim<'_, '_> {
             cell,
             start: 0,
         });
-    }
-
-    /// Class `c`'s list `k` starts afresh: the draws booked from it go to the tick's money.
-    fn hand_booked(&self, ar: &mut Arrivals, c: usize, k: usize) {
-        if let Some(taken) = ar.latents[c].take_booked(k) {
-            ar.money.taken.push(taken);
-        }
     }
 
     /// Hands the tick's money over to be valued (see [`money`](super::money)).
