@@ -47,6 +47,7 @@ struct Stage {
 
 impl Stage {
     /// The cell of latent draws (`z`, `u`) under the stage's law.
+    #[inline]
     fn cell(&self, z: f64, u: &mut TopUp) -> usize {
         if self.nothing {
             0
@@ -135,13 +136,25 @@ impl History {
                     .collect(),
             })
             .collect();
+        // Draws the bookings still take: once none, the rest are in their cells under the last
+        // law (each booking decides nothing more, and nothing is counted for it).
+        let mut wanted: usize = stages.iter().map(|s| s.wanted).sum();
         for place in start..start + n as u64 {
             let (z, mut u) = (latent_deviate(key, place), TopUp::new(key, place));
-            let found = match take(&mut stages, place, z, &mut u) {
-                Ok(coupon) => Found::Booked(coupon),
+            let taken = if wanted == 0 {
+                Err(None)
+            } else {
+                take(&mut stages, place, z, &mut u)
+            };
+            let found = match taken {
+                Ok(coupon) => {
+                    wanted -= 1;
+                    Found::Booked(coupon)
+                }
                 Err(Some(cell)) => Found::Cell(cell),
                 Err(None) => Found::Cell(last.cell(z, &mut u)),
             };
+            // One call, so that `visit` is inlined.
             visit(z, found);
         }
     }
