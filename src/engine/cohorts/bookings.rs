@@ -119,26 +119,27 @@ impl History {
             .stages
             .iter()
             .enumerate()
-            .filter(|(_, s)| !s.bookings.is_empty())
             .map(|(i, s)| Replayed {
                 stage: s,
                 is_final: i == final_stage,
-                wanted: s
-                    .bookings
-                    .iter()
-                    .flat_map(|b| &b.cells)
-                    .map(|t| t.wanted)
-                    .sum(),
                 bookings: s
                     .bookings
                     .iter()
-                    .map(|b| (b.key, b.cells.clone()))
+                    .map(|b| {
+                        (
+                            b.key,
+                            b.cells.clone(),
+                            b.cells.iter().map(|t| t.wanted).sum(),
+                        )
+                    })
+                    .filter(|&(_, _, wanted)| wanted > 0)
                     .collect(),
             })
+            .filter(|s| !s.bookings.is_empty())
             .collect();
         // Draws the bookings still take: once none, the rest are in their cells under the last
         // law (each booking decides nothing more, and nothing is counted for it).
-        let mut wanted: usize = stages.iter().map(|s| s.wanted).sum();
+        let mut wanted: usize = stages.iter().flat_map(|s| &s.bookings).map(|b| b.2).sum();
         for place in start..start + n as u64 {
             let (z, mut u) = (latent_deviate(key, place), TopUp::new(key, place));
             let taken = if wanted == 0 {
@@ -183,32 +184,35 @@ pub(super) enum Found {
     Cell(usize),
 }
 
-/// A stage as [`History::replay`] goes over the draws: its bookings with their counts left, and
-/// how many draws they still take (none: the stage decides nothing more).
+/// A stage as [`History::replay`] goes over the draws: its bookings that still take draws, each
+/// with its key, its counts left and how many draws it still takes. A booking that takes no
+/// more decides nothing more (its counts of draws seen matter only where it wants some), so it
+/// leaves the list, and so does a stage left without bookings.
 struct Replayed<'h> {
     stage: &'h Stage,
     /// Whether it is the history's last stage.
     is_final: bool,
-    wanted: usize,
-    bookings: Vec<(u64, Vec<Take>)>,
+    bookings: Vec<(u64, Vec<Take>, usize)>,
 }
 
 /// The coupon the first of `stages`' bookings to take the draw at `place` took it with, or, if
 /// none did, its cell under the last law where that was found on the way; every booking that saw
-/// the draw counts it, but for those of a stage that takes nothing more.
+/// the draw counts it.
 fn take(
-    stages: &mut [Replayed],
+    stages: &mut Vec<Replayed>,
     place: u64,
     z: f64,
     u: &mut TopUp,
 ) -> Result<Coupon, Option<usize>> {
     let mut final_cell = None;
-    for s in stages.iter_mut().filter(|s| s.wanted > 0) {
+    for i in 0..stages.len() {
+        let s = &mut stages[i];
         let cell = s.stage.cell(z, u);
         if s.is_final {
             final_cell = Some(cell);
         }
-        for (key, cells) in &mut s.bookings {
+        for b in 0..s.bookings.len() {
+            let (key, cells, wanted) = &mut s.bookings[b];
             let t = &mut cells[cell];
             let taken = t.wanted > 0
                 && (t.first
@@ -217,8 +221,15 @@ fn take(
             t.seen -= 1;
             if taken {
                 t.wanted -= 1;
-                s.wanted -= 1;
-                return Ok(t.coupon);
+                *wanted -= 1;
+                let coupon = t.coupon;
+                if *wanted == 0 {
+                    s.bookings.remove(b);
+                    if s.bookings.is_empty() {
+                        stages.remove(i);
+                    }
+                }
+                return Ok(coupon);
             }
         }
     }
