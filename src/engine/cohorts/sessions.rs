@@ -152,9 +152,10 @@ type BaseFates = (Room, Vec<(Fate, u64)>);
 /// without programs is one order fate, in the order they were made, each in a *cell*: its coupon
 /// under the coupon law `law`. A latent draw is a function of its place in the class's basket
 /// stream ([`latent_deviate`], [`latent_topup`]), and a list's draws have consecutive places, so
-/// the list keeps only where they start, how many there are, and its laws and bookings ([`History`]): the draws are
-/// made again wherever their values are wanted (to count them by cell under a new law, to value
-/// them), and which of them a booking took is found again from its counts.
+/// the list keeps only where they start, how many there are, and its laws and bookings
+/// ([`History`]): the draws are made again wherever their values are wanted (to count them by
+/// cell under a new law, to value them), and which of them a booking took is found again from
+/// its counts.
 ///
 /// While every law met offers no coupon, the draws are not made until their sessions are booked
 /// (`fresh` counts them; they take the next places of the class's basket stream), so that a
