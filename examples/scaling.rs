@@ -7,13 +7,18 @@
 //! - `cohorts` on the built-in national default (1.336 × 10^9 users × 436 ticks);
 //! - `agents` on the default scaled to 10^6 users (`Scenario::scaled_to`: budgets, caps and the
 //!   live room's capacity in proportion), which it can run;
-//! - `cohorts` on the default scaled to 10^6 and to 10^9 users.
+//! - `cohorts` on the default scaled to 10^6 and to 10^9 users;
+//! - `unvalued`: `cohorts` at 10^6 and 10^9 users with the orders' baskets not drawn
+//!   ([`Plan::value_baskets`]): what a replication costs without them, read directly. Most of
+//!   the scenario's baskets are valued by its baseline's run on the other core while the
+//!   scenario's own run goes on, so the wall time minus their cost at the floor (the other
+//!   reading) takes off time the wall clock mostly did not see.
 //!
 //! Per case it prints wall and CPU seconds, simulated user-ticks per second (users × ticks × 2,
 //! the scenario and its baseline), orders, the CPU time the orders' basket draws take at the draw
 //! floor (orders × the measured cost of one draw) and the peak resident memory; then the ratios
 //! the README quotes. The machine is shared and a run of the small case takes a fraction of a
-//! second, so each `cohorts` case runs N times (default 5), the three cases taking turns, and the
+//! second, so each `cohorts` case runs N times (default 5), the five cases taking turns, and the
 //! ratios are of the medians, then of the least values (the machine's other work only adds
 //! time); `agents` runs once. A basket draw is timed on both cores at once, as a replication
 //! makes them (a core's draws are slower while the other works), and since its cost does not
@@ -28,6 +33,8 @@ use d11sim::results::aggregate::percentile_sorted;
 use d11sim::scenario::{Scenario, default, load_str};
 
 const SEED: u64 = 2023;
+/// The `cohorts` case with the batches' baskets not valued ([`Plan::value_baskets`]).
+const UNVALUED: &str = "unvalued";
 const REPLICATION: u64 = 1;
 
 fn default_scenario() -> Scenario {
@@ -39,9 +46,10 @@ fn default_scenario() -> Scenario {
 fn child(engine: &str, users: u64) {
     // The allocator set as the command line sets it.
     d11sim::engine::return_large_blocks();
-    let engine = match engine {
-        "agents" => Engine::Agents,
-        _ => Engine::Cohorts,
+    let (engine, value_baskets) = match engine {
+        "agents" => (Engine::Agents, true),
+        UNVALUED => (Engine::Cohorts, false),
+        _ => (Engine::Cohorts, true),
     };
     let national = default_scenario();
     let scenario = if users == national.users {
@@ -51,7 +59,8 @@ fn child(engine: &str, users: u64) {
     };
     let baseline = scenario.baseline();
     let start = Instant::now();
-    let (plan, base_plan) = (Plan::new(&scenario), Plan::new(&baseline));
+    let (mut plan, mut base_plan) = (Plan::new(&scenario), Plan::new(&baseline));
+    (plan.value_baskets, base_plan.value_baskets) = (value_baskets, value_baskets);
     let (a, b) = engine.simulate_pair(&plan, &base_plan, SEED, REPLICATION, true);
     let wall = start.elapsed().as_secs_f64();
     let scenario_orders = a.count(d11sim::engine::Count::Orders);
@@ -75,11 +84,13 @@ fn child(engine: &str, users: u64) {
     let user_ticks = 2 * scenario.users * scenario.ticks() as u64;
     let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
     let cpu = seconds(usage.ru_utime) + seconds(usage.ru_stime);
+    // Unvalued, the orders' baskets are not drawn (but the few of users resolved one by one).
+    let per_order = if value_baskets { per_basket } else { 0.0 };
     println!(
         "{wall} {user_ticks} {orders} {} {} {cpu} {} {per_basket}",
-        orders as f64 * per_basket,
+        orders as f64 * per_order,
         usage.ru_maxrss,
-        scenario_orders as f64 * per_basket
+        scenario_orders as f64 * per_order
     );
 }
 
@@ -91,8 +102,9 @@ struct Case {
     user_ticks: f64,
     orders: f64,
     baskets: f64,
-    /// The part of `baskets` in the scenario's run, the longer of the two: the draws' share of
-    /// the wall time.
+    /// The part of `baskets` in the scenario's run, the longer of the two (most of them are
+    /// valued by the baseline's run, on the other core, while the scenario's runs on: see the
+    /// `unvalued` reading).
     scenario_baskets: f64,
     peak_mib: f64,
     /// The child's timing of one basket draw (seconds).
@@ -191,9 +203,13 @@ fn main() {
     let agents_small = run("agents", 1_000_000);
     let cases = [1_000_000, 1_000_000_000, national];
     let mut seen: Vec<Vec<Case>> = vec![Vec::new(); cases.len()];
+    let mut unvalued: [Vec<Case>; 2] = [Vec::new(), Vec::new()];
     for _ in 0..runs {
         for (users, seen) in cases.iter().zip(&mut seen) {
             seen.push(run("cohorts", *users));
+        }
+        for (users, seen) in cases.iter().zip(&mut unvalued) {
+            seen.push(run(UNVALUED, *users));
         }
     }
     let mut timings: Vec<f64> = seen.iter().flatten().map(|c| c.per_basket).collect();
@@ -228,6 +244,15 @@ fn main() {
             large.cpu / small.cpu,
             (large.cpu - large.baskets) / (small.cpu - small.baskets),
             large.peak_mib / small.peak_mib
+        );
+        let [small_unvalued, large_unvalued] = [0, 1].map(|i| quantile(&unvalued[i], q));
+        println!(
+            "cohorts 10^9 / 10^6 users, the baskets not valued: wall {:.2}x ({:.2} vs {:.2} s), \
+             CPU {:.2}x",
+            large_unvalued.wall / small_unvalued.wall,
+            large_unvalued.wall,
+            small_unvalued.wall,
+            large_unvalued.cpu / small_unvalued.cpu
         );
         println!(
             "draw floor, national: {:.3e} orders (scenario + baseline) x {:.1} ns = {:.2} s of \

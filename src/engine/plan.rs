@@ -37,6 +37,13 @@ pub struct Plan<'s> {
     pub coupon_slot: Vec<Option<usize>>,
     /// Per coupon slot, its program's per-user limit.
     pub coupon_limits: Vec<u32>,
+    /// Whether the `cohorts` engine values the orders' baskets when a tick is over (always, but
+    /// in the scaling example's reading of what a replication costs without them). When false,
+    /// those baskets are neither drawn nor added to GMV, and nothing else changes: a basket
+    /// decides nothing but its value. The baskets of users resolved one by one are drawn with
+    /// their sessions (their coupon depends on them), and the `agents` engine draws every
+    /// basket so, whatever this says.
+    pub value_baskets: bool,
 }
 
 /// Splits `charge` by `shares` with largest remainders (ties to the earlier funder), so that the
@@ -170,6 +177,7 @@ impl<'s> Plan<'s> {
             allowance,
             charge,
             parts,
+            value_baskets: true,
         }
     }
 

@@ -177,9 +177,13 @@ impl Batch {
         }
     }
 
-    /// Values the batch: `add(cell, units)` for each part, adding up to its GMV per GMV cell.
-    /// What it holds is freed when it is dropped (by the run that made it: see [`Share`]).
+    /// Values the batch: `add(cell, units)` for each part, adding up to its GMV per GMV cell
+    /// (nothing where the plan does not value baskets: [`Plan::value_baskets`]). What it holds
+    /// is freed when it is dropped (by the run that made it: see [`Share`]).
     pub fn value(&mut self, plan: &Plan, mut add: impl FnMut(usize, u128)) {
+        if !plan.value_baskets {
+            return;
+        }
         for taken in &self.taken {
             add(taken.cell, taken.value(plan));
         }
@@ -474,6 +478,33 @@ mod tests {
                 share.close(&mut out);
                 assert!(lent > 0, "{}: no batch was lent", scenario.name);
                 assert!(out == alone, "{} replication {rep}", scenario.name);
+            }
+        }
+    }
+
+    #[test]
+    fn baskets_decide_nothing_but_their_value() {
+        // With the batches' baskets not valued (the scaling example's reading of the cost
+        // without them), every count, spend and budget is the same to the unit and only GMV is
+        // less: what the users resolved one by one spent, drawn with their sessions.
+        let without_gmv = |mut out: Outcome| {
+            let gmv = out.totals.gmv;
+            out.totals.gmv = 0;
+            for tick in &mut out.per_tick {
+                tick.gmv = 0;
+            }
+            out.funnel_gmv.iter_mut().for_each(|g| *g = 0);
+            (out, gmv)
+        };
+        for scenario in scenarios() {
+            let plan = Plan::new(&scenario);
+            let mut unvalued = Plan::new(&scenario);
+            unvalued.value_baskets = false;
+            for rep in 1..=3 {
+                let (valued, gmv) = without_gmv(simulate(&plan, 13, rep));
+                let (rest, less) = without_gmv(simulate(&unvalued, 13, rep));
+                assert!(valued == rest, "{} replication {rep}", scenario.name);
+                assert!(less < gmv, "{}: {less} vs {gmv}", scenario.name);
             }
         }
     }
