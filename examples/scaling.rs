@@ -103,7 +103,7 @@ struct Case {
     orders: f64,
     baskets: f64,
     /// The part of `baskets` in the scenario's run, the longer of the two (most of them are
-    /// valued by the baseline's run, on the other core, while the scenario's runs on: see the
+    /// valued by the baseline's run, on the other core, while the scenario's goes on: see the
     /// `unvalued` reading).
     scenario_baskets: f64,
     peak_mib: f64,
