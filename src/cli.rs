@@ -1,6 +1,10 @@
 //! The command line: clap derive structs whose doc comments are the help text. Only this module
 //! and `main` know clap; each command is carried out by a function of `crate::cmd`.
 
+// The doc comments are written for the terminal (`<scenario name>`, `[[split]]`), not as
+// rustdoc's markdown.
+#![allow(rustdoc::invalid_html_tags, rustdoc::broken_intra_doc_links)]
+
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};

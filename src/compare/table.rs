@@ -58,7 +58,7 @@ fn column(records: &[Vec<Record>], m: usize) -> Vec<Vec<Option<f64>>> {
         .collect()
 }
 
-/// Like [`column`], absent values as 0 (the ratio's parts, as `summary.csv` reads them).
+/// Like [`column()`], absent values as 0 (the ratio's parts, as `summary.csv` reads them).
 fn column_or_zero(records: &[Vec<Record>], layout: &Layout, name: &str) -> Vec<Vec<f64>> {
     let Some(m) = layout.metric_index(name) else {
         return vec![vec![0.0; records.first().map_or(0, Vec::len)]; records.len()];

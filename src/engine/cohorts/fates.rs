@@ -645,7 +645,7 @@ impl CouponLaw {
 
     /// The basket (yuan, after any top-up) of an order that would have been an order without
     /// coupon programs too (no leak, an attempt, the same payment), from its latent basket
-    /// deviate `z` and its coupon under this law ([`CouponLaw::plain_coupon`]).
+    /// deviate `z` and its coupon under this law (the tests' `CouponLaw::plain_coupon`).
     ///
     /// Given that, the coupon depends on the basket and the top-up uniform alone (no tilt): so
     /// each such session keeps its (z, u) while unresolved, and a baseline (where nothing is
@@ -682,7 +682,7 @@ impl CouponLaw {
         &self.plain_coupons
     }
 
-    /// [`CouponLaw::plain_coupon`]'s cell (its index in [`CouponLaw::plain_coupons`]): the
+    /// The cell of a plain order's coupon (its index in [`CouponLaw::plain_coupons`]): the
     /// interval holding `z`, found without a branch that depends on the draws (it puts every
     /// latent draw in its cell, where a mispredicted branch costs more than comparing `z` with
     /// every interval's end), then the top-up uniform `u()`, made only where the coupon depends

@@ -224,7 +224,7 @@ fn reduced_hypergeometric(
     draw(total, marked.min(n), marked.max(n))
 }
 
-/// [`hypergeometric`] once reduced: HG(total, few, many) with few ≤ many ≤ total/2.
+/// The tests' `hypergeometric` once reduced: HG(total, few, many) with few ≤ many ≤ total/2.
 fn hypergeometric_reduced(total: u64, few: u64, many: u64, r: &mut Stream) -> u64 {
     if few > LITERAL_HYPERGEOMETRIC_MAX {
         // rand_distr's set-up for a small mean (its inversion branch) multiplies over a range as
@@ -601,7 +601,7 @@ pub fn multivariate_hypergeometric_keyed(
 /// A multivariate hypergeometric draw (`n` of the items, `counts[i]` of category i, uniformly
 /// without replacement) by ranks, for paired runs whose counts and `n` differ by a fraction of a
 /// percent: give every item an independent uniform rank and take the n smallest. Below the cut
-/// q = n / total, category i holds an independent Binomial(counts[i], q) of them, drawn from its
+/// q = n / total, category i holds an independent `Binomial(counts[i], q)` of them, drawn from its
 /// own seed; the L below the cut are then trimmed to n by removing L − n of them uniformly (when
 /// L > n), or topped up with n − L of the others uniformly (when L < n), each a multivariate
 /// hypergeometric draw of only about √n items ([`multivariate_hypergeometric_keyed`]). A total a
