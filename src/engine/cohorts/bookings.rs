@@ -125,14 +125,10 @@ impl History {
                 bookings: s
                     .bookings
                     .iter()
-                    .map(|b| {
-                        (
-                            b.key,
-                            b.cells.clone(),
-                            b.cells.iter().map(|t| t.wanted).sum(),
-                        )
+                    .filter_map(|b| {
+                        let wanted = b.cells.iter().map(|t| t.wanted).sum();
+                        (wanted > 0).then(|| (b.key, b.cells.clone(), wanted))
                     })
-                    .filter(|&(_, _, wanted)| wanted > 0)
                     .collect(),
             })
             .filter(|s| !s.bookings.is_empty())
