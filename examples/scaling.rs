@@ -1,6 +1,7 @@
 //! Speed and memory of the engines at national scale, as the README reports them.
 //!
-//! Usage: cargo run --release --example scaling [-- --runs N]
+//! Usage: cargo run --release --example scaling [-- --runs N]; one case alone:
+//! `target/release/examples/scaling --case ENGINE USERS` (see [`USAGE`]).
 //!
 //! Each case runs in a child process of its own (so that its peak memory is its own) and does one
 //! replication of a scenario with its baseline, on the machine's cores:
@@ -187,19 +188,82 @@ fn quantile(runs: &[Case], q: f64) -> Case {
     }
 }
 
-fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    if args.len() == 4 && args[1] == "--case" {
-        child(&args[2], args[3].parse().expect("users"));
-        return;
-    }
-    let runs: usize = match args.iter().position(|a| a == "--runs") {
-        Some(i) => args
-            .get(i + 1)
-            .and_then(|n| n.parse().ok())
+/// What `--help` prints.
+const USAGE: &str = "\
+Speed and memory of the engines at national scale: each case in a process of its own, then the
+ratios the README quotes.
+
+Usage: scaling [--runs N]
+       scaling --case ENGINE USERS
+
+Options:
+  --runs N               runs of each cohorts case, the cases taking turns (default 5); the
+                         ratios are of the medians, then of the least values
+  --case ENGINE USERS    one case alone, in this process, on the default scaled to USERS (1 to
+                         10^11; 1336000000 is the national default itself). ENGINE: cohorts,
+                         unvalued (cohorts, the orders' baskets not drawn) or agents. Prints
+                         `wall user_ticks orders basket_seconds peak_kib cpu
+                         scenario_basket_seconds seconds_per_basket`
+  -h, --help             print this";
+
+/// The scenario's limit on users (what `d11sim validate` accepts).
+const MAX_USERS: u64 = 100_000_000_000;
+
+/// What the command line asks for.
+enum Request {
+    Help,
+    /// The whole measurement, with N runs of each `cohorts` case.
+    Measure(usize),
+    Case(&'static str, u64),
+}
+
+/// Reads the command line by hand, not with clap: the cases' peak memory is part of what the
+/// example measures, and a larger binary raised the peaks of both the small and the large case
+/// (by 0.15–0.4 MiB with clap linked in), so that their ratio read lower.
+fn request(args: &[String]) -> Result<Request, String> {
+    match args {
+        [] => Ok(Request::Measure(5)),
+        [help] if help == "-h" || help == "--help" => Ok(Request::Help),
+        [flag, n] if flag == "--runs" => n
+            .parse()
+            .ok()
             .filter(|&n| n > 0)
-            .expect("--runs takes a positive count"),
-        None => 5,
+            .map(Request::Measure)
+            .ok_or_else(|| format!("--runs takes a positive count, not `{n}`")),
+        [flag, engine, users] if flag == "--case" => {
+            let engine = ["cohorts", UNVALUED, "agents"]
+                .into_iter()
+                .find(|e| e == engine)
+                .ok_or_else(|| {
+                    format!("--case: no engine `{engine}` (cohorts, unvalued, agents)")
+                })?;
+            let users = users
+                .parse()
+                .ok()
+                .filter(|n| (1..=MAX_USERS).contains(n))
+                .ok_or_else(|| format!("--case: USERS must be 1 to {MAX_USERS}, not `{users}`"))?;
+            Ok(Request::Case(engine, users))
+        }
+        _ => Err(format!("unexpected arguments: {}", args.join(" "))),
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let runs = match request(&args) {
+        Ok(Request::Help) => {
+            println!("{USAGE}");
+            return;
+        }
+        Ok(Request::Case(engine, users)) => {
+            child(engine, users);
+            return;
+        }
+        Ok(Request::Measure(runs)) => runs,
+        Err(e) => {
+            eprintln!("scaling: {e}\n\n{USAGE}");
+            std::process::exit(2);
+        }
     };
     let national = default_scenario().users;
     let agents_small = run("agents", 1_000_000);
@@ -266,5 +330,45 @@ fn main() {
             cohorts_national.baskets,
             cohorts_national.cpu
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(line: &str) -> Result<Request, String> {
+        let args: Vec<String> = line.split_whitespace().map(String::from).collect();
+        request(&args)
+    }
+
+    #[test]
+    fn reads_what_the_readme_runs_and_refuses_the_rest() {
+        assert!(matches!(read(""), Ok(Request::Measure(5))));
+        assert!(matches!(read("--runs 7"), Ok(Request::Measure(7))));
+        assert!(matches!(read("--help"), Ok(Request::Help)));
+        assert!(matches!(read("-h"), Ok(Request::Help)));
+        assert!(matches!(
+            read("--case unvalued 1000000000"),
+            Ok(Request::Case(UNVALUED, 1_000_000_000))
+        ));
+        assert!(matches!(
+            read("--case cohorts 100000000000"),
+            Ok(Request::Case("cohorts", MAX_USERS))
+        ));
+        for bad in [
+            "--runs 0",
+            "--runs",
+            "--runs x",
+            "--case cohorts",
+            "--case bogus 5",
+            "--case cohorts 0",
+            "--case cohorts 1e9",
+            "--case agents 100000000001",
+            "--foo",
+            "--runs 3 --case cohorts 5",
+        ] {
+            assert!(read(bad).is_err(), "{bad} was accepted");
+        }
     }
 }
