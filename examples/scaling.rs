@@ -31,7 +31,7 @@ use std::time::Instant;
 
 use d11sim::engine::{Engine, Plan, cohorts};
 use d11sim::results::aggregate::percentile_sorted;
-use d11sim::scenario::{Scenario, default, load_str};
+use d11sim::scenario::{MAX_USERS, Scenario, default, load_str};
 
 const SEED: u64 = 2023;
 /// The `cohorts` case with the batches' baskets not valued ([`Plan::value_baskets`]).
@@ -205,9 +205,6 @@ Options:
                          `wall user_ticks orders basket_seconds peak_kib cpu
                          scenario_basket_seconds seconds_per_basket`
   -h, --help             print this";
-
-/// The scenario's limit on users (what `d11sim validate` accepts).
-const MAX_USERS: u64 = 100_000_000_000;
 
 /// What the command line asks for.
 enum Request {

@@ -32,7 +32,7 @@ const MAX_PROGRAMS: usize = 1 << 16;
 /// `scenarios/quick.toml` scaled up, one replication with its baseline takes 16 MB at 10^10
 /// users and 0.10 GB at 10^11 (4.8 GB at 10^12 with an earlier engine, whose memory also grew
 /// with the orders).
-const MAX_USERS: u64 = 100_000_000_000;
+pub const MAX_USERS: u64 = 100_000_000_000;
 /// Name of the competitor when `[competitor]` gives none.
 const DEFAULT_COMPETITOR: &str = "douyin";
 
