@@ -107,6 +107,7 @@ struct Boost {
 }
 
 /// What the served positions of a set of users with the same offer gave.
+#[derive(Default)]
 struct Walk {
     /// Users with no click.
     quiet: u64,
@@ -150,6 +151,11 @@ pub(super) struct WalkScratch {
     kinds: Vec<f64>,
     split: Vec<u64>,
     outcome: Vec<u64>,
+    /// The last walk's result, its lists kept for the next one's (a walk per level and group:
+    /// about 10^5 in a national replication, each of which allocated them anew).
+    spare: Walk,
+    /// Scratch space for the organic impressions offered but not served, by placement.
+    unserved: Vec<u64>,
 }
 
 /// Users walked alone whose list the scratch keeps from one tick to the next (64 KiB of them).
@@ -162,6 +168,10 @@ impl WalkScratch {
     pub(super) fn release_large(&mut self) {
         if self.alone.capacity() > ALONE_KEPT {
             self.alone = Vec::new();
+        }
+        // So is the last walk's list of users with several clicks.
+        if self.spare.multi.capacity() > ALONE_KEPT {
+            self.spare.multi = Vec::new();
         }
     }
 }
@@ -243,15 +253,18 @@ fn walk(
     scratch: &mut WalkScratch,
 ) -> Walk {
     let places = table.placements();
-    let mut w = Walk {
-        quiet: 0,
-        single: vec![0; places],
-        multi: Vec::new(),
-        organic: vec![0; places],
-        boosted: vec![0; programs],
-        clicks: vec![0; places],
-        organic_unserved: 0,
-    };
+    let mut w = std::mem::take(&mut scratch.spare);
+    (w.quiet, w.organic_unserved) = (0, 0);
+    w.multi.clear();
+    for (list, len) in [
+        (&mut w.single, places),
+        (&mut w.organic, places),
+        (&mut w.boosted, programs),
+        (&mut w.clicks, places),
+    ] {
+        list.clear();
+        list.resize(len, 0);
+    }
     let start: Standing = (organic, boosts.iter().map(|b| b.kept).collect(), None);
     let WalkScratch {
         standings,
@@ -475,7 +488,7 @@ fn assign_levels(
 /// the multi-session ones with their sessions and stream keys.
 struct Outcomes {
     quiet: u64,
-    single: Vec<u64>,
+    single: SmallVec<[u64; 8]>,
     multi: Vec<(Placements, u64)>,
 }
 
@@ -572,18 +585,19 @@ impl<'p, 's> Sim<'p, 's> {
         let programs = self.paid.len();
         let mut r = keyed(self.seed, self.rep, t, unit, Step::Level, 0);
         let scratch = &mut self.walk_scratch;
-        let w = walk(table, organic, boosts, served, n, programs, &mut r, scratch);
+        let mut w = walk(table, organic, boosts, served, n, programs, &mut r, scratch);
         for p in 0..table.placements() {
             self.add(t, Count::ImpressionsOffered, p, g, w.organic[p]);
             self.add(t, Count::Impressions, p, g, w.organic[p]);
             self.add(t, Count::Clicks, p, g, w.clicks[p]);
             self.add(t, Count::Sessions, p, g, w.clicks[p]);
         }
-        let mut counts = Vec::new();
+        let mut counts = std::mem::take(&mut self.walk_scratch.unserved);
         multinomial(w.organic_unserved, &table.label, &mut r, &mut counts);
         for (p, &c) in counts.iter().enumerate() {
             self.add(t, Count::ImpressionsOffered, p, g, c);
         }
+        self.walk_scratch.unserved = counts;
         for b in boosts {
             let m = w.boosted[b.program];
             self.add(t, Count::Impressions, b.placement, g, m);
@@ -597,16 +611,18 @@ impl<'p, 's> Sim<'p, 's> {
             };
             story::pay_boosted_many(self.plan, &mut self.ledger, b.program, m, &mut tally);
         }
-        Outcomes {
+        let out = Outcomes {
             quiet: w.quiet,
-            single: w.single,
+            single: SmallVec::from_slice(&w.single),
             multi: w
                 .multi
-                .into_iter()
+                .drain(..)
                 .enumerate()
                 .map(|(i, sessions)| (sessions, mix64(unit ^ mix64(i as u64 + 1))))
                 .collect(),
-        }
+        };
+        self.walk_scratch.spare = w;
+        out
     }
 
     /// Phase 2 for every user. Exposure depends only on segment, impressions served today and
