@@ -36,6 +36,10 @@ use d11sim::scenario::{MAX_USERS, Scenario, default, load_str};
 const SEED: u64 = 2023;
 /// The `cohorts` case with the batches' baskets not valued ([`Plan::value_baskets`]).
 const UNVALUED: &str = "unvalued";
+/// The cases `--case` runs.
+const ENGINES: [&str; 3] = ["cohorts", UNVALUED, "agents"];
+/// Runs of each `cohorts` case without `--runs`.
+const DEFAULT_RUNS: usize = 5;
 const REPLICATION: u64 = 1;
 
 fn default_scenario() -> Scenario {
@@ -50,7 +54,8 @@ fn child(engine: &str, users: u64) {
     let (engine, value_baskets) = match engine {
         "agents" => (Engine::Agents, true),
         UNVALUED => (Engine::Cohorts, false),
-        _ => (Engine::Cohorts, true),
+        "cohorts" => (Engine::Cohorts, true),
+        _ => unreachable!("the command line takes only the cases of ENGINES"),
     };
     let national = default_scenario();
     let scenario = if users == national.users {
@@ -219,7 +224,7 @@ enum Request {
 /// (by 0.15–0.4 MiB with clap linked in), so that their ratio read lower.
 fn request(args: &[String]) -> Result<Request, String> {
     match args {
-        [] => Ok(Request::Measure(5)),
+        [] => Ok(Request::Measure(DEFAULT_RUNS)),
         [help] if help == "-h" || help == "--help" => Ok(Request::Help),
         [flag, n] if flag == "--runs" => n
             .parse()
@@ -228,12 +233,10 @@ fn request(args: &[String]) -> Result<Request, String> {
             .map(Request::Measure)
             .ok_or_else(|| format!("--runs takes a positive count, not `{n}`")),
         [flag, engine, users] if flag == "--case" => {
-            let engine = ["cohorts", UNVALUED, "agents"]
+            let engine = ENGINES
                 .into_iter()
                 .find(|e| e == engine)
-                .ok_or_else(|| {
-                    format!("--case: no engine `{engine}` (cohorts, unvalued, agents)")
-                })?;
+                .ok_or_else(|| format!("--case: no engine `{engine}` ({})", ENGINES.join(", ")))?;
             let users = users
                 .parse()
                 .ok()
@@ -341,6 +344,7 @@ mod tests {
 
     #[test]
     fn reads_what_the_readme_runs_and_refuses_the_rest() {
+        // The default the usage states.
         assert!(matches!(read(""), Ok(Request::Measure(5))));
         assert!(matches!(read("--runs 7"), Ok(Request::Measure(7))));
         assert!(matches!(read("--help"), Ok(Request::Help)));

@@ -158,19 +158,20 @@ pub(super) struct WalkScratch {
     unserved: Vec<u64>,
 }
 
-/// Users walked alone whose list the scratch keeps from one tick to the next (64 KiB of them).
-const ALONE_KEPT: usize = 1024;
+/// Users with several clicks whose lists the scratch keeps from one tick to the next: 1,024 in
+/// each (for the users walked alone, 64 KiB).
+const SEVERAL_KEPT: usize = 1024;
 
 impl WalkScratch {
-    /// Frees the list of users walked alone if a walk of this tick made it large: its length
-    /// grows with the population, and kept, it would stay resident through phase 3, where the
-    /// tick's memory peaks.
+    /// Frees the lists of users with several clicks (those walked alone, those of the last
+    /// walk's result) that a walk of this tick made large: their length grows with the
+    /// population, and kept, they would stay resident through phase 3, where the tick's memory
+    /// peaks.
     pub(super) fn release_large(&mut self) {
-        if self.alone.capacity() > ALONE_KEPT {
+        if self.alone.capacity() > SEVERAL_KEPT {
             self.alone = Vec::new();
         }
-        // So is the last walk's list of users with several clicks.
-        if self.spare.multi.capacity() > ALONE_KEPT {
+        if self.spare.multi.capacity() > SEVERAL_KEPT {
             self.spare.multi = Vec::new();
         }
     }
