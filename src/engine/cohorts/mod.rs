@@ -26,7 +26,7 @@
 //! draws made again from their places where they are wanted, and nothing kept per draw: see
 //! `bookings`); beyond those, it and the memory grow with the population only through the
 //! several-session users whose sessions can interact, followed one by one (the others are
-//! counted by group: README, *Engines*).
+//! counted by group: ENGINE.md, step 3).
 
 mod bookings;
 mod exposure;
