@@ -155,6 +155,61 @@ pub fn p_best_with(
     wins.iter().map(|w| w / resamples as f64).collect()
 }
 
+/// How tightly a scenario's runs are paired with its baseline's over replications: the ratio
+/// Var(scenario − baseline) / (Var(scenario) + Var(baseline)), 1 for independent runs and 0 for
+/// runs that differ by a constant, with a bootstrap interval.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Coupling {
+    pub ratio: f64,
+    /// The 2.5 and 97.5 percentiles of the ratio over [`BOOTSTRAP_RESAMPLES`] resamples of the
+    /// replications (the same indices for both runs, so the pairing is kept).
+    pub ci: (f64, f64),
+}
+
+/// Stream key of the coupling's resamples, apart from `p_best`'s (unit 0).
+const COUPLING_UNIT: u64 = 1;
+
+/// The ratio of [`Coupling`] over the replications `idx` of `scenario` and `baseline` (a value
+/// per replication, in the same order); `None` where neither run varies.
+fn coupling_ratio(scenario: &[f64], baseline: &[f64], idx: &[usize]) -> Option<f64> {
+    let pick = |xs: &[f64]| -> Vec<f64> { idx.iter().map(|&i| xs[i]).collect() };
+    let (s, b) = (pick(scenario), pick(baseline));
+    let d: Vec<f64> = s.iter().zip(&b).map(|(x, y)| x - y).collect();
+    let var = |xs: &[f64]| aggregate::std_dev(xs).powi(2);
+    let runs = var(&s) + var(&b);
+    (runs > 0.0).then(|| var(&d) / runs)
+}
+
+/// [`Coupling`] of a scenario's values and its baseline's over the same replications (MODEL.md:
+/// pairing must make Var(paired difference) far below Var(scenario) + Var(baseline)). `None`
+/// with fewer than three replications or where neither run varies. Resample b draws from
+/// `rng::stream(seed, 0, u64::MAX, 1, Stage::Population, b)`.
+pub fn coupling(scenario: &[f64], baseline: &[f64], seed: u64) -> Option<Coupling> {
+    let n = scenario.len();
+    assert_eq!(n, baseline.len(), "one baseline value per replication");
+    if n < 3 {
+        return None;
+    }
+    let all: Vec<usize> = (0..n).collect();
+    let ratio = coupling_ratio(scenario, baseline, &all)?;
+    let mut idx = vec![0usize; n];
+    let mut resampled: Vec<f64> = (0..BOOTSTRAP_RESAMPLES)
+        .filter_map(|b| {
+            let mut rng = stream(seed, 0, BOOTSTRAP_TICK, COUPLING_UNIT, Stage::Population, b);
+            for i in idx.iter_mut() {
+                *i = rng.random_range(0..n);
+            }
+            coupling_ratio(scenario, baseline, &idx)
+        })
+        .collect();
+    resampled.sort_by(f64::total_cmp);
+    let band = |q| aggregate::percentile_sorted(&resampled, q);
+    Some(Coupling {
+        ratio,
+        ci: (band(aggregate::BAND.0), band(aggregate::BAND.1)),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,5 +256,26 @@ mod tests {
         let d = paired_ratio_diff(&y, &x, &y, &x);
         assert_eq!(d.mean, Some(0.0));
         assert_eq!(d.ci, Some((0.0, 0.0)));
+    }
+
+    #[test]
+    fn coupling_is_the_share_of_variance_pairing_leaves() {
+        // A baseline that is the scenario less a constant: the difference does not vary.
+        let s = [3.0, 7.0, 1.0, 9.0, 4.0];
+        let shifted: Vec<f64> = s.iter().map(|x| x - 2.0).collect();
+        let c = coupling(&s, &shifted, 1).expect("varies");
+        assert_eq!(c.ratio, 0.0);
+        assert_eq!(c.ci, (0.0, 0.0));
+        // s = (1, 2, 3, 4) and b = (1, 3, 2, 4): Var(s) = Var(b) = 5/3, s − b = (0, −1, 1, 0) with
+        // Var 2/3, so the ratio is (2/3) / (10/3) = 0.2.
+        let (s, b) = ([1.0, 2.0, 3.0, 4.0], [1.0, 3.0, 2.0, 4.0]);
+        let c = coupling(&s, &b, 1).expect("varies");
+        assert!((c.ratio - 0.2).abs() < 1e-12, "{c:?}");
+        assert!(c.ci.0 <= c.ratio && c.ratio <= c.ci.1, "{c:?}");
+        // Reversed pairs: s − b = (−3, −1, 1, 3), Var 20/3: the ratio is 2 (anti-correlated).
+        let c = coupling(&s, &[4.0, 3.0, 2.0, 1.0], 1).expect("varies");
+        assert!((c.ratio - 2.0).abs() < 1e-12, "{c:?}");
+        assert_eq!(coupling(&s[..2], &b[..2], 1), None);
+        assert_eq!(coupling(&[1.0; 4], &[2.0; 4], 1), None);
     }
 }

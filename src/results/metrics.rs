@@ -171,6 +171,13 @@ fn signed_yuan(a: u128, b: u128) -> f64 {
 }
 
 impl Record {
+    /// Metric `name` of each of `records`, in order; `None` if `layout` has no such metric or a
+    /// record lacks it.
+    pub fn column(records: &[Record], layout: &Layout, name: &str) -> Option<Vec<f64>> {
+        let m = layout.metric_index(name)?;
+        records.iter().map(|r| r.metrics[m]).collect()
+    }
+
     pub fn of(s: &Scenario, x: &Paired) -> Record {
         let (o, b) = (&x.scenario, &x.baseline);
         let mut m: Vec<Option<f64>> = Count::ALL

@@ -1,6 +1,7 @@
 //! The agents engine against the spec (issue 4, item 7): each step's probabilities against closed
 //! forms, budgets that never overrun, determinism across thread counts, the results folder, its
-//! atomic overwrite, and exit codes.
+//! atomic overwrite, and exit codes; and the default engine's pairing of a scenario with its
+//! baseline on the national default (`coupling`).
 //!
 //! Statistical checks run many replications of a scenario simple enough to compute by hand
 //! (`tests/data/eng_base.toml` with a few lines edited, one mechanism at a time) and accept a mean
@@ -9,6 +10,7 @@
 
 mod budgets;
 mod cli;
+mod coupling;
 mod exposure;
 mod folder;
 mod money;
