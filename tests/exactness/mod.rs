@@ -322,7 +322,7 @@ fn two_coupon_pools_run_out_inside_ticks_while_the_room_fills() {
 #[test]
 fn departures_from_a_constant_are_judged_by_their_count() {
     // 1,000 replications each: one departure in the other sample is as likely in either (p = 1);
-    // eleven all in one sample have chance 2 × C(1000, 11) / C(2000, 11) ≈ 2 × 0.5^11 ≈ 9.6e-4.
+    // eleven all in one sample have chance 2 × C(1000, 11) / C(2000, 11) ≈ 9.5e-4 (about 2 × 0.5^11).
     let mut other = vec![0.0; 1000];
     other[7] = 3.0;
     assert_eq!(departures_p_value(1000, &other, 0.0), 1.0);

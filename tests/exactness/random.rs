@@ -69,6 +69,11 @@ impl Draws {
             time(start_hour, self.int(from + 1, ticks))
         )
     }
+    /// `key = [...]` and a newline for a drawn subset of `names`, or nothing (all of them).
+    fn subset_line(&mut self, key: &str, names: &[String]) -> String {
+        self.subset(names)
+            .map_or_else(String::new, |s| format!("{key} = {}\n", list(&s)))
+    }
     /// A nonempty subset of `names`, or `None` (meaning all of them) half the time.
     fn subset(&mut self, names: &[String]) -> Option<Vec<String>> {
         if names.len() < 2 || self.chance(0.5) {
@@ -199,12 +204,8 @@ pub fn text(k: u64) -> String {
                 d.real(0.0, 1.0)
             );
         }
-        if let Some(s) = d.subset(&segments) {
-            programs += &format!("segments = {}\n", list(&s));
-        }
-        if let Some(p) = d.subset(&placements) {
-            programs += &format!("placements = {}\n", list(&p));
-        }
+        programs += &d.subset_line("segments", &segments);
+        programs += &d.subset_line("placements", &placements);
         if d.chance(0.3) {
             programs += &format!("{}\n", d.window(start_hour, ticks));
         }
@@ -220,9 +221,7 @@ pub fn text(k: u64) -> String {
             d.pacing(),
             d.real(0.2, 2.0),
         );
-        if let Some(s) = d.subset(&segments) {
-            programs += &format!("segments = {}\n", list(&s));
-        }
+        programs += &d.subset_line("segments", &segments);
         programs += "\n";
     }
     for f in funders {
