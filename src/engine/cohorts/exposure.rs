@@ -158,9 +158,11 @@ pub(super) struct WalkScratch {
     unserved: Vec<u64>,
 }
 
-/// Users with several clicks whose lists the scratch keeps from one tick to the next: 1,024 in
-/// each (for the users walked alone, 64 KiB).
-const SEVERAL_KEPT: usize = 1024;
+/// Users with several clicks whose lists the scratch keeps from one tick to the next: 64 in each
+/// (for the users walked alone, 4 KiB). More were kept (1,024), but at 10^9 users they stayed
+/// full through phase 3, where a tick's memory peaks, for nothing: a walk that needs more
+/// grows its lists again at little cost.
+const SEVERAL_KEPT: usize = 64;
 
 impl WalkScratch {
     /// Frees the lists of users with several clicks (those walked alone, those of the last

@@ -80,6 +80,11 @@ impl Timeline {
         (line, gaps)
     }
 
+    /// Frees the cuts once the tick's sessions have all arrived.
+    pub fn release(&mut self) {
+        self.cuts = Vec::new();
+    }
+
     /// `visit(span, its halves)` for each node of the tree, depth first, the first half first
     /// (so the leaves come in time order).
     fn walk(&self, mut visit: impl FnMut(&Span, Option<&(Span, Span)>)) {

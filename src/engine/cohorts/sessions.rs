@@ -316,23 +316,34 @@ impl Latents {
 /// do not depend on how the tick's sessions were split into bookings; draws whose values alone
 /// are wanted are owed until the tick is over (see [`money`](super::money)).
 fn basket_stream(
-    baskets: &mut HashMap<(usize, u64), Owed>,
+    baskets: &mut Baskets,
     (seed, rep, t): (u64, u64, usize),
     (class, class_key): (usize, u64),
     code: u64,
     index: u64,
 ) -> &mut Owed {
-    baskets.entry((class, code)).or_insert_with(|| {
+    let Baskets { at, streams } = baskets;
+    let i = *at.entry((class, code)).or_insert_with(|| {
         let mut stream = keyed(seed, rep, t, mix64(class_key ^ code), Step::Baskets, index);
-        Owed::new(if index == 0 {
+        streams.push(Owed::new(if index == 0 {
             Source::Places {
                 key: LatentKey::new(stream.next_u64()),
                 next: 0,
             }
         } else {
             Source::Stream(stream)
-        })
-    })
+        }));
+        streams.len() - 1
+    });
+    &mut streams[i]
+}
+
+/// A tick's basket streams, in the order they were first wanted, each found by its (class,
+/// fates): the list itself goes over with the tick's money.
+#[derive(Default)]
+struct Baskets {
+    at: HashMap<(usize, u64), usize>,
+    streams: Vec<Owed>,
 }
 
 /// The keys of a basket stream's latent draws, derived once from the stream's key.
@@ -557,7 +568,7 @@ struct Arrivals<'n> {
     base: Vec<Option<BaseFates>>,
     /// Basket streams of this tick by (class, fates), continued from booking to booking, with
     /// the draws they owe.
-    baskets: HashMap<(usize, u64), Owed>,
+    baskets: Baskets,
     /// The tick's money: the lists of latent draws that bookings took whole or handed over, to
     /// be valued apart (the draws owed stay with `baskets` until the tick ends).
     money: Batch,
@@ -629,6 +640,31 @@ struct Epoch {
     bound: Vec<u64>,
 }
 
+impl Arrivals<'_> {
+    /// Frees the tick's working lists once its sessions are resolved and its users returned:
+    /// only its money (handed over next), the free groups and the cohorts of the next tick are
+    /// left, so that the tick's memory does not peak with both.
+    fn release_lists(&mut self) {
+        debug_assert!(
+            self.latents
+                .iter()
+                .flat_map(|c| c.iter())
+                .all(|l| l.made == l.kept),
+            "every list with booked draws was taken whole or handed over"
+        );
+        self.classes = Vec::new();
+        self.keys = Vec::new();
+        self.left = Vec::new();
+        self.served = Vec::new();
+        self.slots = Vec::new();
+        self.outcomes = Vec::new();
+        self.gaps = Vec::new();
+        self.timeline.release();
+        self.base = Vec::new();
+        self.latents = Vec::new();
+    }
+}
+
 impl Sim<'_, '_> {
     /// Phase 3 of tick `t`: every session of `clicked`, in one uniformly random arrival order;
     /// the users return to `next` with their new state.
@@ -672,7 +708,7 @@ impl Sim<'_, '_> {
             outcomes: vec![Vec::new(); n_classes],
             base: vec![None; n_classes],
             latents: vec![ClassLatents::default(); n_classes],
-            baskets: HashMap::new(),
+            baskets: Baskets::default(),
             money: Batch::new(t),
             tick: TickSessions::default(),
             gaps,
@@ -702,6 +738,8 @@ impl Sim<'_, '_> {
         self.draw_pending(&mut ar, &mut epoch);
         self.end_epoch(&mut ar, epoch);
         self.return_users(&mut ar);
+        drop(order);
+        ar.release_lists();
         self.value_money(&mut ar);
         for (state, n) in multi.by_state() {
             *ar.next.entry(state).or_insert(0) += n;
@@ -1480,20 +1518,11 @@ impl Sim<'_, '_> {
 
     /// Hands the tick's money over to be valued (see [`money`](super::money)).
     fn value_money(&mut self, ar: &mut Arrivals) {
-        debug_assert!(
-            ar.latents
-                .iter()
-                .flat_map(|c| c.iter())
-                .all(|l| l.made == l.kept),
-            "every list with booked draws was taken whole or handed over"
-        );
         let mut batch = std::mem::replace(&mut ar.money, Batch::new(ar.t));
-        batch.owed = ar
-            .baskets
-            .drain()
-            .map(|(_, owed)| owed)
-            .filter(|owed| !owed.runs.is_empty())
-            .collect();
+        let Baskets { at, mut streams } = std::mem::take(&mut ar.baskets);
+        drop(at);
+        streams.retain(|owed| !owed.runs.is_empty());
+        batch.owed = streams;
         self.hand_over(batch);
     }
 
