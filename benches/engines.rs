@@ -7,11 +7,16 @@
 //!   10^9 users × 436 ticks), the scenario and its baseline on two threads as `d11sim run` does.
 //!   The agents engine cannot run it; `cargo run --release --example scaling` times it once on
 //!   the default scaled to 10^6 users, with the population and memory ratios.
+//! - `population_one_replication`: the cohorts engine on the national default scaled to 10^6 and
+//!   to 10^9 users (`Scenario::scaled_to`), the orders' baskets not drawn
+//!   (`Plan::value_baskets`): the population ratio of the time without the per-order draws is
+//!   the ratio of the two times. (Peak memory, which criterion does not measure, and the ratio
+//!   with the baskets are the scaling example's.)
 
 use std::hint::black_box;
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use d11sim::engine::{Engine, run_replications};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use d11sim::engine::{Engine, Plan, run_replications};
 use d11sim::scenario::{default, load_str};
 
 /// Seed of every benchmark run.
@@ -68,10 +73,37 @@ fn bench_national(c: &mut Criterion) {
     group.finish();
 }
 
+/// The populations the default is scaled to for `population_one_replication`.
+const POPULATIONS: [u64; 2] = [1_000_000, 1_000_000_000];
+
+fn bench_population(c: &mut Criterion) {
+    d11sim::engine::return_large_blocks();
+    let national = load_str(default::DEFAULT_SCENARIO_TOML, default::DEFAULT_ORIGIN)
+        .expect("the default is valid");
+    let mut group = c.benchmark_group("population_one_replication");
+    group.sample_size(SAMPLES);
+    for users in POPULATIONS {
+        let scenario = national.scaled_to(users);
+        let baseline = scenario.baseline();
+        let (mut plan, mut base_plan) = (Plan::new(&scenario), Plan::new(&baseline));
+        (plan.value_baskets, base_plan.value_baskets) = (false, false);
+        group.throughput(Throughput::Elements(2 * users * scenario.ticks() as u64));
+        let id = BenchmarkId::new("cohorts_unvalued", users);
+        group.bench_function(id, |b| {
+            let mut rep = 0;
+            b.iter(|| {
+                rep += 1;
+                black_box(Engine::Cohorts.simulate_pair(&plan, &base_plan, SEED, rep, true))
+            })
+        });
+    }
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     // Criterion's charts need fonts from the system: the figures are the text report.
     config = Criterion::default().without_plots();
-    targets = bench_engines, bench_national
+    targets = bench_engines, bench_national, bench_population
 }
 criterion_main!(benches);
