@@ -641,9 +641,9 @@ struct Epoch {
 }
 
 impl Arrivals<'_> {
-    /// Frees the tick's working lists once its sessions are resolved and its users returned:
-    /// only its money (handed over next), the free groups and the cohorts of the next tick are
-    /// left, so that the tick's memory does not peak with both.
+    /// Frees the tick's working lists once its sessions are resolved and its users returned,
+    /// before its money is handed over: what is left is the money, the free groups and the next
+    /// tick's cohorts (the money's streams go over as they are, in a list).
     fn release_lists(&mut self) {
         debug_assert!(
             self.latents
