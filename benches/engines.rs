@@ -17,7 +17,7 @@ use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use d11sim::engine::{Engine, Plan, run_replications};
-use d11sim::scenario::{default, load_str};
+use d11sim::scenario::{Scenario, default, load_str};
 
 /// Seed of every benchmark run.
 const SEED: u64 = 2023;
@@ -49,10 +49,14 @@ fn bench_engines(c: &mut Criterion) {
     group.finish();
 }
 
+/// The built-in national default.
+fn national() -> Scenario {
+    load_str(default::DEFAULT_SCENARIO_TOML, default::DEFAULT_ORIGIN).expect("the default is valid")
+}
+
 fn bench_national(c: &mut Criterion) {
     d11sim::engine::return_large_blocks();
-    let scenario = load_str(default::DEFAULT_SCENARIO_TOML, default::DEFAULT_ORIGIN)
-        .expect("the default is valid");
+    let scenario = national();
     let user_ticks = 2 * scenario.users * scenario.ticks() as u64;
     let mut group = c.benchmark_group("national_one_replication");
     group.sample_size(SAMPLES);
@@ -78,8 +82,7 @@ const POPULATIONS: [u64; 2] = [1_000_000, 1_000_000_000];
 
 fn bench_population(c: &mut Criterion) {
     d11sim::engine::return_large_blocks();
-    let national = load_str(default::DEFAULT_SCENARIO_TOML, default::DEFAULT_ORIGIN)
-        .expect("the default is valid");
+    let national = national();
     let mut group = c.benchmark_group("population_one_replication");
     group.sample_size(SAMPLES);
     for users in POPULATIONS {

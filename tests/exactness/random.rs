@@ -60,6 +60,21 @@ impl Draws {
     fn pacing(&mut self) -> &'static str {
         ["asap", "even", "traffic"][self.int(0, 2) as usize]
     }
+    /// A `[[program]]` table's first lines, those every kind has: its name, kind and budget, its
+    /// funders (`lead` and `other`, see [`Draws::funding`]) and its pacing.
+    fn program(
+        &mut self,
+        name: &str,
+        kind: &str,
+        budget: f64,
+        (lead, other): (&str, &str),
+    ) -> String {
+        format!(
+            "[[program]]\nname = \"{name}\"\nkind = \"{kind}\"\nbudget = {budget}\nfunded_by = {}\npacing = \"{}\"\n",
+            self.funding(lead, other),
+            self.pacing(),
+        )
+    }
     /// A window of whole ticks inside a festival of `ticks` from `start_hour`: `start` and `end`.
     fn window(&mut self, start_hour: u64, ticks: u64) -> String {
         let from = self.int(0, ticks - 1);
@@ -191,10 +206,9 @@ pub fn text(k: u64) -> String {
         let discount = d.real(5.0, (threshold * 0.4).max(6.0));
         let budget = (discount * d.int(3, 60) as f64).round();
         budgets += budget;
+        programs += &d.program(&format!("c{i}"), "coupon", budget, ("alibaba", "tencent"));
         programs += &format!(
-            "[[program]]\nname = \"c{i}\"\nkind = \"coupon\"\nbudget = {budget}\nfunded_by = {}\npacing = \"{}\"\nthreshold = {threshold}\ndiscount = {discount}\nper_user_limit = {}\n",
-            d.funding("alibaba", "tencent"),
-            d.pacing(),
+            "threshold = {threshold}\ndiscount = {discount}\nper_user_limit = {}\n",
             d.int(1, 3),
         );
         if d.chance(0.4) {
@@ -215,11 +229,10 @@ pub fn text(k: u64) -> String {
         let placement = &placements[d.int(0, placements.len() as u64 - 1) as usize];
         let budget = d.int(1, 60) as f64;
         budgets += budget;
+        programs += &d.program(&format!("t{i}"), "traffic", budget, ("tencent", "alibaba"));
         programs += &format!(
-            "[[program]]\nname = \"t{i}\"\nkind = \"traffic\"\nbudget = {budget}\nfunded_by = {}\npacing = \"{}\"\nplacement = \"{placement}\"\nmax_boost = {}\n",
-            d.funding("tencent", "alibaba"),
-            d.pacing(),
-            d.real(0.2, 2.0),
+            "placement = \"{placement}\"\nmax_boost = {}\n",
+            d.real(0.2, 2.0)
         );
         programs += &d.subset_line("segments", &segments);
         programs += "\n";

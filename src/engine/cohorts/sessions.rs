@@ -1519,10 +1519,9 @@ impl Sim<'_, '_> {
     /// Hands the tick's money over to be valued (see [`money`](super::money)).
     fn value_money(&mut self, ar: &mut Arrivals) {
         let mut batch = std::mem::replace(&mut ar.money, Batch::new(ar.t));
-        let Baskets { at, mut streams } = std::mem::take(&mut ar.baskets);
-        drop(at);
-        streams.retain(|owed| !owed.runs.is_empty());
-        batch.owed = streams;
+        // The index is dropped here; the streams go over as they are.
+        batch.owed = std::mem::take(&mut ar.baskets).streams;
+        batch.owed.retain(|owed| !owed.runs.is_empty());
         self.hand_over(batch);
     }
 
