@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use super::fates::{Coupon, CouponLaw};
 use super::samplers::unit_uniform;
-use super::sessions::{LatentKey, TopUp, latent_deviate};
+use super::sessions::{LatentKey, TopUp, for_each_deviate};
 use crate::engine::rng::mix64;
 
 /// What one booking takes from one cell.
@@ -136,8 +136,8 @@ impl History {
         // Draws the bookings still take: once none, the rest are in their cells under the last
         // law (each booking decides nothing more, and nothing is counted for it).
         let mut wanted: usize = stages.iter().flat_map(|s| &s.bookings).map(|b| b.2).sum();
-        for place in start..start + n as u64 {
-            let (z, mut u) = (latent_deviate(key, place), TopUp::new(key, place));
+        for_each_deviate(key, start..start + n as u64, |place, z| {
+            let mut u = TopUp::new(key, place);
             let taken = if wanted == 0 {
                 Err(None)
             } else {
@@ -153,7 +153,7 @@ impl History {
             };
             // One call, so that `visit` is inlined.
             visit(z, found);
-        }
+        });
     }
 
     /// The last law that put the draws in cells (a list with made draws has one).

@@ -696,7 +696,11 @@ impl CouponLaw {
         } else {
             // Intervals are in increasing order and those of zero mass were left out (B never
             // falls there): z lies in the one after those whose upper end is at or below it.
-            self.cuts.iter().map(|&zb| usize::from(z >= zb)).sum()
+            // Added without overflow checks (there are fewer ends than `usize::MAX`), which
+            // would otherwise chain the comparisons one after the other.
+            self.cuts
+                .iter()
+                .fold(0usize, |n, &zb| n.wrapping_add(usize::from(z >= zb)))
         };
         let (topup, below, above) = self.plain_cells[interval];
         if below == above || u() >= topup {

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use super::bookings::{Found, History};
 use super::fates::{Coupon, CouponLaw, Tilt};
-use super::sessions::{LatentKey, latent_deviate};
+use super::sessions::{LatentKey, for_each_deviate};
 use crate::engine::rng::Stream;
 use crate::engine::{Funnel, Outcome, Plan};
 use crate::scenario::yuan_to_units;
@@ -49,9 +49,14 @@ impl Run {
     fn value(&self, plan: &Plan, source: &mut Source) -> u128 {
         let (law, coupon) = (&*self.law, self.coupon);
         match (self.draw, source) {
-            (Draw::Latent, Source::Places { key, .. }) => (self.start..self.start + self.n)
-                .map(|place| plain_value(plan, law, coupon, latent_deviate(key, place)))
-                .sum(),
+            (Draw::Latent, Source::Places { key, .. }) => {
+                let mut units = 0;
+                let places = self.start..self.start + self.n;
+                for_each_deviate(key, places, |_, z| {
+                    units += plain_value(plan, law, coupon, z)
+                });
+                units
+            }
             (Draw::Tilted(tilt), Source::Stream(r)) => (0..self.n)
                 .map(|_| u128::from(yuan_to_units(law.order_basket(plan, coupon, tilt, r))))
                 .sum(),
@@ -62,7 +67,8 @@ impl Run {
 
 /// Where a basket stream's draws come from.
 pub(super) enum Source {
-    /// Latent draws, each a function of the stream's key and its place ([`latent_deviate`]);
+    /// Latent draws, each a function of the stream's key and its place
+    /// ([`latent_deviate`](super::sessions::latent_deviate));
     /// `next` is the first place not taken yet.
     Places { key: LatentKey, next: u64 },
     /// Tilted baskets, drawn one after the other.

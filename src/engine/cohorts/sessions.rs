@@ -42,6 +42,7 @@
 //! coupon changed, not from two unrelated draws.
 
 use std::collections::{BTreeMap, HashMap};
+use std::ops::Range;
 use std::sync::Arc;
 
 use rand::{Rng, RngExt, SeedableRng};
@@ -223,11 +224,15 @@ impl Latents {
             // Nothing booked: every draw counts, its cell from its own draws. (This runs on the
             // scenario's own thread for most made draws: going through the replay instead cost
             // 0.02 s of a national replication's wall time.)
-            for place in self.start..self.start + self.made as u64 {
-                let z = latent_deviate(&self.key, place);
-                let u = || latent_topup(&self.key, place);
-                counts[usize::from(coupon_law.plain_cell(z, u))] += 1;
-            }
+            let key = &self.key;
+            for_each_deviate(
+                key,
+                self.start..self.start + self.made as u64,
+                |place, z| {
+                    let u = || latent_topup(key, place);
+                    counts[usize::from(coupon_law.plain_cell(z, u))] += 1;
+                },
+            );
         } else {
             // The new law is the history's last: a draw no booking took comes in its cell.
             self.history
@@ -429,6 +434,29 @@ impl<'k> TopUp<'k> {
 #[inline(always)]
 pub(super) fn latent_deviate(key: &LatentKey, place: u64) -> f64 {
     StandardNormal.sample(&mut Place::new(key, place))
+}
+
+/// `each(place, z)` for the places `places` of the basket stream with keys `key`, in order, with
+/// their basket deviates ([`latent_deviate`]), made a batch at a time before their uses: the
+/// deviates do not depend on each other, and made apart from what is done with them they are
+/// made several at once (in a national replication, 5% less CPU time than one by one).
+#[inline(always)]
+pub(super) fn for_each_deviate(
+    key: &LatentKey,
+    places: Range<u64>,
+    mut each: impl FnMut(u64, f64),
+) {
+    const BATCH: u64 = 16;
+    let mut zs = [0.0; BATCH as usize];
+    for first in places.clone().step_by(BATCH as usize) {
+        let zs = &mut zs[..(places.end - first).min(BATCH) as usize];
+        for (z, place) in zs.iter_mut().zip(first..) {
+            *z = latent_deviate(key, place);
+        }
+        for (&z, place) in zs.iter().zip(first..) {
+            each(place, z);
+        }
+    }
 }
 
 /// Set apart the keys derived from a basket stream's: the increment, the top-up bits, the
