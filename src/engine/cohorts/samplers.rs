@@ -101,6 +101,7 @@ fn binomial_by_inversion(n: u64, p: f64, ln_q: f64, mut u: f64) -> u64 {
 /// once inside the squeeze (u_s ≥ 0.07, v ≤ v_r), else when ln(v α / (a/u_s² + b)) is at most
 /// ln f(k)/f(m), f being the pmf and m its mode.
 fn btrs(n: u64, p: f64, r: &mut Stream, mirror: bool) -> u64 {
+    debug_assert!(n < 1 << 53, "counts are far below 2^53");
     let q = 1.0 - p;
     let nf = n as f64;
     let spq = (nf * p * q).sqrt();
@@ -109,7 +110,9 @@ fn btrs(n: u64, p: f64, r: &mut Stream, mirror: bool) -> u64 {
     let c = nf * p + 0.5;
     let v_r = 0.92 - 4.2 / b;
     let alpha = (2.83 + 5.1 / b) * spq;
-    let m = ((nf + 1.0) * p).floor() as u64;
+    // ⌊x⌋ of an x ≥ 0 is its truncation, which the cast makes: the processor's baseline
+    // instructions have no floor, so `floor` would be a call into the C library.
+    let m = ((nf + 1.0) * p) as u64;
     loop {
         let u = if mirror {
             0.5 - r.random::<f64>()
@@ -118,11 +121,12 @@ fn btrs(n: u64, p: f64, r: &mut Stream, mirror: bool) -> u64 {
         };
         let v: f64 = r.random();
         let us = 0.5 - u.abs();
-        let k = ((2.0 * a / us + b) * u + c).floor();
-        if k < 0.0 || k > nf {
+        // k = ⌊x⌋ lies in 0..=n exactly when x lies in [0, n + 1) (n + 1 is exact: n < 2^53).
+        let x = (2.0 * a / us + b) * u + c;
+        if !(0.0..nf + 1.0).contains(&x) {
             continue;
         }
-        let k = k as u64;
+        let k = x as u64;
         if us >= 0.07 && v <= v_r {
             return k;
         }
