@@ -697,7 +697,7 @@ impl CouponLaw {
             // Intervals are in increasing order and those of zero mass were left out (B never
             // falls there): z lies in the one after those whose upper end is at or below it.
             // Added without overflow checks (there are fewer ends than `usize::MAX`), which
-            // would otherwise chain the comparisons one after the other.
+            // would otherwise branch after each comparison.
             self.cuts
                 .iter()
                 .fold(0usize, |n, &zb| n.wrapping_add(usize::from(z >= zb)))
