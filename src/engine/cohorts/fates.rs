@@ -12,13 +12,14 @@
 //! interval (truncated normal in log space), tilted by the chance of ordering at d = D/B through
 //! rejection (accept with w(B) / sup w), so that money is drawn per order, never per session.
 
-use std::collections::HashMap;
 use std::f64::consts::{FRAC_1_SQRT_2, PI};
 use std::sync::{Arc, OnceLock};
 
 use libm::erfc;
 use rand::RngExt;
 use rand_distr::{Distribution, StandardNormal};
+use rustc_hash::FxHashMap;
+use smallvec::SmallVec;
 
 use crate::engine::Plan;
 use crate::engine::rng::Stream;
@@ -809,7 +810,7 @@ impl CouponLaw {
 #[derive(Default)]
 pub struct Laws {
     /// By (segment, q's bits, eligible programs below 64 as a bit set, the others).
-    index: HashMap<(usize, u64, u64, Vec<usize>), usize>,
+    index: FxHashMap<(usize, u64, u64, Vec<usize>), usize>,
     /// Shared with the values owed under them (see `money`).
     laws: Vec<Arc<CouponLaw>>,
 }
@@ -853,6 +854,9 @@ pub struct Class<'a> {
     pub redeemed: &'a [u32],
 }
 
+/// A class's landings with their chances and coupon laws (two at most: kept off the heap).
+type Landed = SmallVec<[(Landing, f64, usize); 2]>;
+
 /// Steps 3–4 for a class: the chance that the jump fails, then each landing a session that
 /// jumped can reach (the shop, and where a live-bound one goes given the room) with its chance
 /// (jump × landing) and the coupon law met there under the `eligible` programs.
@@ -863,7 +867,7 @@ fn landings(
     class: Class,
     room: Room,
     eligible: &[usize],
-) -> (f64, Vec<(Landing, f64, usize)>) {
+) -> (f64, Landed) {
     let s = plan.scenario;
     let jump = if class.app {
         s.friction.jump_with_app
@@ -924,12 +928,16 @@ pub fn fate_law(
     }
 }
 
+/// Coupon programs eligible for a class, inline for the usual few (made twice per class and
+/// epoch: kept off the heap).
+type Eligible = SmallVec<[usize; 4]>;
+
 /// The coupon programs a session of `class` may be offered when `available` can pay (a
 /// program past the end of `available` cannot).
-fn eligible_of(plan: &Plan, class: Class, available: &[bool]) -> Vec<usize> {
+fn eligible_of(plan: &Plan, class: Class, available: &[bool]) -> Eligible {
     let s = plan.scenario;
     let (g, p) = (class.segment, class.placement);
-    let mut eligible = Vec::new();
+    let mut eligible = Eligible::new();
     for (j, program) in s.programs.iter().enumerate() {
         let Some(c) = program.coupon() else { continue };
         let slot = plan.coupon_slot[j].expect("a coupon program has a slot");

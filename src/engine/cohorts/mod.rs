@@ -341,6 +341,9 @@ struct Sim<'p, 's> {
     /// Per coupon slot: whether its program can never pay again, so that its redemption
     /// counters are kept at zero.
     spent: Vec<bool>,
+    /// The next tick's cohorts while a tick builds them: empty between ticks, its table kept
+    /// (it grows to the same size tick after tick).
+    next: Next,
 }
 
 fn keyed(seed: u64, rep: u64, t: usize, unit: u64, step: Step, index: u64) -> Stream {
@@ -399,6 +402,7 @@ impl<'p, 's> Sim<'p, 's> {
             session_scratch: sessions::SessionScratch::default(),
             share: None,
             spent: vec![false; plan.coupons()],
+            next: Next::default(),
         }
     }
 
@@ -444,7 +448,7 @@ impl<'p, 's> Sim<'p, 's> {
             }
         }
         let boosted = self.reserve_boosts(t);
-        let mut next = Next::default();
+        let mut next = std::mem::take(&mut self.next);
         let mut clicked = Clicked::default();
         self.expose_cohorts(t, boosted, &mut next, &mut clicked);
         self.walk_scratch.release_large();
@@ -453,7 +457,8 @@ impl<'p, 's> Sim<'p, 's> {
                 .reserve(self.plan, j, self.reserved[j] - self.paid[j], false);
         }
         self.resolve_sessions(t, clicked, &mut next);
-        self.cohorts = next.into_iter().filter(|x| x.1 > 0).collect();
+        self.cohorts = next.drain().filter(|x| x.1 > 0).collect();
+        self.next = next;
         self.ledger.close_tick(self.plan, &mut self.out, t);
     }
 

@@ -41,13 +41,13 @@
 //! no-coupon basket wherever their classes agree: incremental figures come from the sessions a
 //! coupon changed, not from two unrelated draws.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::ops::Range;
 use std::sync::Arc;
 
 use rand::{Rng, RngExt, SeedableRng};
 use rand_distr::{Distribution, StandardNormal};
-use smallvec::SmallVec;
+use smallvec::{SmallVec, smallvec};
 
 use super::bookings::{Found, History, Take};
 use super::fates::{self, Class, Coupon, End, Fate, Landing, Room, Tilt};
@@ -347,7 +347,7 @@ fn basket_stream(
 /// fates): the list itself goes over with the tick's money.
 #[derive(Default)]
 struct Baskets {
-    at: HashMap<(usize, u64), usize>,
+    at: rustc_hash::FxHashMap<(usize, u64), usize>,
     streams: Vec<Owed>,
 }
 
@@ -542,6 +542,12 @@ type Classes = BTreeMap<(State, usize), (ByServed, Slots)>;
 /// redemption.
 type Change = (bool, Option<usize>);
 
+/// A list's sessions booked in one epoch, by cell (inline for the usual few cells).
+type BookedCells = SmallVec<[usize; 8]>;
+
+/// A class's sessions by what they changed (inline for the usual few changes).
+type Outcomes = SmallVec<[(Change, u64); 2]>;
+
 /// What a fate uses: kind 0 nothing, else `live + 2 × (1 + program)` with `live` 1 for a place in
 /// the room (and 2 × 0 for no coupon).
 fn kind(fate: Fate) -> usize {
@@ -578,7 +584,7 @@ struct Arrivals<'n> {
     free: Vec<FreeGroup>,
     /// Per class, how many of its sessions booked so far had each change of their users' state
     /// (an Alipay set-up, the program slot of a redeemed coupon).
-    outcomes: Vec<Vec<(Change, u64)>>,
+    outcomes: Vec<Outcomes>,
     tick: TickSessions,
     /// Single sessions not arrived yet in each gap (the stretches before each several-session
     /// user's session, and after the last).
@@ -733,7 +739,7 @@ impl Sim<'_, '_> {
             served,
             slots,
             free,
-            outcomes: vec![Vec::new(); n_classes],
+            outcomes: vec![Outcomes::new(); n_classes],
             base: vec![None; n_classes],
             latents: vec![ClassLatents::default(); n_classes],
             baskets: Baskets::default(),
@@ -1083,17 +1089,18 @@ impl Sim<'_, '_> {
         let mut booked = std::mem::take(&mut self.session_scratch.booked);
         booked.clear();
         let mut dealt_to = vec![0; epoch.items.len()];
+        // One kind's items, their sizes and shares: made once, at the largest size any kind
+        // can need, and filled kind by kind.
+        let mut of_kind: Vec<(usize, &Item)> = Vec::with_capacity(epoch.items.len());
+        let mut sizes: Vec<u64> = Vec::with_capacity(epoch.items.len());
+        let mut dealt = Vec::with_capacity(epoch.items.len());
         // A kind none of whose sessions arrived deals nothing (its draws are keyed: skipping
         // them shifts no other).
         for (k, &arrived) in epoch.arrived.iter().enumerate().filter(|x| *x.1 > 0) {
-            let of_kind: Vec<(usize, &Item)> = epoch
-                .items
-                .iter()
-                .enumerate()
-                .filter(|i| kind(i.1.fate) == k)
-                .collect();
-            let sizes: Vec<u64> = of_kind.iter().map(|i| i.1.n).collect();
-            let mut dealt = Vec::new();
+            of_kind.clear();
+            of_kind.extend((epoch.items.iter().enumerate()).filter(|i| kind(i.1.fate) == k));
+            sizes.clear();
+            sizes.extend(of_kind.iter().map(|i| i.1.n));
             // Each item's share from a seed of its own (its class and fates), so that paired
             // runs whose arrivals of a kind differ by a few deal them a few apart.
             let deal = keyed(self.seed, self.rep, ar.t, k as u64, Step::Deal, ar.epoch).next_u64();
@@ -1117,7 +1124,8 @@ impl Sim<'_, '_> {
         // Which latent draws the booked sessions take, list by list (the items of a list are
         // consecutive: `draw_fates` pushes a list's cells one after the other).
         // Each list's items share its class and landing, so its orders have one GMV cell.
-        let mut lists: Vec<((usize, usize), usize, Vec<usize>)> = Vec::new();
+        // Per list (class and base fate): its GMV cell and its sessions booked by cell.
+        let mut lists: Vec<((usize, usize), usize, BookedCells)> = Vec::new();
         for (item, &d) in epoch.items.iter().zip(&dealt_to) {
             if d == 0 || !is_order(item.from) {
                 continue;
@@ -1125,7 +1133,7 @@ impl Sim<'_, '_> {
             let at = (item.class(), item.base());
             let cells = ar.latents[at.0].get(at.1).map_or(0, |l| l.cells.len());
             if lists.last().is_none_or(|x| x.0 != at) {
-                lists.push((at, self.gmv_cell(ar, item), vec![0; cells]));
+                lists.push((at, self.gmv_cell(ar, item), smallvec![0; cells]));
             }
             lists.last_mut().expect("pushed above").2[item.cell()] += d as usize;
         }
