@@ -624,12 +624,11 @@ pub fn multivariate_hypergeometric_by_ranks(
         out.extend_from_slice(counts);
         return;
     }
-    let q = n as f64 / total as f64;
+    // Every category's binomial has chance q: its logarithm for the inversions made once.
+    let q = Chance::new(n as f64 / total as f64);
     out.extend(
-        counts
-            .iter()
-            .enumerate()
-            .map(|(i, &c)| binomial_seeded(c, q, mix64(seed(i) ^ 1))),
+        (counts.iter().enumerate())
+            .map(|(i, &c)| binomial_with(c, q.p, Some(q.ln_1m_half), mix64(seed(i) ^ 1))),
     );
     let low: u64 = out.iter().sum();
     let mut change = Vec::new();
