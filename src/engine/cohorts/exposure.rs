@@ -43,54 +43,85 @@ fn pick(weights: &[f64], r: &mut Stream) -> usize {
         .expect("some positive weight")
 }
 
-/// Step 2's chances for the positions of one tick, segment and day index onwards.
+/// Step 2's chances for the positions of one tick and segment, by row: row d is the position
+/// of day index d (impressions served today before it). A walk's positions are the rows from
+/// `from` (its users' impressions served today) on, so that one table serves all of a
+/// segment's groups in a tick, whatever they were served, growing as far as they reach.
 struct ClickTable {
-    /// `click[k][p]`: the click chance of position k (day index served today + k) on placement p.
+    /// `click[d][p]`: the click chance of row d on placement p.
     click: Vec<Vec<f64>>,
-    /// `organic[k]`: the joint law of an organic impression's placement and click at position k:
-    /// π_p (1 − c_kp) for p in 0..P, then π_p c_kp; π_p = λ_p / Λ is the organic label law.
+    /// `organic[d]`: the joint law of an organic impression's placement and click at row d:
+    /// π_p (1 − c_dp) for p in 0..P, then π_p c_dp; π_p = λ_p / Λ is the organic label law.
     organic: Vec<Vec<f64>>,
-    /// `organic[k]`'s conditional chances, for the multinomial of each position's organic
+    /// `organic[d]`'s conditional chances, for the multinomial of each position's organic
     /// impressions.
     organic_chances: Vec<ChanceChain>,
     /// π, the law of an organic impression's placement.
     label: Vec<f64>,
+    /// The row of the walk's first position.
+    from: usize,
 }
 
 impl ClickTable {
-    /// The chances of the first `positions` positions from day index `served`.
-    fn new(plan: &Plan, t: usize, g: usize, served: u32, positions: usize) -> Self {
+    /// The table of tick `t` and segment `g`, with no rows yet ([`ClickTable::reach`]).
+    fn new(plan: &Plan, t: usize, g: usize) -> Self {
         let lambda = &plan.lambda[t][g];
         let total: f64 = lambda.iter().sum();
         let label = lambda
             .iter()
             .map(|&l| if total > 0.0 { l / total } else { 0.0 })
             .collect();
-        let click = (0..positions as u32)
-            .map(|k| {
-                (0..lambda.len())
-                    .map(|p| story::click_probability(plan, t, g, p, served + k))
-                    .collect()
-            })
-            .collect();
-        ClickTable::from_chances(label, click)
+        ClickTable::from_chances(label, Vec::new())
     }
 
-    fn from_chances(label: Vec<f64>, click: Vec<Vec<f64>>) -> Self {
-        let organic: Vec<Vec<f64>> = click
-            .iter()
-            .map(|ck: &Vec<f64>| {
-                let quiet = label.iter().zip(ck).map(|(pi, c)| pi * (1.0 - c));
-                let clicked = label.iter().zip(ck).map(|(pi, c)| pi * c);
-                quiet.chain(clicked).collect()
-            })
-            .collect();
-        ClickTable {
-            click,
-            organic_chances: organic.iter().map(|w| ChanceChain::new(w)).collect(),
-            organic,
-            label,
+    /// Adds the rows of tick `t` and segment `g` (the table's own) up to `rows` (exclusive).
+    fn reach(&mut self, plan: &Plan, t: usize, g: usize, rows: usize) {
+        for d in self.click.len()..rows {
+            let day_index = u32::try_from(d).expect("fewer than 2^32 impressions a day");
+            let row = (0..self.placements())
+                .map(|p| story::click_probability(plan, t, g, p, day_index))
+                .collect();
+            self.push_row(row);
         }
+    }
+
+    /// A table of the given label law and click chances by row (its walks start at row 0).
+    fn from_chances(label: Vec<f64>, click: Vec<Vec<f64>>) -> Self {
+        let mut table = ClickTable {
+            click: Vec::new(),
+            organic: Vec::new(),
+            organic_chances: Vec::new(),
+            label,
+            from: 0,
+        };
+        for row in click {
+            table.push_row(row);
+        }
+        table
+    }
+
+    fn push_row(&mut self, click: Vec<f64>) {
+        let quiet = self.label.iter().zip(&click).map(|(pi, c)| pi * (1.0 - c));
+        let clicked = self.label.iter().zip(&click).map(|(pi, c)| pi * c);
+        let organic: Vec<f64> = quiet.chain(clicked).collect();
+        self.organic_chances.push(ChanceChain::new(&organic));
+        self.organic.push(organic);
+        self.click.push(click);
+    }
+
+    /// The click chances of the walk's position `k`, by placement.
+    fn click(&self, k: usize) -> &[f64] {
+        &self.click[self.from + k]
+    }
+
+    /// The joint law of placement and click at the walk's position `k` ([`ClickTable::organic`]).
+    fn organic(&self, k: usize) -> &[f64] {
+        &self.organic[self.from + k]
+    }
+
+    /// [`ClickTable::organic`]'s conditional chances.
+    fn organic_chances(&self, k: usize) -> &ChanceChain {
+        &self.organic_chances[self.from + k]
     }
 
     fn placements(&self) -> usize {
@@ -141,10 +172,12 @@ type Alone = (usize, u64, Unserved, Placements);
 /// nothing once they have grown.
 #[derive(Default)]
 pub(super) struct WalkScratch {
-    /// The last group's chances, by (tick, segment, served today): the groups of one segment
-    /// and served count come one after the other (boosted vectors after the empty one), and a
-    /// table for more positions holds those for fewer.
-    table: Option<((usize, usize, u32), ClickTable)>,
+    /// The last group's chances, by (tick, segment): a segment's groups come one after the
+    /// other, and their table grows as far as the farthest of them reaches.
+    table: Option<((usize, usize), ClickTable)>,
+    /// The last group's law of organic impression counts, by (tick, segment): the same for all
+    /// of a segment's groups in a tick, which come one after the other.
+    levels: Option<((usize, usize), ChanceChain)>,
     standings: Vec<(Standing, u64)>,
     next: Vec<(Standing, u64)>,
     alone: Vec<Alone>,
@@ -304,7 +337,7 @@ fn walk(
             kinds.extend(boosted_left.iter().map(|&b| f64::from(b)));
             multinomial(users, kinds, r, split);
             if split[0] > 0 {
-                table.organic_chances[k].multinomial(split[0], r, outcome);
+                table.organic_chances(k).multinomial(split[0], r, outcome);
                 let left = (organic_left - 1, boosted_left.clone());
                 moves.quiet(&left, first, outcome[..places].iter().sum());
                 for p in 0..places {
@@ -319,7 +352,7 @@ fn walk(
                 if m == 0 {
                     continue;
                 }
-                let c = binomial(m, table.click[k][b.placement], r);
+                let c = binomial(m, table.click(k)[b.placement], r);
                 w.boosted[b.program] += m;
                 w.clicks[b.placement] += c;
                 let mut left = (organic_left, boosted_left.clone());
@@ -359,7 +392,7 @@ fn walk_alone(
         let mut x = r.random_range(0..unserved);
         if x < organic_left {
             organic_left -= 1;
-            let o = pick(&table.organic[k], r);
+            let o = pick(table.organic(k), r);
             let p = o % places;
             w.organic[p] += 1;
             if o >= places {
@@ -380,7 +413,7 @@ fn walk_alone(
         boosted_left[i] -= 1;
         let b = boosts[i];
         w.boosted[b.program] += 1;
-        if r.random::<f64>() < table.click[k][b.placement] {
+        if r.random::<f64>() < table.click(k)[b.placement] {
             w.clicks[b.placement] += 1;
             sessions.push(b.placement);
         }
@@ -425,11 +458,12 @@ fn poisson_levels(mean: f64) -> Vec<f64> {
     levels
 }
 
-/// Organic levels of `n` users: (level, users, tail index). Users above the enumerated levels
-/// come one by one (tail index 1, 2, …) with their level drawn from the conditional tail.
-fn split_levels(mean: f64, n: u64, r: &mut Stream) -> Vec<(u64, u64, u64)> {
+/// Organic levels of `n` users: (level, users, tail index), `levels` the conditional chances of
+/// [`poisson_levels`] for `mean`. Users above the enumerated levels come one by one (tail index
+/// 1, 2, …) with their level drawn from the conditional tail.
+fn split_levels(levels: &ChanceChain, mean: f64, n: u64, r: &mut Stream) -> Vec<(u64, u64, u64)> {
     let mut counts = Vec::new();
-    multinomial(n, &poisson_levels(mean), r, &mut counts);
+    levels.multinomial(n, r, &mut counts);
     let beyond = counts.pop().unwrap_or(0);
     let top = counts.len() as u64 - 1;
     let mut levels: Vec<(u64, u64, u64)> = counts
@@ -721,14 +755,21 @@ impl<'p, 's> Sim<'p, 's> {
         if room == 0 || (mean == 0.0 && offered == 0) {
             self.offer_unserved(t, g, n, &mut r);
         } else {
-            let levels = split_levels(mean, n, &mut r);
+            let law = match self.walk_scratch.levels.take() {
+                Some((key, law)) if key == (t, g) => law,
+                _ => ChanceChain::new(&poisson_levels(mean)),
+            };
+            let levels = split_levels(&law, mean, n, &mut r);
+            self.walk_scratch.levels = Some(((t, g), law));
             let most = levels.iter().map(|l| l.0).max().unwrap_or(0) + offered;
             let positions = served_of(most, room);
-            let at = (t, g, served_before);
-            let table = match self.walk_scratch.table.take() {
-                Some((key, table)) if key == at && table.click.len() >= positions => table,
-                _ => ClickTable::new(self.plan, t, g, served_before, positions),
+            let mut table = match self.walk_scratch.table.take() {
+                Some((key, table)) if key == (t, g) => table,
+                _ => ClickTable::new(self.plan, t, g),
             };
+            let from = served_before as usize;
+            table.reach(self.plan, t, g, from + positions);
+            table.from = from;
             for (o, users, tail) in levels {
                 if o + offered == 0 {
                     continue;
@@ -738,7 +779,7 @@ impl<'p, 's> Sim<'p, 's> {
                 let out = self.expose_users(t, &table, g, served, &boosts, o, users, unit);
                 group.deal(self.plan, out, served as u32, next, clicked);
             }
-            self.walk_scratch.table = Some((at, table));
+            self.walk_scratch.table = Some(((t, g), table));
         }
         for (state, left) in group.members {
             if left > 0 {
@@ -935,7 +976,7 @@ mod tests {
                         s.0.push(p);
                     }
                     s.2 += u64::from(p == 0);
-                    let pr = left.0 as f64 / unserved * table.label[p] * chance(table.click[k][p]);
+                    let pr = left.0 as f64 / unserved * table.label[p] * chance(table.click(k)[p]);
                     let next = (left.0 - 1, left.1.clone());
                     enumerate(table, boosts, k + 1, served, next, s, prob * pr, out);
                 }
@@ -946,7 +987,7 @@ mod tests {
                     s.0.push(b.placement);
                 }
                 s.1[i] += 1;
-                let pr = f64::from(left.1[i]) / unserved * chance(table.click[k][b.placement]);
+                let pr = f64::from(left.1[i]) / unserved * chance(table.click(k)[b.placement]);
                 let mut next = left.clone();
                 next.1[i] -= 1;
                 enumerate(table, boosts, k + 1, served, next, s, prob * pr, out);
@@ -955,19 +996,33 @@ mod tests {
     }
 
     #[test]
-    fn a_table_for_more_positions_holds_the_one_for_fewer() {
-        // `expose_group` reuses the last group's table when it has positions enough.
+    fn a_table_s_rows_are_their_day_indices_however_it_grew() {
+        // `expose_group` keeps one table a tick and segment, grown as its groups reach further:
+        // row d must hold day index d's chances whatever the table first reached, and a walk
+        // from row `from` must read row from + k at its position k.
         let scenario = crate::scenario::quick_fixture();
         let plan = Plan::new(&scenario);
-        for (t, served) in [(0, 0), (30, 2), (71, 5)] {
-            let short = ClickTable::new(&plan, t, 0, served, 3);
-            let long = ClickTable::new(&plan, t, 0, served, 9);
-            assert_eq!((short.click.len(), long.click.len()), (3, 9));
-            assert_eq!(short.click[..], long.click[..3]);
-            assert_eq!(short.organic[..], long.organic[..3]);
-            assert_eq!(short.label, long.label);
+        for t in [0, 30, 71] {
+            let mut short = ClickTable::new(&plan, t, 0);
+            short.reach(&plan, t, 0, 3);
+            let mut grown = ClickTable::new(&plan, t, 0);
+            for rows in [5, 2, 9] {
+                grown.reach(&plan, t, 0, rows);
+            }
+            assert_eq!((short.click.len(), grown.click.len()), (3, 9));
+            assert_eq!(short.click[..], grown.click[..3]);
+            assert_eq!(short.organic[..], grown.organic[..3]);
+            assert_eq!(short.label, grown.label);
+            for (d, row) in grown.click.iter().enumerate() {
+                for (p, &c) in row.iter().enumerate() {
+                    assert_eq!(c, story::click_probability(&plan, t, 0, p, d as u32));
+                }
+            }
+            grown.from = 5;
+            assert_eq!(grown.click(2), &grown.click[7][..]);
+            assert_eq!(grown.organic(1), &grown.organic[6][..]);
             // Fatigue makes later positions differ: the rows are of their own positions.
-            assert_ne!(long.click[0], long.click[8]);
+            assert_ne!(grown.click[0], grown.click[8]);
         }
     }
 

@@ -1288,7 +1288,7 @@ impl Sim<'_, '_> {
                 &mut pairs,
             );
             if !matches!(&ar.base[c], Some((room, _)) if *room == found.room) {
-                self.draw_base_fates(ar, (c, n), found.room, &base);
+                self.draw_base_fates(ar, (c, n), found.room, &base, (&mut weights, &mut counts));
             }
             // Out of `ar` while its sessions are dealt to items (counting latent draws by cell
             // borrows the rest of `ar`); back in, unchanged, at the end of the class.
@@ -1350,10 +1350,10 @@ impl Sim<'_, '_> {
         (c, n): (usize, u64),
         room: Room,
         base: &[(Fate, f64, usize)],
+        (weights, counts): (&mut Vec<f64>, &mut Vec<u64>),
     ) {
         let index = u64::from(room == Room::Full);
         let mut r = keyed(self.seed, self.rep, ar.t, ar.keys[c], Step::Fates, index);
-        let mut counts = Vec::new();
         match ar.base[c].take() {
             Some((Room::Open, mut kept)) if kept.len() == base.len() => {
                 // The room filled: a session's fate depends on the room only if it was
@@ -1361,7 +1361,7 @@ impl Sim<'_, '_> {
                 // live-bound ones now overflow: their ends are drawn afresh from the
                 // overflow's law (the base law given the landing).
                 let mut live = 0;
-                let mut weights = Vec::with_capacity(kept.len());
+                weights.clear();
                 for (k, (fate, count)) in kept.iter_mut().enumerate() {
                     if let Fate::Landed(Landing::Live, _) = *fate {
                         live += std::mem::take(count);
@@ -1372,16 +1372,21 @@ impl Sim<'_, '_> {
                     let overflow = matches!(base[k].0, Fate::Landed(Landing::Overflow, _));
                     weights.push(if overflow { base[k].1 } else { 0.0 });
                 }
-                multinomial(live, &weights, &mut r, &mut counts);
-                for (x, &k) in kept.iter_mut().zip(&counts) {
+                multinomial(live, weights, &mut r, counts);
+                for (x, &k) in kept.iter_mut().zip(counts.iter()) {
                     x.1 += k;
                 }
                 ar.base[c] = Some((room, kept));
             }
             _ => {
-                let weights: Vec<f64> = base.iter().map(|x| x.1).collect();
-                multinomial(n, &weights, &mut r, &mut counts);
-                let drawn = base.iter().zip(&counts).map(|(x, &k)| (x.0, k)).collect();
+                weights.clear();
+                weights.extend(base.iter().map(|x| x.1));
+                multinomial(n, weights, &mut r, counts);
+                let drawn = base
+                    .iter()
+                    .zip(counts.iter())
+                    .map(|(x, &k)| (x.0, k))
+                    .collect();
                 ar.base[c] = Some((room, drawn));
                 ar.money.taken.extend(ar.latents[c].restart_all());
             }
