@@ -20,8 +20,9 @@ use crate::engine::{Count, Plan};
 /// (almost never any) are drawn one by one from the exact conditional law, so nothing is cut off.
 const LEVEL_TAIL: f64 = 1e-12;
 
-/// Kept boosted impressions of one user per program (indexed by program; 0 for coupon programs).
-type Boosts = Vec<u32>;
+/// Kept boosted impressions of one user per program (indexed by program; 0 for coupon programs;
+/// inline for up to four programs, as in the default: vectors are cloned for every group).
+type Boosts = SmallVec<[u32; 4]>;
 
 /// This tick's users with kept boosted impressions: per cohort, counts by boosted vector (users
 /// without any are not listed).
@@ -492,7 +493,7 @@ fn assign_levels(
     let none = n - groups.values().sum::<u64>();
     // Users not yet given a level of program j, by group: the zero vector (sorted first) and the
     // earlier programs' groups in order.
-    let mut unassigned: Vec<(Boosts, u64)> = std::iter::once((vec![0; programs], none))
+    let mut unassigned: Vec<(Boosts, u64)> = std::iter::once((smallvec![0; programs], none))
         .chain(groups.iter().map(|(b, &c)| (b.clone(), c)))
         .collect();
     let mut left = n;
@@ -795,8 +796,8 @@ impl<'p, 's> Sim<'p, 's> {
 struct Group {
     /// Cohorts in state order (blocks of equal app and Alipay are contiguous), with users left.
     members: Vec<(State, u64)>,
-    /// `[first, end)` member ranges of the (app, Alipay) blocks.
-    blocks: Vec<(usize, usize)>,
+    /// `[first, end)` member ranges of the (app, Alipay) blocks (four at most).
+    blocks: SmallVec<[(usize, usize); 4]>,
     block_rng: Stream,
     member_rng: Stream,
     /// Scratch space of [`Group::take_many`]'s results.
@@ -805,7 +806,7 @@ struct Group {
 
 impl Group {
     fn new(members: Vec<(State, u64)>, block_rng: Stream, member_rng: Stream) -> Self {
-        let mut blocks: Vec<(usize, usize)> = Vec::new();
+        let mut blocks: SmallVec<[(usize, usize); 4]> = SmallVec::new();
         for (i, (state, _)) in members.iter().enumerate() {
             match blocks.last_mut() {
                 Some(b)
@@ -817,11 +818,12 @@ impl Group {
             }
         }
         Group {
+            // A deal gives each member one count at most.
+            dealt: Vec::with_capacity(members.len()),
             members,
             blocks,
             block_rng,
             member_rng,
-            dealt: Vec::new(),
         }
     }
 
@@ -1151,7 +1153,8 @@ mod tests {
                 let histogram = occupancy(users as u64, 2, &mut r);
                 assign_levels(&histogram, j, 2, &mut groups, &mut r);
             }
-            *seen.entry(groups.into_iter().collect()).or_insert(0.0) += 1.0;
+            let by_vector = groups.into_iter().map(|(b, c)| (b.to_vec(), c)).collect();
+            *seen.entry(by_vector).or_insert(0.0) += 1.0;
         }
         assert!(seen.keys().all(|k| law.contains_key(k)));
         let chi: f64 = law
