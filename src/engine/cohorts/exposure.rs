@@ -44,6 +44,14 @@ fn pick(weights: &[f64], r: &mut Stream) -> usize {
         .expect("some positive weight")
 }
 
+/// What all of a segment's exposure groups in a tick share.
+struct SegmentLaws {
+    /// The conditional chances of the users' organic impression counts ([`poisson_levels`]).
+    levels: ChanceChain,
+    /// Their click chances, grown as far as the farthest group reaches.
+    table: ClickTable,
+}
+
 /// Step 2's chances for the positions of one tick and segment, by row: row d is the position
 /// of day index d (impressions served today before it). A walk's positions are the rows from
 /// `from` (its users' impressions served today) on, so that one table serves all of a
@@ -84,6 +92,13 @@ impl ClickTable {
                 .collect();
             self.push_row(row);
         }
+    }
+
+    /// Readies the table for walks of `positions` positions by users served `from` impressions
+    /// today (the table of tick `t` and segment `g`).
+    fn start_at(&mut self, plan: &Plan, t: usize, g: usize, from: usize, positions: usize) {
+        self.reach(plan, t, g, from + positions);
+        self.from = from;
     }
 
     /// A table of the given label law and click chances by row (its walks start at row 0).
@@ -173,12 +188,8 @@ type Alone = (usize, u64, Unserved, Placements);
 /// nothing once they have grown.
 #[derive(Default)]
 pub(super) struct WalkScratch {
-    /// The last group's chances, by (tick, segment): a segment's groups come one after the
-    /// other, and their table grows as far as the farthest of them reaches.
-    table: Option<((usize, usize), ClickTable)>,
-    /// The last group's law of organic impression counts, by (tick, segment): the same for all
-    /// of a segment's groups in a tick, which come one after the other.
-    levels: Option<((usize, usize), ChanceChain)>,
+    /// The last group's laws, by (tick, segment): a segment's groups come one after the other.
+    segment: Option<((usize, usize), SegmentLaws)>,
     standings: Vec<(Standing, u64)>,
     next: Vec<(Standing, u64)>,
     alone: Vec<Alone>,
@@ -756,31 +767,27 @@ impl<'p, 's> Sim<'p, 's> {
         if room == 0 || (mean == 0.0 && offered == 0) {
             self.offer_unserved(t, g, n, &mut r);
         } else {
-            let law = match self.walk_scratch.levels.take() {
-                Some((key, law)) if key == (t, g) => law,
-                _ => ChanceChain::new(&poisson_levels(mean)),
+            let mut laws = match self.walk_scratch.segment.take() {
+                Some((key, laws)) if key == (t, g) => laws,
+                _ => SegmentLaws {
+                    levels: ChanceChain::new(&poisson_levels(mean)),
+                    table: ClickTable::new(self.plan, t, g),
+                },
             };
-            let levels = split_levels(&law, mean, n, &mut r);
-            self.walk_scratch.levels = Some(((t, g), law));
+            let levels = split_levels(&laws.levels, mean, n, &mut r);
             let most = levels.iter().map(|l| l.0).max().unwrap_or(0) + offered;
             let positions = served_of(most, room);
-            let mut table = match self.walk_scratch.table.take() {
-                Some((key, table)) if key == (t, g) => table,
-                _ => ClickTable::new(self.plan, t, g),
-            };
-            let from = served_before as usize;
-            table.reach(self.plan, t, g, from + positions);
-            table.from = from;
+            (laws.table).start_at(self.plan, t, g, served_before as usize, positions);
             for (o, users, tail) in levels {
                 if o + offered == 0 {
                     continue;
                 }
                 let served = served_of(o + offered, room);
                 let unit = mix64(mix64(key ^ mix64(o)) ^ tail);
-                let out = self.expose_users(t, &table, g, served, &boosts, o, users, unit);
+                let out = self.expose_users(t, &laws.table, g, served, &boosts, o, users, unit);
                 group.deal(self.plan, out, served as u32, next, clicked);
             }
-            self.walk_scratch.table = Some(((t, g), table));
+            self.walk_scratch.segment = Some(((t, g), laws));
         }
         for (state, left) in group.members {
             if left > 0 {
@@ -1020,7 +1027,7 @@ mod tests {
                     assert_eq!(c, story::click_probability(&plan, t, 0, p, d as u32));
                 }
             }
-            grown.from = 5;
+            grown.start_at(&plan, t, 0, 5, 4);
             assert_eq!(grown.click(2), &grown.click[7][..]);
             assert_eq!(grown.organic(1), &grown.organic[6][..]);
             // Fatigue makes later positions differ: the rows are of their own positions.

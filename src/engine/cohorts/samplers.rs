@@ -48,6 +48,11 @@ impl Chance {
             ln_1m_half: (-half).ln_1p(),
         }
     }
+
+    /// Binomial(n, p) from `seed`: [`binomial_seeded`]'s count, its logarithm not made again.
+    fn binomial(&self, n: u64, seed: u64) -> u64 {
+        binomial_with(n, self.p, Some(self.ln_1m_half), seed)
+    }
 }
 
 /// [`binomial_seeded`], given ln(1 − min(p, 1 − p)) or not.
@@ -403,7 +408,7 @@ impl ChanceChain {
             }
             let k = match self.last_positive {
                 Some(l) if l == i => left,
-                _ => binomial_with(left, chance.p, Some(chance.ln_1m_half), r.next_u64()),
+                _ => chance.binomial(left, r.next_u64()),
             };
             out[i] = k;
             left -= k;
@@ -626,10 +631,7 @@ pub fn multivariate_hypergeometric_by_ranks(
     }
     // Every category's binomial has chance q: its logarithm for the inversions made once.
     let q = Chance::new(n as f64 / total as f64);
-    out.extend(
-        (counts.iter().enumerate())
-            .map(|(i, &c)| binomial_with(c, q.p, Some(q.ln_1m_half), mix64(seed(i) ^ 1))),
-    );
+    out.extend((counts.iter().enumerate()).map(|(i, &c)| q.binomial(c, mix64(seed(i) ^ 1))));
     let low: u64 = out.iter().sum();
     let mut change = Vec::new();
     if low > n {

@@ -546,7 +546,7 @@ type Change = (bool, Option<usize>);
 type BookedCells = SmallVec<[usize; 8]>;
 
 /// A class's sessions by what they changed (inline for the usual few changes).
-type Outcomes = SmallVec<[(Change, u64); 2]>;
+type ChangeCounts = SmallVec<[(Change, u64); 2]>;
 
 /// What a fate uses: kind 0 nothing, else `live + 2 × (1 + program)` with `live` 1 for a place in
 /// the room (and 2 × 0 for no coupon).
@@ -584,7 +584,7 @@ struct Arrivals<'n> {
     free: Vec<FreeGroup>,
     /// Per class, how many of its sessions booked so far had each change of their users' state
     /// (an Alipay set-up, the program slot of a redeemed coupon).
-    outcomes: Vec<Outcomes>,
+    outcomes: Vec<ChangeCounts>,
     tick: TickSessions,
     /// Single sessions not arrived yet in each gap (the stretches before each several-session
     /// user's session, and after the last).
@@ -739,7 +739,7 @@ impl Sim<'_, '_> {
             served,
             slots,
             free,
-            outcomes: vec![Outcomes::new(); n_classes],
+            outcomes: vec![ChangeCounts::new(); n_classes],
             base: vec![None; n_classes],
             latents: vec![ClassLatents::default(); n_classes],
             baskets: Baskets::default(),
