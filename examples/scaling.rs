@@ -13,7 +13,11 @@
 //!   ([`Plan::value_baskets`]): what a replication costs without them, read directly. Most of
 //!   the scenario's baskets are valued by its baseline's run on the other core while the
 //!   scenario's own run goes on, so the wall time minus their cost at the floor (the other
-//!   reading) takes off time the wall clock mostly did not see.
+//!   reading) takes off time the wall clock mostly did not see. The pass that puts the
+//!   scenario's orders in their coupons' cells still makes one latent basket deviate per such
+//!   order, on the scenario's own thread: the cases count them ([`Plan::latent_meter`]) and time
+//!   one, and the last ratio takes them out of the wall time too, the population ratio less
+//!   every per-order draw.
 //!
 //! Per case it prints wall and CPU seconds, simulated user-ticks per second (users × ticks × 2,
 //! the scenario and its baseline), orders, the CPU time the orders' basket draws take at the draw
@@ -27,6 +31,8 @@
 //! `cohorts` run's timing.
 
 use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use d11sim::engine::{Engine, Plan, cohorts};
@@ -46,8 +52,22 @@ fn default_scenario() -> Scenario {
     load_str(default::DEFAULT_SCENARIO_TOML, default::DEFAULT_ORIGIN).expect("the default is valid")
 }
 
+/// Seconds per draw by `time(draws)`: the median of five timings of 10^6 draws, each made on
+/// both cores at once as the replication makes them (on one machine a basket draw took 16 ns
+/// with the other core idle and 26 ns with it busy).
+fn per_draw(time: impl Fn(u64) -> f64 + Sync) -> f64 {
+    let mut timings: Vec<f64> = (0..5)
+        .map(|_| {
+            let (a, b) = rayon::join(|| time(1_000_000), || time(1_000_000));
+            (a + b) / 2.0
+        })
+        .collect();
+    timings.sort_by(f64::total_cmp);
+    percentile_sorted(&timings, 0.5)
+}
+
 /// One case, in this process: prints `wall user_ticks orders basket_seconds peak_kib cpu
-/// scenario_basket_seconds seconds_per_basket`.
+/// scenario_basket_seconds seconds_per_basket latent_draws seconds_per_latent`.
 fn child(engine: &str, users: u64) {
     // The allocator set as the command line sets it.
     d11sim::engine::return_large_blocks();
@@ -67,6 +87,10 @@ fn child(engine: &str, users: u64) {
     let start = Instant::now();
     let (mut plan, mut base_plan) = (Plan::new(&scenario), Plan::new(&baseline));
     (plan.value_baskets, base_plan.value_baskets) = (value_baskets, value_baskets);
+    // Both runs count their cell passes' latent draws on one meter (the baseline, offered no
+    // coupon, makes none).
+    let meter = Arc::new(AtomicU64::new(0));
+    (plan.latent_meter, base_plan.latent_meter) = (Some(meter.clone()), Some(meter.clone()));
     let (a, b) = engine.simulate_pair(&plan, &base_plan, SEED, REPLICATION, true);
     let wall = start.elapsed().as_secs_f64();
     let scenario_orders = a.count(d11sim::engine::Count::Orders);
@@ -74,20 +98,17 @@ fn child(engine: &str, users: u64) {
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: getrusage writes into the struct we own.
     unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
-    // The median of five timings of 10^6 draws, each made on both cores at once as the
-    // replication makes them (on one machine a draw took 16 ns with the other core idle and
-    // 26 ns with it busy). Unvalued, the orders' baskets are not drawn (but the few of users
-    // resolved one by one): none to time or to cost.
+    // Unvalued, the orders' baskets are not drawn (but the few of users resolved one by one):
+    // none to time or to cost. A latent draw of the cell pass is timed the same way (none to
+    // time for `agents`).
     let per_basket = if value_baskets {
-        let mut timings: Vec<f64> = (0..5)
-            .map(|_| {
-                let time = || cohorts::seconds_per_basket(&plan, 1_000_000);
-                let (a, b) = rayon::join(time, time);
-                (a + b) / 2.0
-            })
-            .collect();
-        timings.sort_by(f64::total_cmp);
-        percentile_sorted(&timings, 0.5)
+        per_draw(|draws| cohorts::seconds_per_basket(&plan, draws))
+    } else {
+        0.0
+    };
+    let latents = meter.load(Ordering::Relaxed);
+    let per_latent = if engine == Engine::Cohorts {
+        per_draw(|draws| cohorts::seconds_per_latent(&plan, draws))
     } else {
         0.0
     };
@@ -95,7 +116,7 @@ fn child(engine: &str, users: u64) {
     let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
     let cpu = seconds(usage.ru_utime) + seconds(usage.ru_stime);
     println!(
-        "{wall} {user_ticks} {orders} {} {} {cpu} {} {per_basket}",
+        "{wall} {user_ticks} {orders} {} {} {cpu} {} {per_basket} {latents} {per_latent}",
         orders as f64 * per_basket,
         usage.ru_maxrss,
         scenario_orders as f64 * per_basket
@@ -117,6 +138,10 @@ struct Case {
     peak_mib: f64,
     /// The child's timing of one basket draw (seconds; 0 where no basket is drawn, `unvalued`).
     per_basket: f64,
+    /// Latent basket deviates the cell pass made (on the scenario's own thread), and the
+    /// child's timing of one (seconds; 0 for `agents`).
+    latents: f64,
+    per_latent: f64,
 }
 
 impl Case {
@@ -129,6 +154,13 @@ impl Case {
             per_basket,
             ..self
         }
+    }
+
+    /// The wall time less the cell pass's latent draws at `per_latent` seconds each: they are
+    /// per-order draws made on the scenario's own thread, whose chain of ticks the wall clock
+    /// follows.
+    fn wall_less_latents(&self, per_latent: f64) -> f64 {
+        self.wall - self.latents * per_latent
     }
 }
 
@@ -156,6 +188,8 @@ fn run(engine: &str, users: u64) -> Case {
         cpu: v[5],
         scenario_baskets: v[6],
         per_basket: v[7],
+        latents: v[8],
+        per_latent: v[9],
     };
     show(engine, users, &case);
     case
@@ -190,6 +224,8 @@ fn quantile(runs: &[Case], q: f64) -> Case {
         scenario_baskets: of(|c| c.scenario_baskets),
         peak_mib: of(|c| c.peak_mib),
         per_basket: of(|c| c.per_basket),
+        latents: of(|c| c.latents),
+        per_latent: of(|c| c.per_latent),
     }
 }
 
@@ -208,7 +244,8 @@ Options:
                          10^11; 1336000000 is the national default itself). ENGINE: cohorts,
                          unvalued (cohorts, the orders' baskets not drawn) or agents. Prints
                          `wall user_ticks orders basket_seconds peak_kib cpu
-                         scenario_basket_seconds seconds_per_basket`
+                         scenario_basket_seconds seconds_per_basket latent_draws
+                         seconds_per_latent`
   -h, --help             print this";
 
 /// What the command line asks for.
@@ -281,6 +318,10 @@ fn main() {
     }
     let mut timings: Vec<f64> = seen.iter().flatten().map(|c| c.per_basket).collect();
     timings.sort_by(f64::total_cmp);
+    let mut latent_timings: Vec<f64> = (seen.iter().chain(&unvalued).flatten())
+        .map(|c| c.per_latent)
+        .collect();
+    latent_timings.sort_by(f64::total_cmp);
     // The medians, and the least values: the machine's other work only ever adds time, so the
     // least of several runs is the steadiest reading of a case alone (on a shared machine the
     // small case's medians moved by half between runs of seven).
@@ -321,6 +362,19 @@ fn main() {
             large_unvalued.wall,
             small_unvalued.wall,
             large_unvalued.cpu / small_unvalued.cpu
+        );
+        let per_latent = percentile_sorted(&latent_timings, q);
+        let [small_less, large_less] =
+            [small_unvalued, large_unvalued].map(|c| c.wall_less_latents(per_latent));
+        println!(
+            "cohorts 10^9 / 10^6 users, the baskets not valued, wall less the cell pass's latent \
+             draws ({:.3e} vs {:.3e} x {:.1} ns): {:.2}x ({:.2} vs {:.2} s)",
+            large_unvalued.latents,
+            small_unvalued.latents,
+            per_latent * 1e9,
+            large_less / small_less,
+            large_less,
+            small_less
         );
         println!(
             "draw floor, national: {:.3e} orders (scenario + baseline) x {:.1} ns = {:.2} s of \

@@ -44,6 +44,11 @@ pub struct Plan<'s> {
     /// their sessions (their coupon depends on them), and the `agents` engine draws every
     /// basket so, whatever this says.
     pub value_baskets: bool,
+    /// Where the `cohorts` engine counts the latent basket deviates it makes to put orders in
+    /// their coupons' cells (the scaling example's reading of the population ratio without the
+    /// per-order draws); nothing is counted where it is `None`, as always but there. A count of
+    /// work, not a result: nothing the engine draws or reports depends on it.
+    pub latent_meter: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
 }
 
 /// Splits `charge` by `shares` with largest remainders (ties to the earlier funder), so that the
@@ -178,6 +183,7 @@ impl<'s> Plan<'s> {
             charge,
             parts,
             value_baskets: true,
+            latent_meter: None,
         }
     }
 

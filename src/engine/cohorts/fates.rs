@@ -1064,6 +1064,30 @@ pub fn seconds_per_basket(plan: &Plan, draws: u64) -> f64 {
     start.elapsed().as_secs_f64() / draws.max(1) as f64
 }
 
+/// Seconds per latent draw of the cell pass (for the benchmarks): one order's latent basket
+/// deviate made from its place and put in its coupon's cell, as the engine does for every order
+/// whose law offers a coupon when its class's epoch starts (and again where a new law puts the
+/// draws in cells), under the law of segment 0 with every coupon program that targets it
+/// eligible. A per-order draw too, beside [`seconds_per_basket`]'s.
+pub fn seconds_per_latent(plan: &Plan, draws: u64) -> f64 {
+    use super::sessions::{LatentKey, for_each_deviate, latent_topup};
+    let s = plan.scenario;
+    let eligible: Vec<usize> = (s.programs.iter().enumerate())
+        .filter(|(_, p)| p.coupon().is_some() && p.segments[0])
+        .map(|(j, _)| j)
+        .collect();
+    let q = story::base_order_probability(plan, 0, 0, 0, false, false);
+    let law = CouponLaw::new(plan, 0, q, &eligible);
+    let key = LatentKey::new(1);
+    let mut counts = vec![0_u64; law.plain_coupons().len()];
+    let start = std::time::Instant::now();
+    for_each_deviate(&key, 0..draws, |place, z| {
+        counts[usize::from(law.plain_cell(z, || latent_topup(&key, place)))] += 1;
+    });
+    std::hint::black_box(&counts);
+    start.elapsed().as_secs_f64() / draws.max(1) as f64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

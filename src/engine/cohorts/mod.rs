@@ -36,7 +36,7 @@ mod order;
 pub(crate) mod samplers;
 mod sessions;
 
-pub use fates::seconds_per_basket;
+pub use fates::{seconds_per_basket, seconds_per_latent};
 
 use std::collections::BTreeMap;
 

@@ -516,6 +516,33 @@ mod tests {
     }
 
     #[test]
+    fn the_latent_meter_counts_the_cell_pass_and_changes_nothing() {
+        // The scaling example's count of the cell pass's latent draws: a plan with the meter
+        // gives the results of one without, the same count each time, and none for a baseline
+        // (no coupon is ever offered it, so no law puts its orders in cells). Every one of these
+        // scenarios books latent draws (see `scenarios`), so each count is positive.
+        use std::sync::atomic::{AtomicU64, Ordering};
+        let metered = |plan: &Plan| {
+            let meter = Arc::new(AtomicU64::new(0));
+            let mut plan = plan.clone();
+            plan.latent_meter = Some(Arc::clone(&meter));
+            let out = simulate(&plan, 17, 2);
+            (out, meter.load(Ordering::Relaxed))
+        };
+        for scenario in scenarios() {
+            let baseline = scenario.baseline();
+            let (plan, base_plan) = (Plan::new(&scenario), Plan::new(&baseline));
+            let (out, made) = metered(&plan);
+            assert!(out == simulate(&plan, 17, 2), "{}", scenario.name);
+            assert!(made > 0, "{}: no latent draw counted", scenario.name);
+            assert_eq!(metered(&plan).1, made, "{}", scenario.name);
+            let (base_out, base_made) = metered(&base_plan);
+            assert!(base_out == simulate(&base_plan, 17, 2), "{}", scenario.name);
+            assert_eq!(base_made, 0, "{}: a baseline's latent draws", scenario.name);
+        }
+    }
+
+    #[test]
     fn a_pair_gives_each_run_alone_whatever_the_threads() {
         for threads in [1, 2] {
             let pool = rayon::ThreadPoolBuilder::new()

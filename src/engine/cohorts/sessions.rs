@@ -207,8 +207,9 @@ impl Latents {
         self.law = None;
     }
 
-    /// Puts the `m` sessions' draws not booked in cells by coupon law `law` (`coupon_law`).
-    fn regroup(&mut self, law: usize, coupon_law: &Arc<fates::CouponLaw>, m: u64) {
+    /// Puts the `m` sessions' draws not booked in cells by coupon law `law` (`coupon_law`);
+    /// returns how many latent deviates it made to do so (every made draw's, replays included).
+    fn regroup(&mut self, law: usize, coupon_law: &Arc<fates::CouponLaw>, m: u64) -> u64 {
         self.ordered = self.law.is_none();
         self.law = Some(law);
         self.cells.clear();
@@ -217,7 +218,7 @@ impl Latents {
         }
         if coupon_law.offers_nothing() {
             self.cells.push((Coupon::None, m as usize));
-            return;
+            return 0;
         }
         let mut counts = vec![0; coupon_law.plain_coupons().len()];
         if self.kept == self.made {
@@ -245,6 +246,7 @@ impl Latents {
         debug_assert_eq!(counts.iter().sum::<usize>(), self.kept);
         let coupons = coupon_law.plain_coupons().iter().copied();
         self.cells.extend(coupons.zip(counts));
+        self.made as u64
     }
 
     /// Whether booking `booked[k]` sessions of each cell k takes every draw left (as at the end
@@ -1425,7 +1427,10 @@ impl Sim<'_, '_> {
         }
         debug_assert_eq!(list.kept as u64 + list.fresh, m);
         if list.law != Some(law) {
-            list.regroup(law, &coupon_law, m);
+            let made = list.regroup(law, &coupon_law, m);
+            if let Some(meter) = &self.plan.latent_meter {
+                meter.fetch_add(made, std::sync::atomic::Ordering::Relaxed);
+            }
         }
         for (cell, &(coupon, n)) in list.cells.iter().enumerate().filter(|x| x.1.1 > 0) {
             let fate = Fate::Landed(landing, End::Order { setup, coupon });
