@@ -90,7 +90,8 @@ fn child(engine: &str, users: u64) {
     // Both runs count their cell passes' latent draws on one meter (the baseline, offered no
     // coupon, makes none).
     let meter = Arc::new(AtomicU64::new(0));
-    (plan.latent_meter, base_plan.latent_meter) = (Some(meter.clone()), Some(meter.clone()));
+    (plan.latent_meter, base_plan.latent_meter) =
+        (Some(Arc::clone(&meter)), Some(Arc::clone(&meter)));
     let (a, b) = engine.simulate_pair(&plan, &base_plan, SEED, REPLICATION, true);
     let wall = start.elapsed().as_secs_f64();
     let scenario_orders = a.count(d11sim::engine::Count::Orders);

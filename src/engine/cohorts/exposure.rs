@@ -52,6 +52,16 @@ struct SegmentLaws {
     table: ClickTable,
 }
 
+impl SegmentLaws {
+    /// The laws of tick `t` and segment `g`, whose organic impressions have mean `mean`.
+    fn new(plan: &Plan, t: usize, g: usize, mean: f64) -> Self {
+        SegmentLaws {
+            levels: ChanceChain::new(&poisson_levels(mean)),
+            table: ClickTable::new(plan, t, g),
+        }
+    }
+}
+
 /// Step 2's chances for the positions of one tick and segment, by row: row d is the position
 /// of day index d (impressions served today before it). A walk's positions are the rows from
 /// `from` (its users' impressions served today) on, so that one table serves all of a
@@ -67,6 +77,8 @@ struct ClickTable {
     organic_chances: Vec<ChanceChain>,
     /// π, the law of an organic impression's placement.
     label: Vec<f64>,
+    /// The tick and segment whose chances the rows are.
+    at: (usize, usize),
     /// The row of the walk's first position.
     from: usize,
 }
@@ -80,11 +92,12 @@ impl ClickTable {
             .iter()
             .map(|&l| if total > 0.0 { l / total } else { 0.0 })
             .collect();
-        ClickTable::from_chances(label, Vec::new())
+        ClickTable::from_chances((t, g), label, Vec::new())
     }
 
-    /// Adds the rows of tick `t` and segment `g` (the table's own) up to `rows` (exclusive).
-    fn reach(&mut self, plan: &Plan, t: usize, g: usize, rows: usize) {
+    /// Adds the table's rows up to `rows` (exclusive).
+    fn reach(&mut self, plan: &Plan, rows: usize) {
+        let (t, g) = self.at;
         for d in self.click.len()..rows {
             let day_index = u32::try_from(d).expect("fewer than 2^32 impressions a day");
             let row = (0..self.placements())
@@ -95,19 +108,21 @@ impl ClickTable {
     }
 
     /// Readies the table for walks of `positions` positions by users served `from` impressions
-    /// today (the table of tick `t` and segment `g`).
-    fn start_at(&mut self, plan: &Plan, t: usize, g: usize, from: usize, positions: usize) {
-        self.reach(plan, t, g, from + positions);
+    /// today.
+    fn start_at(&mut self, plan: &Plan, from: usize, positions: usize) {
+        self.reach(plan, from + positions);
         self.from = from;
     }
 
-    /// A table of the given label law and click chances by row (its walks start at row 0).
-    fn from_chances(label: Vec<f64>, click: Vec<Vec<f64>>) -> Self {
+    /// A table of tick and segment `at` with the given label law and click chances by row (its
+    /// walks start at row 0).
+    fn from_chances(at: (usize, usize), label: Vec<f64>, click: Vec<Vec<f64>>) -> Self {
         let mut table = ClickTable {
             click: Vec::new(),
             organic: Vec::new(),
             organic_chances: Vec::new(),
             label,
+            at,
             from: 0,
         };
         for row in click {
@@ -188,8 +203,8 @@ type Alone = (usize, u64, Unserved, Placements);
 /// nothing once they have grown.
 #[derive(Default)]
 pub(super) struct WalkScratch {
-    /// The last group's laws, by (tick, segment): a segment's groups come one after the other.
-    segment: Option<((usize, usize), SegmentLaws)>,
+    /// The last group's laws (a segment's groups come one after the other).
+    segment: Option<SegmentLaws>,
     standings: Vec<(Standing, u64)>,
     next: Vec<(Standing, u64)>,
     alone: Vec<Alone>,
@@ -768,16 +783,13 @@ impl<'p, 's> Sim<'p, 's> {
             self.offer_unserved(t, g, n, &mut r);
         } else {
             let mut laws = match self.walk_scratch.segment.take() {
-                Some((key, laws)) if key == (t, g) => laws,
-                _ => SegmentLaws {
-                    levels: ChanceChain::new(&poisson_levels(mean)),
-                    table: ClickTable::new(self.plan, t, g),
-                },
+                Some(laws) if laws.table.at == (t, g) => laws,
+                _ => SegmentLaws::new(self.plan, t, g, mean),
             };
             let levels = split_levels(&laws.levels, mean, n, &mut r);
             let most = levels.iter().map(|l| l.0).max().unwrap_or(0) + offered;
             let positions = served_of(most, room);
-            (laws.table).start_at(self.plan, t, g, served_before as usize, positions);
+            (laws.table).start_at(self.plan, served_before as usize, positions);
             for (o, users, tail) in levels {
                 if o + offered == 0 {
                     continue;
@@ -787,7 +799,7 @@ impl<'p, 's> Sim<'p, 's> {
                 let out = self.expose_users(t, &laws.table, g, served, &boosts, o, users, unit);
                 group.deal(self.plan, out, served as u32, next, clicked);
             }
-            self.walk_scratch.segment = Some(((t, g), laws));
+            self.walk_scratch.segment = Some(laws);
         }
         for (state, left) in group.members {
             if left > 0 {
@@ -1013,10 +1025,10 @@ mod tests {
         let plan = Plan::new(&scenario);
         for t in [0, 30, 71] {
             let mut short = ClickTable::new(&plan, t, 0);
-            short.reach(&plan, t, 0, 3);
+            short.reach(&plan, 3);
             let mut grown = ClickTable::new(&plan, t, 0);
             for rows in [5, 2, 9] {
-                grown.reach(&plan, t, 0, rows);
+                grown.reach(&plan, rows);
             }
             assert_eq!((short.click.len(), grown.click.len()), (3, 9));
             assert_eq!(short.click[..], grown.click[..3]);
@@ -1027,7 +1039,7 @@ mod tests {
                     assert_eq!(c, story::click_probability(&plan, t, 0, p, d as u32));
                 }
             }
-            grown.start_at(&plan, t, 0, 5, 4);
+            grown.start_at(&plan, 5, 4);
             assert_eq!(grown.click(2), &grown.click[7][..]);
             assert_eq!(grown.organic(1), &grown.organic[6][..]);
             // Fatigue makes later positions differ: the rows are of their own positions.
@@ -1038,6 +1050,7 @@ mod tests {
     fn fixture() -> (ClickTable, Vec<Boost>) {
         // Click chances high enough that two clicks are common, different by position.
         let table = ClickTable::from_chances(
+            (0, 0),
             vec![0.6, 0.4],
             vec![
                 vec![0.3, 0.5],

@@ -1065,25 +1065,27 @@ pub fn seconds_per_basket(plan: &Plan, draws: u64) -> f64 {
 }
 
 /// Seconds per latent draw of the cell pass (for the benchmarks): one order's latent basket
-/// deviate made from its place and put in its coupon's cell, as the engine does for every order
-/// whose law offers a coupon when its class's epoch starts (and again where a new law puts the
-/// draws in cells), under the law of segment 0 with every coupon program that targets it
-/// eligible. A per-order draw too, beside [`seconds_per_basket`]'s.
+/// deviate made from its place and put in its coupon's cell (`sessions::count_in_cells`, the
+/// engine's own pass, made for every order whose law offers a coupon when its class's epoch
+/// starts, and again where a new law puts the draws in cells), under the law of segment 0's
+/// first placement with every coupon program it can be offered there eligible. A per-order draw
+/// too, beside [`seconds_per_basket`]'s.
 pub fn seconds_per_latent(plan: &Plan, draws: u64) -> f64 {
-    use super::sessions::{LatentKey, for_each_deviate, latent_topup};
-    let s = plan.scenario;
-    let eligible: Vec<usize> = (s.programs.iter().enumerate())
-        .filter(|(_, p)| p.coupon().is_some() && p.segments[0])
-        .map(|(j, _)| j)
-        .collect();
+    use super::sessions::{LatentKey, count_in_cells};
+    let redeemed = vec![0; plan.coupons()];
+    let class = Class {
+        segment: 0,
+        app: true,
+        alipay: true,
+        placement: 0,
+        redeemed: &redeemed,
+    };
+    let eligible = eligible_of(plan, class, &vec![true; plan.scenario.programs.len()]);
     let q = story::base_order_probability(plan, 0, 0, 0, false, false);
     let law = CouponLaw::new(plan, 0, q, &eligible);
-    let key = LatentKey::new(1);
-    let mut counts = vec![0_u64; law.plain_coupons().len()];
+    let mut counts = vec![0; law.plain_coupons().len()];
     let start = std::time::Instant::now();
-    for_each_deviate(&key, 0..draws, |place, z| {
-        counts[usize::from(law.plain_cell(z, || latent_topup(&key, place)))] += 1;
-    });
+    count_in_cells(&LatentKey::new(1), 0..draws, &law, &mut counts);
     std::hint::black_box(&counts);
     start.elapsed().as_secs_f64() / draws.max(1) as f64
 }

@@ -457,11 +457,12 @@ impl<'p, 's> Sim<'p, 's> {
                 .reserve(self.plan, j, self.reserved[j] - self.paid[j], false);
         }
         self.resolve_sessions(t, clicked, &mut next);
-        // Sorted in a list made at its full size at once (the map's own collection grows its
-        // list step by step, and at national scale each step moves a large block).
-        let mut sorted = Vec::with_capacity(next.len());
-        sorted.extend(next.drain().filter(|x| x.1 > 0));
-        self.cohorts = sorted.into_iter().collect();
+        // Gathered in a list made at its full size at once, which the ordered map's collection
+        // sorts where it lies (collected from the hash map, that list grows step by step, and at
+        // national scale each step moves a large block).
+        let mut entries = Vec::with_capacity(next.len());
+        entries.extend(next.drain().filter(|x| x.1 > 0));
+        self.cohorts = entries.into_iter().collect();
         self.next = next;
         self.ledger.close_tick(self.plan, &mut self.out, t);
     }

@@ -225,15 +225,8 @@ impl Latents {
             // Nothing booked: every draw counts, its cell from its own draws. (This runs on the
             // scenario's own thread for most made draws: going through the replay instead cost
             // 0.02 s of a national replication's wall time.)
-            let key = &self.key;
-            for_each_deviate(
-                key,
-                self.start..self.start + self.made as u64,
-                |place, z| {
-                    let u = || latent_topup(key, place);
-                    counts[usize::from(coupon_law.plain_cell(z, u))] += 1;
-                },
-            );
+            let places = self.start..self.start + self.made as u64;
+            count_in_cells(&self.key, places, coupon_law, &mut counts);
         } else {
             // The new law is the history's last: a draw no booking took comes in its cell.
             self.history
@@ -459,6 +452,24 @@ pub(super) fn for_each_deviate(
             each(place, z);
         }
     }
+}
+
+/// The cell pass: adds to `counts[k]` the draws at `places` of the basket stream with keys `key`
+/// whose coupon under `law` is its k-th plain coupon ([`CouponLaw::plain_cell`]), each made from
+/// its place.
+///
+/// [`CouponLaw::plain_cell`]: fates::CouponLaw::plain_cell
+#[inline(always)]
+pub(super) fn count_in_cells(
+    key: &LatentKey,
+    places: Range<u64>,
+    law: &fates::CouponLaw,
+    counts: &mut [usize],
+) {
+    for_each_deviate(key, places, |place, z| {
+        let u = || latent_topup(key, place);
+        counts[usize::from(law.plain_cell(z, u))] += 1;
+    });
 }
 
 /// Set apart the keys derived from a basket stream's: the increment, the top-up bits, the
