@@ -12,6 +12,7 @@
 use std::sync::Arc;
 
 use super::fates::{Coupon, CouponLaw};
+use super::push_lean;
 use super::samplers::unit_uniform;
 use super::sessions::{LatentKey, TopUp, for_each_deviate};
 use crate::engine::rng::mix64;
@@ -66,11 +67,12 @@ pub(super) struct History {
 impl History {
     /// The draws are put in cells by a new law.
     pub fn regroup(&mut self, law: Arc<CouponLaw>) {
-        self.stages.push(Stage {
+        let stage = Stage {
             nothing: law.offers_nothing(),
             law,
             bookings: Vec::new(),
-        });
+        };
+        push_lean(&mut self.stages, stage);
     }
 
     /// A booking under the last law: `cells[k]` what it takes of cell k; `key` keys its uniforms.
@@ -92,7 +94,7 @@ impl History {
             }
             return;
         }
-        bookings.push(Booking { key, cells });
+        push_lean(bookings, Booking { key, cells });
     }
 
     /// Whether some booking took draws.

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use super::bookings::{Found, History};
 use super::fates::{Coupon, CouponLaw, Tilt};
+use super::push_lean;
 use super::sessions::{LatentKey, for_each_deviate};
 use crate::engine::rng::Stream;
 use crate::engine::{Funnel, Outcome, Plan};
@@ -116,7 +117,7 @@ impl Owed {
             last.n += run.n;
             return;
         }
-        self.runs.push(run);
+        push_lean(&mut self.runs, run);
     }
 
     /// Makes the draws owed and values them: `add(cell, value)` per run.

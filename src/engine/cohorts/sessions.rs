@@ -1579,6 +1579,10 @@ impl Sim<'_, '_> {
         // The index is dropped here; the streams go over as they are.
         batch.owed = std::mem::take(&mut ar.baskets).streams;
         batch.owed.retain(|owed| !owed.runs.is_empty());
+        // The batch can wait for a tick or two, while the next ticks build their own lists: it
+        // gives back the room its lists do not use.
+        batch.owed.shrink_to_fit();
+        batch.taken.shrink_to_fit();
         self.hand_over(batch);
     }
 
