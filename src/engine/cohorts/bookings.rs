@@ -67,12 +67,12 @@ pub(super) struct History {
 impl History {
     /// The draws are put in cells by a new law.
     pub fn regroup(&mut self, law: Arc<CouponLaw>) {
-        let stage = Stage {
+        // Not allocated lean (`push_lean`): most lists are put in cells by a second law.
+        self.stages.push(Stage {
             nothing: law.offers_nothing(),
             law,
             bookings: Vec::new(),
-        };
-        push_lean(&mut self.stages, stage);
+        });
     }
 
     /// A booking under the last law: `cells[k]` what it takes of cell k; `key` keys its uniforms.

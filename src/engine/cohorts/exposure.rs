@@ -221,8 +221,8 @@ pub(super) struct WalkScratch {
     unserved: Vec<u64>,
 }
 
-/// Users with several clicks whose lists the scratch keeps from one tick to the next: 64 in each
-/// (for the users walked alone, entries of users alike, 4.5 KiB). More were kept (1,024), but at
+/// Room the scratch keeps from one tick to the next in its lists of users with several clicks:
+/// 64 entries in each (4.5 KiB for the users walked alone). More were kept (1,024), but at
 /// 10^9 users they stayed full through phase 3, where a tick's memory peaks, for nothing: a walk
 /// that needs more grows its lists again at little cost.
 const SEVERAL_KEPT: usize = 64;
