@@ -77,7 +77,6 @@ fn binomial_with(n: u64, p: f64, ln_1m_half: Option<f64>, seed: u64) -> u64 {
 fn binomial_half(n: u64, p: f64, ln_q: Option<f64>, seed: u64, mirror: bool) -> u64 {
     if n as f64 * p < BINOMIAL_INVERSION_MEAN_MAX {
         let u = unit_uniform(mix64(seed));
-        let ln_q = ln_q.unwrap_or_else(|| (-p).ln_1p());
         return binomial_by_inversion(n, p, ln_q, if mirror { 1.0 - u } else { u });
     }
     btrs(n, p, &mut Stream::seed_from_u64(seed), mirror)
@@ -103,11 +102,13 @@ fn surely_zero(mean: f64, u: f64) -> bool {
 }
 
 /// Binomial(n, p), n p < 10, by sequential search from 0: P(0) = (1 − p)^n = exp(n ln(1 − p))
-/// (`ln_q`), then P(x + 1) / P(x) = (n − x) p / ((x + 1)(1 − p)).
-fn binomial_by_inversion(n: u64, p: f64, ln_q: f64, mut u: f64) -> u64 {
+/// (`ln_q`, computed here if not given and wanted), then P(x + 1) / P(x) = (n − x) p / ((x + 1)
+/// (1 − p)).
+fn binomial_by_inversion(n: u64, p: f64, ln_q: Option<f64>, mut u: f64) -> u64 {
     if surely_zero(n as f64 * p, u) {
         return 0;
     }
+    let ln_q = ln_q.unwrap_or_else(|| (-p).ln_1p());
     let q = 1.0 - p;
     let mut f = (n as f64 * ln_q).exp();
     let mut x = 0;
@@ -1304,8 +1305,9 @@ mod tests {
                 let (q, ln_q) = (1.0 - p, (-p).ln_1p());
                 let f = (n as f64 * ln_q).exp();
                 let expected = search(f, u, n, |x| (n - x) as f64 * p / ((x + 1) as f64 * q));
+                let given = r.random::<bool>().then_some(ln_q);
                 assert_eq!(
-                    binomial_by_inversion(n, p, ln_q, u),
+                    binomial_by_inversion(n, p, given, u),
                     expected,
                     "B({n}, {p}), {u}"
                 );
