@@ -1281,9 +1281,12 @@ mod tests {
         // Both searches from 0 skip computing P(0) when `surely_zero` says u ≤ 1 − mean − margin
         // must give 0. Against the searches without the shortcut (P(0) computed, then the
         // same steps), over random parameters of both inversion ranges, means up to 1.2 and
-        // populations up to 10^11 (Stirling's P(0) with up to 10^7 factors), with u in a
-        // window around 1 − mean, where P(0) ≈ 1 − mean + mean²/2 lies: a bound any looser
-        // than P(0) as computed would give 0 where the search gives 1.
+        // populations up to 10^11 (Stirling's P(0), past 16 factors), with u in a window around
+        // 1 − mean, where P(0) ≈ 1 − mean + mean²/2 lies: a bound any looser than P(0) as
+        // computed would give 0 where the search gives 1.
+        fn near(mean: f64, r: &mut Stream) -> f64 {
+            (1.0 - mean + (r.random::<f64>() - 0.5) * mean).clamp(0.0, 0.999)
+        }
         fn search(mut f: f64, mut u: f64, most: u64, ratio: impl Fn(u64) -> f64) -> u64 {
             let mut x = 0;
             while u > f && x < most {
@@ -1300,7 +1303,7 @@ mod tests {
             let digits = r.random_range(1..=10);
             let n = 1 + r.random_range(0..10u64.pow(digits));
             let p = mean / n as f64;
-            let u = (1.0 - mean + (r.random::<f64>() - 0.5) * mean).clamp(0.0, 0.999);
+            let u = near(n as f64 * p, &mut r);
             if p < 0.5 {
                 let (q, ln_q) = (1.0 - p, (-p).ln_1p());
                 let f = (n as f64 * ln_q).exp();
@@ -1320,6 +1323,7 @@ mod tests {
             let many = ((mean * total as f64 / few as f64) as u64).clamp(1, total / 2);
             let (few, many) = (few.min(many), few.max(many));
             let rest = total - few - many;
+            let u = near(few as f64 * many as f64 / total as f64, &mut r);
             let f = hypergeometric_zero(total, few, many);
             let expected = search(f, u, few, |x| {
                 (few - x) as f64 * (many - x) as f64 / ((x + 1) as f64 * (rest + x + 1) as f64)
