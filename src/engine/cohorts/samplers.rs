@@ -104,17 +104,29 @@ fn surely_zero(mean: f64, u: f64) -> bool {
 /// Binomial(n, p), n p < 10, by sequential search from 0: P(0) = (1 − p)^n = exp(n ln(1 − p))
 /// (`ln_q`, computed here if not given and wanted), then P(x + 1) / P(x) = (n − x) p / ((x + 1)
 /// (1 − p)).
-fn binomial_by_inversion(n: u64, p: f64, ln_q: Option<f64>, mut u: f64) -> u64 {
+fn binomial_by_inversion(n: u64, p: f64, ln_q: Option<f64>, u: f64) -> u64 {
     if surely_zero(n as f64 * p, u) {
         return 0;
     }
-    let ln_q = ln_q.unwrap_or_else(|| (-p).ln_1p());
+    binomial_searched(n, p, ln_q.unwrap_or_else(|| (-p).ln_1p()), u)
+}
+
+/// [`binomial_by_inversion`]'s search, P(0) computed whatever `u`.
+fn binomial_searched(n: u64, p: f64, ln_q: f64, u: f64) -> u64 {
     let q = 1.0 - p;
-    let mut f = (n as f64 * ln_q).exp();
-    let mut x = 0;
-    while u > f && x < n {
-        u -= f;
-        f *= (n - x) as f64 * p / ((x + 1) as f64 * q);
+    search_from_zero((n as f64 * ln_q).exp(), u, n, |x| {
+        (n - x) as f64 * p / ((x + 1) as f64 * q)
+    })
+}
+
+/// The search from 0 of both inversions: the count x at which the uniform `u` falls, the least
+/// x ≤ `most` with u ≤ P(0) + … + P(x), given P(0) (`p0`) and each P(x + 1) / P(x) (`ratio`).
+#[inline(always)]
+fn search_from_zero(p0: f64, mut u: f64, most: u64, ratio: impl Fn(u64) -> f64) -> u64 {
+    let (mut p, mut x) = (p0, 0);
+    while u > p && x < most {
+        u -= p;
+        p *= ratio(x);
         x += 1;
     }
     x
@@ -286,19 +298,19 @@ fn hypergeometric_by_inversion(total: u64, few: u64, many: u64, r: &mut Stream) 
 }
 
 /// [`hypergeometric_by_inversion`] of the uniform `u`.
-fn hypergeometric_inverted(total: u64, few: u64, many: u64, mut u: f64) -> u64 {
+fn hypergeometric_inverted(total: u64, few: u64, many: u64, u: f64) -> u64 {
     if surely_zero(few as f64 * many as f64 / total as f64, u) {
         return 0;
     }
-    let mut p = hypergeometric_zero(total, few, many);
-    let mut x = 0;
-    while u > p && x < few {
-        u -= p;
-        p *= (few - x) as f64 * (many - x) as f64
-            / ((x + 1) as f64 * (total - few - many + x + 1) as f64);
-        x += 1;
-    }
-    x
+    hypergeometric_searched(total, few, many, u)
+}
+
+/// [`hypergeometric_inverted`]'s search, P(0) computed whatever `u`.
+fn hypergeometric_searched(total: u64, few: u64, many: u64, u: f64) -> u64 {
+    let rest = total - few - many;
+    search_from_zero(hypergeometric_zero(total, few, many), u, few, |x| {
+        (few - x) as f64 * (many - x) as f64 / ((x + 1) as f64 * (rest + x + 1) as f64)
+    })
 }
 
 /// Up to this many factors P(0) of a hypergeometric is their product; beyond, Stirling's series.
@@ -1279,22 +1291,13 @@ mod tests {
     #[test]
     fn surely_zero_gives_what_the_search_gives() {
         // Both searches from 0 skip computing P(0) when `surely_zero` says u ≤ 1 − mean − margin
-        // must give 0. Against the searches without the shortcut (P(0) computed, then the
-        // same steps), over random parameters of both inversion ranges, means up to 1.2 and
-        // populations up to 10^11 (Stirling's P(0), past 16 factors), with u in a window around
-        // 1 − mean, where P(0) ≈ 1 − mean + mean²/2 lies: a bound any looser than P(0) as
-        // computed would give 0 where the search gives 1.
+        // must give 0. Against the searches without the shortcut (P(0) computed whatever u),
+        // over random parameters of both inversion ranges, means up to 1.2 and populations up
+        // to 10^11 (Stirling's P(0), past 16 factors), with u in a window around 1 − mean,
+        // where P(0) ≈ 1 − mean + mean²/2 lies: a bound any looser than P(0) as computed would
+        // give 0 where the search gives 1.
         fn near(mean: f64, r: &mut Stream) -> f64 {
             (1.0 - mean + (r.random::<f64>() - 0.5) * mean).clamp(0.0, 0.999)
-        }
-        fn search(mut f: f64, mut u: f64, most: u64, ratio: impl Fn(u64) -> f64) -> u64 {
-            let mut x = 0;
-            while u > f && x < most {
-                u -= f;
-                f *= ratio(x);
-                x += 1;
-            }
-            x
         }
         let mut r = rng(37);
         let (mut shortcuts, mut cases) = (0, 0);
@@ -1305,9 +1308,8 @@ mod tests {
             let p = mean / n as f64;
             let u = near(n as f64 * p, &mut r);
             if p < 0.5 {
-                let (q, ln_q) = (1.0 - p, (-p).ln_1p());
-                let f = (n as f64 * ln_q).exp();
-                let expected = search(f, u, n, |x| (n - x) as f64 * p / ((x + 1) as f64 * q));
+                let ln_q = (-p).ln_1p();
+                let expected = binomial_searched(n, p, ln_q, u);
                 let given = r.random::<bool>().then_some(ln_q);
                 assert_eq!(
                     binomial_by_inversion(n, p, given, u),
@@ -1322,12 +1324,8 @@ mod tests {
             let few = 1 + r.random_range(0..(total / 2).min(10_000_000));
             let many = ((mean * total as f64 / few as f64) as u64).clamp(1, total / 2);
             let (few, many) = (few.min(many), few.max(many));
-            let rest = total - few - many;
             let u = near(few as f64 * many as f64 / total as f64, &mut r);
-            let f = hypergeometric_zero(total, few, many);
-            let expected = search(f, u, few, |x| {
-                (few - x) as f64 * (many - x) as f64 / ((x + 1) as f64 * (rest + x + 1) as f64)
-            });
+            let expected = hypergeometric_searched(total, few, many, u);
             let drawn = hypergeometric_inverted(total, few, many, u);
             assert_eq!(drawn, expected, "HG({total}, {few}, {many}), {u}");
             shortcuts += u64::from(surely_zero(few as f64 * many as f64 / total as f64, u));
