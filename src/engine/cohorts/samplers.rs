@@ -113,21 +113,26 @@ fn binomial_by_inversion(n: u64, p: f64, ln_q: Option<f64>, u: f64) -> u64 {
 
 /// [`binomial_by_inversion`]'s search, P(0) computed whatever `u`.
 fn binomial_searched(n: u64, p: f64, ln_q: f64, u: f64) -> u64 {
-    let q = 1.0 - p;
-    search_from_zero((n as f64 * ln_q).exp(), u, n, |x| {
-        (n - x) as f64 * p / ((x + 1) as f64 * q)
-    })
+    let (q, nf) = (1.0 - p, n as f64);
+    search_from_zero((nf * ln_q).exp(), u, n, |x| (nf - x) * p / ((x + 1.0) * q))
 }
 
 /// The search from 0 of both inversions: the count x at which the uniform `u` falls, the least
-/// x ≤ `most` with u ≤ P(0) + … + P(x), given P(0) (`p0`) and each P(x + 1) / P(x) (`ratio`).
+/// x ≤ `most` with u ≤ P(0) + … + P(x), given P(0) (`p0`) and each P(x + 1) / P(x) (`ratio`, of
+/// x as a float).
+///
+/// The ratios take x and the counts it is subtracted from or added to as floats, kept by adding
+/// and subtracting 1: exact for integers below 2^53, so each ratio is the one the integers
+/// converted at every step would give, without a conversion of a `u64` (several instructions
+/// each on the baseline processor) at every step.
 #[inline(always)]
-fn search_from_zero(p0: f64, mut u: f64, most: u64, ratio: impl Fn(u64) -> f64) -> u64 {
-    let (mut p, mut x) = (p0, 0);
+fn search_from_zero(p0: f64, mut u: f64, most: u64, ratio: impl Fn(f64) -> f64) -> u64 {
+    let (mut p, mut x, mut xf) = (p0, 0, 0.0);
     while u > p && x < most {
         u -= p;
-        p *= ratio(x);
+        p *= ratio(xf);
         x += 1;
+        xf += 1.0;
     }
     x
 }
@@ -307,9 +312,10 @@ fn hypergeometric_inverted(total: u64, few: u64, many: u64, u: f64) -> u64 {
 
 /// [`hypergeometric_inverted`]'s search, P(0) computed whatever `u`.
 fn hypergeometric_searched(total: u64, few: u64, many: u64, u: f64) -> u64 {
-    let rest = total - few - many;
+    let (few_f, many_f) = (few as f64, many as f64);
+    let rest = (total - few - many) as f64;
     search_from_zero(hypergeometric_zero(total, few, many), u, few, |x| {
-        (few - x) as f64 * (many - x) as f64 / ((x + 1) as f64 * (rest + x + 1) as f64)
+        (few_f - x) * (many_f - x) / ((x + 1.0) * (rest + x + 1.0))
     })
 }
 
@@ -330,9 +336,14 @@ const STIRLING_SERIES_MIN: f64 = 1000.0;
 fn hypergeometric_zero(total: u64, few: u64, many: u64) -> f64 {
     let rest = total - few - many;
     if few <= ZERO_PRODUCT_MAX || (rest as f64) < STIRLING_SERIES_MIN {
-        return (0..few)
-            .map(|i| (total - many - i) as f64 / (total - i) as f64)
-            .product();
+        // Each factor's counts as floats, kept by subtracting 1 (exact below 2^53).
+        let (mut p0, mut unmarked, mut all) = (1.0, (total - many) as f64, total as f64);
+        for _ in 0..few {
+            p0 *= unmarked / all;
+            unmarked -= 1.0;
+            all -= 1.0;
+        }
+        return p0;
     }
     let (n, k, m) = (total as f64, few as f64, many as f64);
     let ln_p0 = k * (-m / n).ln_1p() - ((n - m - k) + 0.5) * (-k / (n - m)).ln_1p()
