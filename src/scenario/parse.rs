@@ -184,6 +184,11 @@ impl<'a, 'i> Section<'a, 'i> {
         self.doc.report(offset, &self.key_path(key), message);
     }
 
+    /// How many problems the whole document has so far.
+    pub fn problem_count(&self) -> usize {
+        self.doc.problem_count()
+    }
+
     fn missing(&self, key: &str, expected: &str) {
         self.doc.report(
             self.offset,

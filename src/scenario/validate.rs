@@ -250,7 +250,7 @@ fn build(top: &Section) -> Scenario {
         .map(|e| read_event(e, &placement_names))
         .collect();
     let (shop, live_room) = read_destinations(top);
-    Scenario {
+    let scenario = Scenario {
         name: meta.0,
         description: meta.1,
         seed: meta.2,
@@ -272,6 +272,100 @@ fn build(top: &Section) -> Scenario {
         events,
         macro_: read_macro(top),
         competitor: read_competitor(top),
+    };
+    // The means are products of keys checked one by one above: read only from a scenario
+    // whose every key is valid.
+    if top.problem_count() == 0 {
+        check_impression_means(&scenario, &placement_items, &program_items);
+    }
+    scenario
+}
+
+/// The most impressions a user may be offered in one tick, on average: organic, on all
+/// placements together (`impressions_per_user_day` × reach × traffic × event multipliers × tick
+/// length in days, summed), and boosted by any one traffic program (`max_boost` × its
+/// placement's organic mean). Published ad loads are a few a day (CALIBRATION.md), so this
+/// leaves room for any what-if; beyond it the engines' work per user grows with the impressions
+/// (the `cohorts` engine splits users by their organic count, the `agents` engine orders each
+/// user's impressions), and far beyond it a Poisson count no longer fits its sampler.
+pub const MAX_IMPRESSIONS_PER_TICK: f64 = 500.0;
+
+/// A mean for a message: one decimal, or three significant digits with an exponent past 10^6.
+fn readable(x: f64) -> String {
+    if x < 1e6 {
+        format!("{x:.1}")
+    } else {
+        format!("{x:.3e}")
+    }
+}
+
+/// Reports an organic mean, or a traffic program's boosted mean, past
+/// [`MAX_IMPRESSIONS_PER_TICK`] at some tick in some segment: the largest, with where it is. An
+/// organic mean is reported on the placement that offers most of it there.
+fn check_impression_means(scenario: &Scenario, placements: &[Section], programs: &[Section]) {
+    let plan = crate::engine::Plan::new(scenario);
+    // The largest of `mean(organic means of the tick's segment)` over the ticks in `ticks` and
+    // the segments in `segments`: (mean, tick, segment).
+    let largest = |mean: &dyn Fn(&[f64]) -> f64, ticks: &[bool], segments: &[bool]| {
+        let mut worst = (0.0, 0, 0);
+        for (t, by_segment) in plan.lambda.iter().enumerate().filter(|x| ticks[x.0]) {
+            for (g, by_placement) in by_segment.iter().enumerate() {
+                let m = mean(by_placement);
+                if segments[g] && m > worst.0 {
+                    worst = (m, t, g);
+                }
+            }
+        }
+        worst
+    };
+    let at = |t: usize, g: usize| {
+        format!(
+            "segment \"{}\" in the tick from {}",
+            scenario.segments[g].name,
+            time::format(scenario.tick_start(t))
+        )
+    };
+    let every_tick = vec![true; plan.lambda.len()];
+    let every_segment = vec![true; scenario.segments.len()];
+    let (total, t, g) = largest(&|m| m.iter().sum(), &every_tick, &every_segment);
+    if total > MAX_IMPRESSIONS_PER_TICK {
+        let by_placement = &plan.lambda[t][g];
+        let p = (0..by_placement.len())
+            .max_by(|&a, &b| by_placement[a].total_cmp(&by_placement[b]))
+            .expect("a placement");
+        let s = &placements[p];
+        s.report(
+            "impressions_per_user_day",
+            s.offset_of("impressions_per_user_day"),
+            format!(
+                "with the other placements, offers a user {} organic impressions a tick on \
+                 average, {} of them here ({}: impressions_per_user_day × reach × traffic × \
+                 event multipliers × tick length in days, summed over the placements; at most \
+                 {MAX_IMPRESSIONS_PER_TICK})",
+                readable(total),
+                readable(by_placement[p]),
+                at(t, g)
+            ),
+        );
+    }
+    for (j, (program, s)) in scenario.programs.iter().zip(programs).enumerate() {
+        let Some(buy) = program.traffic() else {
+            continue;
+        };
+        let (mean, t, g) = largest(&|m| m[buy.placement], &plan.in_window[j], &program.segments);
+        let boosted = buy.max_boost * mean;
+        if boosted > MAX_IMPRESSIONS_PER_TICK {
+            s.report(
+                "max_boost",
+                s.offset_of("max_boost"),
+                format!(
+                    "offers a user {} boosted impressions a tick on average ({}: max_boost × \
+                     the placement's organic mean; at most {MAX_IMPRESSIONS_PER_TICK})",
+                    readable(boosted),
+                    at(t, g)
+                ),
+            );
+        }
     }
 }
 

@@ -496,6 +496,43 @@ fn users_past_ten_times_the_world_are_reported_and_the_limit_itself_is_valid() {
 }
 
 #[test]
+fn impression_means_past_500_a_tick_are_reported_and_those_below_are_valid() {
+    // tiny.toml's busiest tick for urban users (21:00 and 22:00): on channels reach 1.5 × traffic
+    // 2 / (28/24) (the intraday weight over the weights' mean) × window 1.5 × event 2 × 1/24 of a
+    // day = 0.32143 × impressions_per_user_day, on moments 12 × 1.7143 × 1.5 / 24 = 1.2857; so
+    // channels at 1552 offer 498.9 + 1.3 = 500.1 impressions a tick and at 1551 offer 499.8. The
+    // boost targets rural users (reach 1): 24 × 0.21429 = 5.1429 organic impressions a tick on
+    // channels, so max_boost 97.3 offers 500.4 boosted ones and 97.2 offers 499.9.
+    // Before the rule, an organic mean past about 745 a tick made the `cohorts` engine follow
+    // users one by one (10^5 a day took 34 s for `scenarios/quick.toml`), and far larger ones
+    // hung it or failed the Poisson sampler.
+    expect_only(
+        &set(CHANNELS, "impressions_per_user_day", "1552.0"),
+        "placement.channels.impressions_per_user_day",
+        "offers a user 500.1 organic impressions a tick on average, 498.9 of them here (segment \
+         \"urban\" in the tick from 2023-11-10 21:00",
+    );
+    expect_only(
+        &set(BOOST, "max_boost", "97.3"),
+        "program.channels_boost.max_boost",
+        "offers a user 500.4 boosted impressions a tick on average (segment \"rural\" in the \
+         tick from 2023-11-10 21:00",
+    );
+    // Far past the limit both the placement and the program on it are reported, in readable
+    // numbers.
+    let huge = set(CHANNELS, "impressions_per_user_day", "1e30");
+    let found = expect(
+        &huge,
+        "placement.channels.impressions_per_user_day",
+        "offers a user 3.214e29 organic impressions",
+    );
+    assert_eq!(found.len(), 2, "{}", listing(&found));
+    assert_eq!(found[1].key, "program.channels_boost.max_boost");
+    valid(&set(CHANNELS, "impressions_per_user_day", "1551.0").text);
+    valid(&set(BOOST, "max_boost", "97.2").text);
+}
+
+#[test]
 fn zero_users_and_other_integers_below_their_minimum_are_reported() {
     expect_only(
         &set("[population]", "users", "0"),
