@@ -284,8 +284,8 @@ fn build(top: &Section) -> Scenario {
 /// The most impressions a user may be offered in one tick, on average: organic, on all
 /// placements together (`impressions_per_user_day` × reach × traffic × event multipliers × tick
 /// length in days, summed), and boosted by any one traffic program (`max_boost` × its
-/// placement's organic mean). Published ad loads are a few a day (CALIBRATION.md), so this
-/// leaves room for any what-if; beyond it the engines' work per user grows with the impressions
+/// placement's organic mean). Published ad loads are a few a day (the default scenario's
+/// placements cite 0.5–5 ads a user-day), so this leaves room for any what-if; beyond it the engines' work per user grows with the impressions
 /// (the `cohorts` engine splits users by their organic count, the `agents` engine orders each
 /// user's impressions), and far beyond it a Poisson count no longer fits its sampler.
 pub const MAX_IMPRESSIONS_PER_TICK: f64 = 500.0;
@@ -299,6 +299,12 @@ fn readable(x: f64) -> String {
     }
 }
 
+/// A mean, or infinity if it is not a number: a product of finite keys can overflow, and
+/// infinity times a multiplier of 0 is not a number; such a mean is past any limit.
+fn or_infinite(mean: f64) -> f64 {
+    if mean.is_nan() { f64::INFINITY } else { mean }
+}
+
 /// Reports an organic mean, or a traffic program's boosted mean, past
 /// [`MAX_IMPRESSIONS_PER_TICK`] at some tick in some segment: the largest, with where it is. An
 /// organic mean is reported on the placement that offers most of it there.
@@ -310,7 +316,7 @@ fn check_impression_means(scenario: &Scenario, placements: &[Section], programs:
         let mut worst = (0.0, 0, 0);
         for (t, by_segment) in plan.lambda.iter().enumerate().filter(|x| ticks[x.0]) {
             for (g, by_placement) in by_segment.iter().enumerate() {
-                let m = mean(by_placement);
+                let m = or_infinite(mean(by_placement));
                 if segments[g] && m > worst.0 {
                     worst = (m, t, g);
                 }
@@ -330,8 +336,9 @@ fn check_impression_means(scenario: &Scenario, placements: &[Section], programs:
     let (total, t, g) = largest(&|m| m.iter().sum(), &every_tick, &every_segment);
     if total > MAX_IMPRESSIONS_PER_TICK {
         let by_placement = &plan.lambda[t][g];
+        let here = |p: usize| or_infinite(by_placement[p]);
         let p = (0..by_placement.len())
-            .max_by(|&a, &b| by_placement[a].total_cmp(&by_placement[b]))
+            .max_by(|&a, &b| here(a).total_cmp(&here(b)))
             .expect("a placement");
         let s = &placements[p];
         s.report(
@@ -343,7 +350,7 @@ fn check_impression_means(scenario: &Scenario, placements: &[Section], programs:
                  event multipliers × tick length in days, summed over the placements; at most \
                  {MAX_IMPRESSIONS_PER_TICK})",
                 readable(total),
-                readable(by_placement[p]),
+                readable(here(p)),
                 at(t, g)
             ),
         );

@@ -528,6 +528,23 @@ fn impression_means_past_500_a_tick_are_reported_and_those_below_are_valid() {
     );
     assert_eq!(found.len(), 2, "{}", listing(&found));
     assert_eq!(found[1].key, "program.channels_boost.max_boost");
+    // Keys each finite whose product is not a number (10^300 × 10^300 overflows, then an event
+    // multiplier of 0 at every tick): reported as infinite, not let through to the samplers.
+    let mut nan = set(CHANNELS, "impressions_per_user_day", "1e300");
+    nan.text = nan
+        .text
+        .replace("reach = { channels = 1.5 }", "reach = { channels = 1e300 }")
+        .replace(
+            "start = \"2023-11-10 21:00\"",
+            "start = \"2023-11-10 20:00\"",
+        )
+        .replace("end = \"2023-11-10 23:00\"", "end = \"2023-11-11 02:00\"")
+        .replace("impressions = 2.0", "impressions = 0.0");
+    expect_only(
+        &nan,
+        "placement.channels.impressions_per_user_day",
+        "offers a user inf organic impressions a tick on average, inf of them here",
+    );
     valid(&set(CHANNELS, "impressions_per_user_day", "1551.0").text);
     valid(&set(BOOST, "max_boost", "97.2").text);
 }
