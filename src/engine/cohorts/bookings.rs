@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use super::fates::{Coupon, CouponLaw};
 use super::push_lean;
-use super::samplers::unit_uniform;
+use super::samplers::{float, unit_uniform};
 use super::sessions::{LatentKey, TopUp, for_each_deviate};
 use crate::engine::rng::mix64;
 
@@ -214,8 +214,8 @@ fn take(
             let t = &mut cells[cell];
             let taken = t.wanted > 0
                 && (t.first
-                    || unit_uniform(mix64(*key ^ mix64(place))) * (t.seen as f64)
-                        < t.wanted as f64);
+                    || unit_uniform(mix64(*key ^ mix64(place))) * float(t.seen as u64)
+                        < float(t.wanted as u64));
             t.seen -= 1;
             if taken {
                 t.wanted -= 1;

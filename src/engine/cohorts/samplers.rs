@@ -85,7 +85,7 @@ fn binomial_half(n: u64, p: f64, ln_q: Option<f64>, seed: u64, mirror: bool) -> 
 /// A count as a float, exact: counts lie far below 2^53. Converted through `i64`, one instruction
 /// on the baseline x86-64 where a `u64` takes six; the value is the same.
 #[inline(always)]
-fn float(n: u64) -> f64 {
+pub(crate) fn float(n: u64) -> f64 {
     debug_assert!(n < 1 << 53, "counts are far below 2^53");
     n as i64 as f64
 }
