@@ -8,7 +8,7 @@ pub mod default;
 pub(crate) mod parse;
 mod validate;
 
-pub use validate::{MAX_USERS, load_file, load_str};
+pub use validate::{MAX_IMPRESSIONS_PER_TICK, MAX_USERS, load_file, load_str};
 
 use crate::time::Minutes;
 

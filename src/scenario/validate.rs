@@ -285,9 +285,11 @@ fn build(top: &Section) -> Scenario {
 /// placements together (`impressions_per_user_day` × reach × traffic × event multipliers × tick
 /// length in days, summed), and boosted by any one traffic program (`max_boost` × its
 /// placement's organic mean). Published ad loads are a few a day (the default scenario's
-/// placements cite 0.5–5 ads a user-day), so this leaves room for any what-if; beyond it the engines' work per user grows with the impressions
-/// (the `cohorts` engine splits users by their organic count, the `agents` engine orders each
-/// user's impressions), and far beyond it a Poisson count no longer fits its sampler.
+/// placements cite 0.5–5 ads a user-day), so this leaves room for any what-if; beyond it the
+/// engines' work per user grows with the impressions (the `cohorts` engine splits users by their
+/// organic count, the `agents` engine orders each user's impressions), and far beyond it a
+/// Poisson count no longer fits its sampler, nor, past about 745, the `cohorts` engine's
+/// enumeration of organic counts (which starts from exp(−mean)).
 pub const MAX_IMPRESSIONS_PER_TICK: f64 = 500.0;
 
 /// A mean for a message: one decimal, or three significant digits with an exponent past 10^6.
@@ -315,9 +317,9 @@ fn check_impression_means(scenario: &Scenario, placements: &[Section], programs:
     let largest = |mean: &dyn Fn(&[f64]) -> f64, ticks: &[bool], segments: &[bool]| {
         let mut worst = (0.0, 0, 0);
         for (t, by_segment) in plan.lambda.iter().enumerate().filter(|x| ticks[x.0]) {
-            for (g, by_placement) in by_segment.iter().enumerate() {
+            for (g, by_placement) in by_segment.iter().enumerate().filter(|x| segments[x.0]) {
                 let m = or_infinite(mean(by_placement));
-                if segments[g] && m > worst.0 {
+                if m > worst.0 {
                     worst = (m, t, g);
                 }
             }

@@ -402,9 +402,11 @@ fn walk(
         }
     }
     for (user, users) in alone.drain(..) {
-        for _ in 0..users {
+        // Every user but the last walks a copy of the entry (an entry holds one user or more).
+        for _ in 1..users {
             walk_alone(table, boosts, served, user.clone(), &mut w, r);
         }
+        walk_alone(table, boosts, served, user, &mut w, r);
     }
     w
 }
@@ -472,8 +474,12 @@ fn served_of(offered: u64, room: u32) -> usize {
 }
 
 /// Weights of organic impression counts 0, 1, …, L for Poisson(mean), then one last weight for
-/// "more than L"; L is large enough that "more" has chance below LEVEL_TAIL.
+/// "more than L"; L is large enough that "more" has chance below LEVEL_TAIL. The enumeration
+/// starts from P(0) = exp(−mean), which underflows past a mean of about 745 (every user would
+/// then go to "more" and be drawn one by one): scenarios keep the mean within
+/// `MAX_IMPRESSIONS_PER_TICK`.
 fn poisson_levels(mean: f64) -> Vec<f64> {
+    debug_assert!(mean <= crate::scenario::MAX_IMPRESSIONS_PER_TICK, "{mean}");
     let mut p = (-mean).exp();
     let mut levels = vec![p];
     let mut cumulative = p;

@@ -93,7 +93,7 @@ pub(crate) fn float(n: u64) -> f64 {
 /// ⌊x⌋ as a count, for an x in [0, 2^53): its truncation, through `i64` as [`float`].
 #[inline(always)]
 fn count(x: f64) -> u64 {
-    debug_assert!((0.0..9.007_199_254_740_992e15).contains(&x));
+    debug_assert!((0.0..(1u64 << 53) as f64).contains(&x), "{x}");
     x as i64 as u64
 }
 
