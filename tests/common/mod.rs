@@ -35,3 +35,37 @@ pub fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// Byte ranges of the numbers of a TOML text: runs of digits, `.`, `_` and `e` that start with a
+/// digit not preceded by a letter or digit. With `outside_strings`, only those outside quoted
+/// strings and comments (so not the parts of dates and times written as strings).
+pub fn numbers(text: &str, outside_strings: bool) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for line in text.split_inclusive('\n') {
+        let bytes = line.as_bytes();
+        let (mut i, mut quoted) = (0, false);
+        while i < bytes.len() {
+            let b = bytes[i];
+            if outside_strings && b == b'#' && !quoted {
+                break;
+            }
+            if outside_strings && b == b'"' {
+                quoted = !quoted;
+            }
+            let starts =
+                !quoted && b.is_ascii_digit() && (i == 0 || !bytes[i - 1].is_ascii_alphanumeric());
+            if !starts {
+                i += 1;
+                continue;
+            }
+            let end = (i..bytes.len())
+                .find(|&j| !(bytes[j].is_ascii_digit() || b"._e".contains(&bytes[j])))
+                .unwrap_or(bytes.len());
+            out.push((start + i, start + end));
+            i = end;
+        }
+        start += line.len();
+    }
+    out
+}

@@ -1,6 +1,7 @@
 //! Hardening (issue 8, item 4): extremes of scale and of every probability on both engines, the
-//! splits file under fuzzing, `compare` killed while it replaces a folder, and the exit codes of
-//! `compare`, `chart`, `validate`, `scenario` and `merge`.
+//! splits file under fuzzing, `compare` killed while it replaces a folder, the exit codes of
+//! `compare`, `chart`, `validate`, `scenario` and `merge`, and every accepted extreme value of
+//! tiny.toml run on both engines.
 //!
 //! Scenarios are `tests/data/hard_*.toml` or `tiny.toml`, edited line by line by [`edit`]. Runs
 //! that could take unbounded time or memory on a faulty engine (10^11 users) run in a child
@@ -11,6 +12,7 @@ mod exit_codes;
 mod extremes;
 mod interrupt;
 mod splits_fuzz;
+mod valid_extremes;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -117,26 +117,6 @@ fn mutation() -> impl Strategy<Value = Mutation> {
     ]
 }
 
-/// Byte ranges of the numbers of a text (runs of digits, `.`, `_`, `e` starting with a digit).
-fn numbers(text: &str) -> Vec<(usize, usize)> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        let starts = bytes[i].is_ascii_digit() && (i == 0 || !bytes[i - 1].is_ascii_alphanumeric());
-        if !starts {
-            i += 1;
-            continue;
-        }
-        let end = (i..bytes.len())
-            .find(|&j| !(bytes[j].is_ascii_digit() || b"._e".contains(&bytes[j])))
-            .unwrap_or(bytes.len());
-        out.push((i, end));
-        i = end;
-    }
-    out
-}
-
 fn join(lines: &[&str]) -> String {
     lines.iter().map(|l| format!("{l}\n")).collect()
 }
@@ -178,7 +158,7 @@ fn apply(text: &str, m: &Mutation) -> String {
             join(&lines)
         }
         Mutation::ReplaceNumber(i, token) => {
-            let spans = numbers(text);
+            let spans = crate::common::numbers(text, false);
             if spans.is_empty() {
                 return text.to_string();
             }
@@ -262,7 +242,7 @@ fn tiny_with_any_line_deleted_or_duplicated_never_panics() {
 
 #[test]
 fn tiny_with_any_number_replaced_by_any_bad_token_never_panics() {
-    let spans = numbers(TINY);
+    let spans = crate::common::numbers(TINY, false);
     assert!(
         spans.len() > 50,
         "tiny.toml has many numbers, found {}",
