@@ -457,6 +457,27 @@ fn walk_alone(
     w.multi.push(sessions);
 }
 
+/// The stream key of an exposure group: its segment, impressions served today and boosted
+/// vector `b` (a vector without boosted impressions does not enter it).
+fn group_key(segment: u32, served_before: u32, b: &[u32]) -> u64 {
+    let base = mix64(u64::from(segment) << 32 | u64::from(served_before));
+    if b.iter().all(|&k| k == 0) {
+        base
+    } else {
+        mix64(base ^ boosts_key(b))
+    }
+}
+
+/// The stream key of one organic level of an exposure group (the group's `key`, its organic
+/// impression count `o`, and `tail`, 0 for the enumerated levels and the rank of a user drawn
+/// beyond them): each number enters a key already mixed, so that no two levels share draws. (A
+/// key built as `mix64(key ^ mix64(o))`, with the group key `mix64(served_before)` of segment 0,
+/// was symmetric in served_before and o: the levels (3 served before, 4 offered) and (4, 3)
+/// shared every draw, their several-session users too.)
+fn level_unit(key: u64, o: u64, tail: u64) -> u64 {
+    mix64(mix64(key ^ o) ^ tail)
+}
+
 /// A stream key for a boosted vector (programs with none do not enter it).
 fn boosts_key(boosts: &[u32]) -> u64 {
     boosts
@@ -777,12 +798,7 @@ impl<'p, 's> Sim<'p, 's> {
                 n * u64::from(x.kept),
             );
         }
-        let base = mix64(u64::from(segment) << 32 | u64::from(served_before));
-        let key = if offered == 0 {
-            base
-        } else {
-            mix64(base ^ boosts_key(b))
-        };
+        let key = group_key(segment, served_before, b);
         let mean: f64 = self.plan.lambda[t][g].iter().sum();
         let room = s.frequency.cap.saturating_sub(served_before);
         let mut r = keyed(self.seed, self.rep, t, key, Step::Exposure, 0);
@@ -807,7 +823,7 @@ impl<'p, 's> Sim<'p, 's> {
                     continue;
                 }
                 let served = served_of(o + offered, room);
-                let unit = mix64(mix64(key ^ mix64(o)) ^ tail);
+                let unit = level_unit(key, o, tail);
                 let out = self.expose_users(t, &laws.table, g, served, &boosts, o, users, unit);
                 group.deal(self.plan, out, served as u32, next, clicked);
             }
@@ -970,6 +986,34 @@ mod tests {
     /// boosted impressions served per offer entry, and its organic impressions served on
     /// placement 0.
     type Class = (usize, Vec<u64>, u64);
+
+    #[test]
+    fn levels_of_different_groups_never_share_a_stream() {
+        // Every organic level of every exposure group on a grid wider than the default's
+        // (segments, impressions served before, boosted vectors, levels, tail ranks): all level
+        // keys distinct, so no two levels, and no two of their several-session users, share
+        // draws. The key mix64(mix64(group key ^ mix64(o)) ^ tail) fails here: in segment 0 it
+        // was symmetric in served_before and o.
+        let vectors: [&[u32]; 4] = [&[0, 0], &[1, 0], &[0, 2], &[3, 1]];
+        let mut seen = std::collections::HashSet::new();
+        for segment in 0..4 {
+            for served_before in 0..16 {
+                for b in vectors {
+                    let key = group_key(segment, served_before, b);
+                    for o in 0..16 {
+                        for tail in 0..3 {
+                            let unit = level_unit(key, o, tail);
+                            assert!(
+                                seen.insert(unit),
+                                "segment {segment}, served {served_before}, {b:?}, level {o}, \
+                                 tail {tail}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
 
     fn click_class(sessions: &[usize], places: usize) -> usize {
         match sessions {

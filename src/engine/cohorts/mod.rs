@@ -359,16 +359,26 @@ fn push_lean<T>(list: &mut Vec<T>, item: T) {
     list.push(item);
 }
 
+/// The stream of (seed, replication, tick, unit, step, index): distinct arguments give distinct
+/// streams, whatever their values (but for 64-bit hash collisions, of chance ~2^-64 a pair).
 fn keyed(seed: u64, rep: u64, t: usize, unit: u64, step: Step, index: u64) -> Stream {
-    // The engine's steps are folded into the unit so that they never meet the agents' stages.
     stream(
         seed,
         rep,
         t as u64,
-        mix64(unit ^ step as u64),
+        unit_step(unit, step),
         Stage::Exposure,
         index,
     )
+}
+
+/// The unit and step of [`keyed`] as one key (the engine's steps are folded into the unit so
+/// that they never meet the agents' stages). The unit is mixed before the step enters, as every
+/// component of [`stream`]'s key is: units that are small numbers (a segment, a program, a kind)
+/// XORed with a step directly would meet, segment 3's draws with program 0's, say (3 ^ 101 =
+/// 0 ^ 102).
+fn unit_step(unit: u64, step: Step) -> u64 {
+    mix64(mix64(unit) ^ step as u64)
 }
 
 impl<'p, 's> Sim<'p, 's> {
@@ -515,6 +525,40 @@ impl<'p, 's> Sim<'p, 's> {
 mod tests {
     use super::*;
     use crate::scenario::exact_fixture;
+
+    #[test]
+    fn small_units_of_different_steps_never_share_a_stream() {
+        // Units that are small numbers (segments, programs, kinds of sessions) under every step:
+        // all keys distinct. With the unit and step XORed directly, segment 3's population draws
+        // were program 0's boosted total (3 ^ 101 = 0 ^ 102), and this fails.
+        let steps = [
+            Step::Population,
+            Step::BoostTotal,
+            Step::BoostSpread,
+            Step::Exposure,
+            Step::Session,
+            Step::AssignBlock,
+            Step::AssignMember,
+            Step::Level,
+            Step::Arrivals,
+            Step::Fates,
+            Step::Baskets,
+            Step::Kernel,
+            Step::Served,
+            Step::Deal,
+            Step::Take,
+        ];
+        let mut seen = std::collections::HashSet::new();
+        for step in steps {
+            for unit in 0..1024 {
+                assert!(
+                    seen.insert(unit_step(unit, step)),
+                    "unit {unit}, step {}",
+                    step as u64
+                );
+            }
+        }
+    }
 
     #[test]
     fn listed_users_come_back_as_they_went_in() {

@@ -734,6 +734,12 @@ impl Sim<'_, '_> {
             }
         }
         order.sort_unstable();
+        // Equal keys would mean two sessions drawn from one stream (keys of different streams
+        // meet with chance ~ sessions² / 2^65): their users would share every draw.
+        debug_assert!(
+            order.windows(2).all(|w| w[0].0 != w[1].0),
+            "two several-session users' sessions share a stream"
+        );
         // The times go to the timeline; the sessions, in their order, are all that is left.
         let times = order.iter().map(|x| x.0).collect();
         let order: Vec<(u32, u32)> = order.into_iter().map(|x| (x.1, x.2)).collect();
