@@ -373,10 +373,10 @@ fn keyed(seed: u64, rep: u64, t: usize, unit: u64, step: Step, index: u64) -> St
 }
 
 /// The unit and step of [`keyed`] as one key (the engine's steps are folded into the unit so
-/// that they never meet the agents' stages). The unit is mixed before the step enters, as every
-/// component of [`stream`]'s key is: units that are small numbers (a segment, a program, a kind)
-/// XORed with a step directly would meet, segment 3's draws with program 0's, say (3 ^ 101 =
-/// 0 ^ 102).
+/// that they never meet the agents' stages). The unit is mixed first and the step enters the
+/// mixed value, as each part of [`stream`]'s key enters the mix of the parts before it: units
+/// that are small numbers (a segment, a program, a kind) XORed with a step directly would meet,
+/// segment 3's draws with program 0's, say (3 ^ 101 = 0 ^ 102).
 fn unit_step(unit: u64, step: Step) -> u64 {
     mix64(mix64(unit) ^ step as u64)
 }
