@@ -2,10 +2,11 @@
 //! engine must agree in distribution with the `agents` engine (the literal per-user reference) on
 //! every reported metric.
 //!
-//! For each scenario and metric (and count of a tick or funnel cell): the means agree within 5 combined standard errors; a metric that
-//! is constant on both engines is the same constant on both (one that is constant on one engine
-//! only is tested instead: were the other's departures from that value rare enough to be missed by
-//! chance, Fisher's exact test); and two two-sample tests pass with
+//! For each scenario and metric (and count of a tick or funnel cell): the means agree within 5
+//! combined standard errors; a metric that is constant on both engines is the same constant on
+//! both (one that is constant on one engine only is tested instead: were the other's departures
+//! from that value rare enough to be missed by chance, Fisher's exact test); and two two-sample
+//! tests pass with
 //! a Holm–Bonferroni correction over the scenario's metrics at family level 10^-3: Kolmogorov–
 //! Smirnov on the distributions (conservative on discrete counts, so a correct engine fails even
 //! more rarely) and Brown–Forsythe on the spreads (KS has little power against a spread that is

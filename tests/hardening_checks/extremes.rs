@@ -4,7 +4,6 @@
 //! exactly it (and so give the same).
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use d11sim::engine::{self, Count, Engine, Outcome, Paired};
@@ -101,30 +100,18 @@ fn agents_refuses_a_hundred_billion_users_and_names_cohorts() {
     assert!(!out.exists(), "a refused run wrote {}", out.display());
 }
 
-/// Runs the ignored test `inner` of this module in a child copy of this test binary, killed after
-/// [`HUGE_DEADLINE`] and limited to [`BOUNDED_MEMORY_BYTES`], so that an engine whose time or
-/// memory grows with users fails here instead of hanging the suite.
+/// Runs the ignored test `inner` of this module in a bounded child ([`run_inner_bounded`]),
+/// within [`HUGE_DEADLINE`] and [`BOUNDED_MEMORY_BYTES`].
 fn run_bounded_inner(inner: &str, what: &str) {
-    let exe = std::env::current_exe().expect("the test binary");
-    let mut child = Command::new(exe);
-    child
-        .arg(format!("hardening_checks::extremes::{inner}"))
-        .args(["--exact", "--ignored", "--nocapture", "--test-threads", "1"]);
-    limit_memory(&mut child, BOUNDED_MEMORY_BYTES);
-    match bounded(&mut child, HUGE_DEADLINE) {
-        Bounded::TimedOut => panic!(
+    run_inner_bounded(
+        &format!("hardening_checks::extremes::{inner}"),
+        HUGE_DEADLINE,
+        BOUNDED_MEMORY_BYTES,
+        &format!(
             "{what} ({HUGE_REPLICATIONS} replications on the cohorts engine, then a CLI run of \
-             {HUGE_CLI_REPLICATIONS}) did not finish within {HUGE_DEADLINE:?}"
+             {HUGE_CLI_REPLICATIONS})"
         ),
-        Bounded::Finished(o) => {
-            let text = format!("{}{}", String::from_utf8_lossy(&o.stdout), stderr(&o));
-            assert!(o.status.success(), "{what}: the check failed:\n{text}");
-            assert!(
-                text.contains("1 passed"),
-                "{what}: the inner test did not run:\n{text}"
-            );
-        }
-    }
+    );
 }
 
 /// 10^11 users with coupons redeemed (hard_huge.toml as it is).

@@ -126,6 +126,31 @@ pub fn bounded(command: &mut Command, deadline: Duration) -> Bounded {
     }
 }
 
+/// Runs the ignored test `inner` (its path from the crate root, `hardening_checks::…`) in a
+/// child copy of this test binary, killed after `deadline` and limited to `memory` bytes of
+/// address space, so that an engine that hangs or grows without bound fails the calling test
+/// instead of hanging the suite; panics with `what` if the child times out, fails, or did not
+/// run the test.
+pub fn run_inner_bounded(inner: &str, deadline: Duration, memory: u64, what: &str) {
+    let exe = std::env::current_exe().expect("the test binary");
+    let mut child = Command::new(exe);
+    child
+        .arg(inner)
+        .args(["--exact", "--ignored", "--nocapture", "--test-threads", "1"]);
+    limit_memory(&mut child, memory);
+    match bounded(&mut child, deadline) {
+        Bounded::TimedOut => panic!("{what} did not finish within {deadline:?}"),
+        Bounded::Finished(o) => {
+            let text = format!("{}{}", String::from_utf8_lossy(&o.stdout), stderr(&o));
+            assert!(o.status.success(), "{what}: the check failed:\n{text}");
+            assert!(
+                text.contains("1 passed"),
+                "{what}: the inner test did not run:\n{text}"
+            );
+        }
+    }
+}
+
 /// A command's stderr as text.
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
