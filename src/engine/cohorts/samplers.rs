@@ -1221,6 +1221,33 @@ mod tests {
     }
 
     #[test]
+    fn occupancy_keeps_its_law_at_national_sizes() {
+        // 3·10^7 balls in 10^8 bins (a traffic program's kept impressions over a cohort, at
+        // national size; the Poisson counts then miss the sum by thousands, each a move). The
+        // empty bins' mean b q1 and variance b q1 + b (b − 1) q2 − (b q1)^2, with qk = (1 − k/b)^n
+        // the chance that k given bins are all empty, within 5 standard errors over 20,000
+        // histograms (the variance's standard error about variance × sqrt(2 / reps)); the balls
+        // and bins always all there.
+        let (bins, balls) = (100_000_000u64, 30_000_000u64);
+        let (b, n) = (bins as f64, balls as f64);
+        let empty_chance = |k: f64| (n * (-k / b).ln_1p()).exp();
+        let want_mean = b * empty_chance(1.0);
+        let want_variance = want_mean + b * (b - 1.0) * empty_chance(2.0) - want_mean * want_mean;
+        let reps = 20_000u64;
+        let mut r = rng(7);
+        let empties: Vec<f64> = (0..reps)
+            .map(|_| {
+                let h = occupancy(bins, balls, &mut r);
+                assert_eq!(h.iter().sum::<u64>(), bins);
+                let thrown: u64 = h.iter().enumerate().map(|(j, &c)| j as u64 * c).sum();
+                assert_eq!(thrown, balls);
+                h[0] as f64
+            })
+            .collect();
+        assert_moments(&empties, want_mean, want_variance, "empty bins");
+    }
+
+    #[test]
     fn poisson_above_is_the_conditional_tail() {
         // Poisson(1.5) given X > 2: P(3) = p3 / P(X > 2) with p3 = e^-1.5 1.5^3/6 = 0.125511
         // and P(X > 2) = 1 − e^-1.5 (1 + 1.5 + 1.125) = 0.191153; so P(3 | X > 2) = 0.656600.
@@ -1232,6 +1259,124 @@ mod tests {
         let p = 0.656_600;
         let se = (p * (1.0 - p) / reps as f64).sqrt();
         assert!((threes / reps as f64 - p).abs() < 5.0 * se);
+    }
+
+    /// The pmf of HG(total, marked, n) over mode ± 12 standard deviations (the mass beyond is
+    /// below 10^-30), as (first x, probabilities): from the mode by the ratio P(x + 1) / P(x) =
+    /// (K − x)(n − x) / ((x + 1)(N − K − n + x + 1)), then normalised.
+    fn hypergeometric_pmf(total: u64, marked: u64, n: u64) -> (u64, Vec<f64>) {
+        let (nf, kf, tf) = (n as f64, marked as f64, total as f64);
+        let sd = (nf * kf / tf * (1.0 - kf / tf) * (tf - nf) / (tf - 1.0)).sqrt();
+        let mode = ((nf + 1.0) * (kf + 1.0) / (tf + 2.0)) as u64;
+        let reach = (12.0 * sd) as u64 + 1;
+        let lo = mode
+            .saturating_sub(reach)
+            .max((n + marked).saturating_sub(total));
+        let hi = (mode + reach).min(n).min(marked);
+        let ratio = |x: u64| {
+            (marked - x) as f64 / (x + 1) as f64
+                * ((n - x) as f64 / (total - marked - n + x + 1) as f64)
+        };
+        let mut pmf = vec![0.0; (hi - lo + 1) as usize];
+        let at = |x: u64| (x - lo) as usize;
+        pmf[at(mode)] = 1.0;
+        for x in mode..hi {
+            pmf[at(x + 1)] = pmf[at(x)] * ratio(x);
+        }
+        for x in (lo..mode).rev() {
+            pmf[at(x)] = pmf[at(x + 1)] / ratio(x);
+        }
+        let sum: f64 = pmf.iter().sum();
+        pmf.iter_mut().for_each(|p| *p /= sum);
+        (lo, pmf)
+    }
+
+    /// Asserts that `xs`, draws of one law, have its mean and variance within 5 standard
+    /// errors: the mean's sqrt(variance / n), the sample variance's about variance × sqrt(2 / n)
+    /// (for draws near normal, as these large counts are).
+    fn assert_moments(xs: &[f64], want_mean: f64, want_variance: f64, what: &str) {
+        let n = xs.len() as f64;
+        let mean = xs.iter().sum::<f64>() / n;
+        let variance = xs.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / (n - 1.0);
+        assert!(
+            (mean - want_mean).abs() < 5.0 * (want_variance / n).sqrt(),
+            "{what}: mean {mean} against {want_mean}"
+        );
+        assert!(
+            (variance - want_variance).abs() < 5.0 * want_variance * (2.0 / n).sqrt(),
+            "{what}: variance {variance} against {want_variance}"
+        );
+    }
+
+    #[test]
+    fn hypergeometric_by_ranks_matches_its_pmf_at_national_sizes() {
+        // The national default deals counts of 10^7–10^8 among 10^8–10^9 users, where the route
+        // by ranks goes two or three levels deep before its inversion (the small cases of the
+        // other tests stop after one). HG(1.2·10^9, 3·10^8, 10^8) (sd 4,146): 100,000 draws in
+        // 40 cells of equal probability under the exact pmf, against the 0.999 quantile of
+        // χ²(39), 72.05; and the draws' mean and variance within 5 standard errors of the
+        // exact ones (`assert_moments`).
+        let (total, marked, n) = (1_200_000_000u64, 300_000_000u64, 100_000_000u64);
+        let (lo, pmf) = hypergeometric_pmf(total, marked, n);
+        let cells = 40;
+        // cuts[i]: the least x of cell i + 1 (cumulative probability past (i + 1) / cells).
+        let mut cuts = Vec::new();
+        let mut cumulative = 0.0;
+        for (i, p) in pmf.iter().enumerate() {
+            cumulative += p;
+            if cuts.len() < cells - 1 && cumulative >= (cuts.len() + 1) as f64 / cells as f64 {
+                cuts.push(lo + i as u64 + 1);
+            }
+        }
+        let mut expected = vec![0.0; cells];
+        for (i, p) in pmf.iter().enumerate() {
+            expected[cuts.partition_point(|&c| c <= lo + i as u64)] += p;
+        }
+        let draws = 100_000u64;
+        let mut observed = vec![0.0; cells];
+        let mut xs = Vec::with_capacity(draws as usize);
+        for s in 0..draws {
+            let x = hypergeometric_keyed(total, marked, n, mix64(s ^ 0x5EED));
+            observed[cuts.partition_point(|&c| c <= x)] += 1.0;
+            xs.push(x as f64);
+        }
+        let expected: Vec<f64> = expected.iter().map(|p| p * draws as f64).collect();
+        let (statistic, dof) = chi_square(&observed, &expected);
+        assert_eq!(dof, cells - 1);
+        assert!(statistic < 72.05, "χ² = {statistic}");
+        let (nf, kf, tf) = (n as f64, marked as f64, total as f64);
+        let variance = nf * kf / tf * (1.0 - kf / tf) * (tf - nf) / (tf - 1.0);
+        assert_moments(&xs, nf * kf / tf, variance, "HG");
+    }
+
+    #[test]
+    fn multivariate_hypergeometric_by_ranks_keeps_its_law_at_national_sizes() {
+        // 10^8 of [3·10^8, 2·10^8, 7·10^8] (a kind's arrived sessions dealt to its items, at
+        // national size): each category's mean n K/N and variance n (K/N)(1 − K/N)(N − n)/(N − 1)
+        // within 5 standard errors over 20,000 draws, the total always n.
+        let counts = [300_000_000u64, 200_000_000, 700_000_000];
+        let n = 100_000_000u64;
+        let total: u64 = counts.iter().sum();
+        let reps = 20_000u64;
+        let mut columns = vec![Vec::with_capacity(reps as usize); counts.len()];
+        let mut out = Vec::new();
+        for s in 0..reps {
+            let base = mix64(s ^ 0xD1CE);
+            multivariate_hypergeometric_by_ranks(&counts, n, |i| mix64(base ^ i as u64), &mut out);
+            assert_eq!(out.iter().sum::<u64>(), n);
+            for (column, &x) in columns.iter_mut().zip(&out) {
+                column.push(x as f64);
+            }
+        }
+        let (nf, tf) = (n as f64, total as f64);
+        for (&k, xs) in counts.iter().zip(&columns) {
+            let share = k as f64 / tf;
+            let (want_mean, want_variance) = (
+                nf * share,
+                nf * share * (1.0 - share) * (tf - nf) / (tf - 1.0),
+            );
+            assert_moments(xs, want_mean, want_variance, &format!("K = {k}"));
+        }
     }
 
     #[test]
@@ -1404,5 +1549,24 @@ mod tests {
         let (b, df) = chi_square(&drawn, &pooled);
         assert_eq!(df, 4);
         assert!(a + b < 18.47, "chi-square {}", a + b);
+    }
+
+    #[test]
+    fn unmarked_before_keeps_its_law_at_national_sizes() {
+        // The unmarked items before the k-th of `marked` marked ones, at national size (a gap's
+        // sessions before the coupon that runs a program out): Beta-binomial(u; α = k,
+        // β = marked − k + 1), of mean u α / (α + β) and variance
+        // u α β (α + β + u) / ((α + β)^2 (α + β + 1)); both within 5 standard errors over
+        // 20,000 draws (the variance's about variance × sqrt(2 / reps)).
+        let (k, marked, unmarked) = (3_000u64, 40_000u64, 200_000_000u64);
+        let (a, b, u) = (k as f64, (marked - k + 1) as f64, unmarked as f64);
+        let want_mean = u * a / (a + b);
+        let want_variance = u * a * b * (a + b + u) / ((a + b) * (a + b) * (a + b + 1.0));
+        let reps = 20_000u64;
+        let mut r = rng(23);
+        let xs: Vec<f64> = (0..reps)
+            .map(|_| unmarked_before(k, marked, unmarked, &mut r) as f64)
+            .collect();
+        assert_moments(&xs, want_mean, want_variance, "beta-binomial");
     }
 }
