@@ -22,7 +22,7 @@ mod random;
 
 use d11sim::engine::{Count, Engine, FUNNEL_DESTINATIONS, Funnel, Paired, run_replications};
 use d11sim::results::{Layout, Record};
-use d11sim::scenario::{Scenario, load_file};
+use d11sim::scenario::{Scenario, default, load_file, load_str};
 
 use crate::common;
 
@@ -214,7 +214,11 @@ const COUPLING_DEPENDENT: &str = "iroi";
 /// Compares both engines on one scenario (`file` names it in the failures); returns the
 /// failures, one line each.
 fn compare_engines(file: &str, scenario: &Scenario) -> Vec<String> {
-    let n = reps();
+    compare_engines_over(file, scenario, reps())
+}
+
+/// [`compare_engines`] over `n` replications per engine.
+fn compare_engines_over(file: &str, scenario: &Scenario, n: u64) -> Vec<String> {
     let (names, agents) = metric_columns(Engine::Agents, scenario, n);
     let (_, cohorts) = metric_columns(Engine::Cohorts, scenario, n);
     let mut failures = Vec::new();
@@ -293,6 +297,41 @@ fn random_scenarios() {
         .into_iter()
         .flat_map(|k| compare_engines(&format!("random{k}.toml"), &random::scenario(k)))
         .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Users of [`national_default_scaled`] unless `D11SIM_NATIONAL_USERS` says otherwise.
+const NATIONAL_USERS: u64 = 100_000;
+/// Its replications per engine unless `D11SIM_EXACT_REPS` says otherwise: the `agents` engine
+/// takes a few seconds a replication at 100,000 users.
+const NATIONAL_REPS: u64 = 200;
+
+/// The built-in national default, every mechanism at once at its own settings (436 ticks, every
+/// program, a coupon pool running out inside most ticks, funder caps, the room, several-session
+/// users), scaled to 100,000 users with budgets, caps and the room in proportion
+/// (`Scenario::scaled_to`): counts of 10^3–10^5 a cohort, where the samplers take their
+/// large-count routes that the small scenarios above rarely reach. Not run by default (the
+/// `agents` engine takes most of its 8 minutes on two cores):
+/// `cargo test --release --test tests exactness::national -- --ignored`, with
+/// `D11SIM_NATIONAL_USERS` and `D11SIM_EXACT_REPS` to change its size and replications.
+#[test]
+#[ignore = "the agents engine at 100,000 users over 436 ticks: about 8 minutes"]
+fn national_default_scaled() {
+    let env = |name: &str, default: u64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let users = env("D11SIM_NATIONAL_USERS", NATIONAL_USERS);
+    let national = load_str(default::DEFAULT_SCENARIO_TOML, default::DEFAULT_ORIGIN)
+        .expect("the default is valid");
+    let scenario = national.scaled_to(users);
+    let failures = compare_engines_over(
+        &format!("the national default at {users} users"),
+        &scenario,
+        env("D11SIM_EXACT_REPS", NATIONAL_REPS),
+    );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
