@@ -16,7 +16,9 @@
 //! Besides the reported metrics, every count of every tick and funnel cell is compared
 //! (`D11SIM_EXACT_DETAIL=0` compares the metrics alone). `D11SIM_EXACT_REPS=N` runs N
 //! replications per engine instead of the default 2,000 (a larger version:
-//! `D11SIM_EXACT_REPS=20000 cargo test --release --test tests exactness`).
+//! `D11SIM_EXACT_REPS=20000 cargo test --release --test tests exactness`). Beside the small
+//! scenarios, an ignored test compares the engines on the national default itself, scaled to
+//! 100,000 users ([`national_default_scaled`]).
 
 mod random;
 
@@ -39,10 +41,15 @@ const MEAN_TOLERANCE_SE: f64 = 5.0;
 const SEED: u64 = 20_231_111;
 
 fn reps() -> u64 {
-    std::env::var("D11SIM_EXACT_REPS")
+    env_count("D11SIM_EXACT_REPS", DEFAULT_REPS)
+}
+
+/// The count an environment variable gives, or `default` if it is unset or not a count.
+fn env_count(name: &str, default: u64) -> u64 {
+    std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(DEFAULT_REPS)
+        .unwrap_or(default)
 }
 
 /// An exactness scenario of `tests/data/exact/`.
@@ -317,20 +324,14 @@ const NATIONAL_REPS: u64 = 200;
 #[test]
 #[ignore = "the agents engine at 100,000 users over 436 ticks: about 8 minutes"]
 fn national_default_scaled() {
-    let env = |name: &str, default: u64| {
-        std::env::var(name)
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default)
-    };
-    let users = env("D11SIM_NATIONAL_USERS", NATIONAL_USERS);
+    let users = env_count("D11SIM_NATIONAL_USERS", NATIONAL_USERS);
     let national = load_str(default::DEFAULT_SCENARIO_TOML, default::DEFAULT_ORIGIN)
         .expect("the default is valid");
     let scenario = national.scaled_to(users);
     let failures = compare_engines_over(
         &format!("the national default at {users} users"),
         &scenario,
-        env("D11SIM_EXACT_REPS", NATIONAL_REPS),
+        env_count("D11SIM_EXACT_REPS", NATIONAL_REPS),
     );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
