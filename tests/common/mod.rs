@@ -3,6 +3,15 @@
 
 use std::path::{Path, PathBuf};
 
+/// The built-in national default scenario (`scenarios/singles_day_2023.toml`).
+pub fn national_default() -> d11sim::scenario::Scenario {
+    let (text, origin) = (
+        d11sim::scenario::default::DEFAULT_SCENARIO_TOML,
+        d11sim::scenario::default::DEFAULT_ORIGIN,
+    );
+    d11sim::scenario::load_str(text, origin).expect("the default is valid")
+}
+
 /// The repository root (where Cargo.toml is).
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

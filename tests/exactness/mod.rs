@@ -24,7 +24,7 @@ mod random;
 
 use d11sim::engine::{Count, Engine, FUNNEL_DESTINATIONS, Funnel, Paired, run_replications};
 use d11sim::results::{Layout, Record};
-use d11sim::scenario::{Scenario, default, load_file, load_str};
+use d11sim::scenario::{Scenario, load_file};
 
 use crate::common;
 
@@ -325,9 +325,7 @@ const NATIONAL_REPS: u64 = 200;
 #[ignore = "the agents engine at 100,000 users over 436 ticks: about 8 minutes"]
 fn national_default_scaled() {
     let users = env_count("D11SIM_NATIONAL_USERS", NATIONAL_USERS);
-    let national = load_str(default::DEFAULT_SCENARIO_TOML, default::DEFAULT_ORIGIN)
-        .expect("the default is valid");
-    let scenario = national.scaled_to(users);
+    let scenario = common::national_default().scaled_to(users);
     let failures = compare_engines_over(
         &format!("the national default at {users} users"),
         &scenario,

@@ -29,11 +29,7 @@ pub fn indices() -> Vec<u64> {
             })
             .collect();
     }
-    let n = std::env::var("D11SIM_RANDOM_SCENARIOS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(DEFAULT_SCENARIOS);
-    (0..n).collect()
+    (0..super::env_count("D11SIM_RANDOM_SCENARIOS", DEFAULT_SCENARIOS)).collect()
 }
 
 /// Draws of the generator: a uniform in [lo, hi) rounded to 3 decimals, and yes/no.

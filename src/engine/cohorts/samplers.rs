@@ -996,19 +996,8 @@ mod tests {
             assert_eq!(out.iter().sum::<u64>(), 5_000);
             xs.push(out[0] as f64);
         }
-        let mean = xs.iter().sum::<f64>() / reps as f64;
         let variance = 5_000.0 * 0.4 * 0.6 * 5_000.0 / 9_999.0;
-        let sample_variance =
-            xs.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / (reps - 1) as f64;
-        assert!(
-            (mean - 2_000.0).abs() < 5.0 * (variance / reps as f64).sqrt(),
-            "mean {mean}"
-        );
-        // The sample variance's standard error is about variance × sqrt(2 / reps).
-        assert!(
-            (sample_variance - variance).abs() < 5.0 * variance * (2.0 / reps as f64).sqrt(),
-            "variance {sample_variance} against {variance}"
-        );
+        assert_moments(&xs, 2_000.0, variance, "category 0");
     }
 
     #[test]
@@ -1038,26 +1027,14 @@ mod tests {
             "mean {mean}"
         );
         // The route by ranks in full: HG(4,000, 2,000, 2,000) (mean 1,000, sd 15.8), its pmf by
-        // the ratio P(x + 1) / P(x) from the mode, normalised; 20,000 draws in 21 cells (the
+        // the ratio P(x + 1) / P(x) from the mode, normalised (`hypergeometric_pmf`); 20,000 draws in 21 cells (the
         // tails pooled beyond ±2.5 sd) against the 0.999 quantile of χ²(20), 45.31.
         let (total, marked, n) = (4_000u64, 2_000u64, 2_000u64);
-        let mut pmf = vec![0.0f64; n as usize + 1];
-        pmf[1_000] = 1.0;
-        for x in 1_000..n as usize {
-            let x64 = x as u64;
-            pmf[x + 1] = pmf[x] * ((marked - x64) * (n - x64)) as f64
-                / ((x64 + 1) * (total - marked - n + x64 + 1)) as f64;
-        }
-        for x in (0..1_000).rev() {
-            let x64 = x as u64;
-            pmf[x] = pmf[x + 1] * ((x64 + 1) * (total - marked - n + x64 + 1)) as f64
-                / ((marked - x64) * (n - x64)) as f64;
-        }
-        let sum: f64 = pmf.iter().sum();
+        let (lo, pmf) = hypergeometric_pmf(total, marked, n);
         let cell = |x: u64| (x.clamp(960, 1_040) as usize - 960) / 4;
         let (mut seen, mut want) = (vec![0.0; 21], vec![0.0; 21]);
-        for (x, p) in pmf.iter().enumerate() {
-            want[cell(x as u64)] += p / sum * 20_000.0;
+        for (i, p) in pmf.iter().enumerate() {
+            want[cell(lo + i as u64)] += p * 20_000.0;
         }
         for s in 0..20_000u64 {
             seen[cell(hypergeometric_keyed(total, marked, n, mix64(s)))] += 1.0;
