@@ -15,9 +15,14 @@
 //!   scenario's own run goes on, so the wall time minus their cost at the floor (the other
 //!   reading) takes off time the wall clock mostly did not see. The pass that puts the
 //!   scenario's orders in their coupons' cells still makes one latent basket deviate per such
-//!   order, on the scenario's own thread: the cases count them ([`Plan::latent_meter`]) and time
+//!   order, on the scenario's own thread: the cases count them ([`Plan::meter`]) and time
 //!   one, and the last ratio takes them out of the wall time too, the population ratio less
-//!   every per-order draw.
+//!   every per-order draw. The meter also counts the *outcomes* of the single sessions' fates
+//!   (per class and epoch, each fate and coupon cell some session got), which the engine books
+//!   one by one: how they grow with the population is most of why its cost does.
+//!
+//! `--sweep` reads the `unvalued` case at every power of ten from 10^3 to 10^10 users: how the
+//! cost grows decade by decade, and the outcomes with it.
 //!
 //! Per case it prints wall and CPU seconds, simulated user-ticks per second (users × ticks × 2,
 //! the scenario and its baseline), orders, the CPU time the orders' basket draws take at the draw
@@ -32,10 +37,9 @@
 
 use std::process::Command;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use d11sim::engine::{Engine, Plan, cohorts};
+use d11sim::engine::{Engine, Plan, WorkMeter, cohorts};
 use d11sim::results::aggregate::percentile_sorted;
 use d11sim::scenario::{MAX_USERS, Scenario, default, load_str};
 
@@ -67,7 +71,8 @@ fn per_draw(time: impl Fn(u64) -> f64 + Sync) -> f64 {
 }
 
 /// One case, in this process: prints `wall user_ticks orders basket_seconds peak_kib cpu
-/// scenario_basket_seconds seconds_per_basket latent_draws seconds_per_latent`.
+/// scenario_basket_seconds seconds_per_basket latent_draws seconds_per_latent class_epochs
+/// outcomes`.
 fn child(engine: &str, users: u64) {
     // The allocator set as the command line sets it.
     d11sim::engine::return_large_blocks();
@@ -87,11 +92,10 @@ fn child(engine: &str, users: u64) {
     let start = Instant::now();
     let (mut plan, mut base_plan) = (Plan::new(&scenario), Plan::new(&baseline));
     (plan.value_baskets, base_plan.value_baskets) = (value_baskets, value_baskets);
-    // Both runs count their cell passes' latent draws on one meter (the baseline, offered no
-    // coupon, makes none).
-    let meter = Arc::new(AtomicU64::new(0));
-    (plan.latent_meter, base_plan.latent_meter) =
-        (Some(Arc::clone(&meter)), Some(Arc::clone(&meter)));
+    // Both runs count their work on one meter (the baseline, offered no coupon, makes no
+    // latent draws).
+    let meter = Arc::new(WorkMeter::default());
+    (plan.meter, base_plan.meter) = (Some(Arc::clone(&meter)), Some(Arc::clone(&meter)));
     let (a, b) = engine.simulate_pair(&plan, &base_plan, SEED, REPLICATION, true);
     let wall = start.elapsed().as_secs_f64();
     let scenario_orders = a.count(d11sim::engine::Count::Orders);
@@ -107,7 +111,8 @@ fn child(engine: &str, users: u64) {
     } else {
         0.0
     };
-    let latents = meter.load(Ordering::Relaxed);
+    let [latents, class_epochs, outcomes] =
+        [&meter.latent_draws, &meter.class_epochs, &meter.outcomes].map(WorkMeter::read);
     let per_latent = if engine == Engine::Cohorts {
         per_draw(|draws| cohorts::seconds_per_latent(&plan, draws))
     } else {
@@ -117,7 +122,8 @@ fn child(engine: &str, users: u64) {
     let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
     let cpu = seconds(usage.ru_utime) + seconds(usage.ru_stime);
     println!(
-        "{wall} {user_ticks} {orders} {} {} {cpu} {} {per_basket} {latents} {per_latent}",
+        "{wall} {user_ticks} {orders} {} {} {cpu} {} {per_basket} {latents} {per_latent} \
+         {class_epochs} {outcomes}",
         orders as f64 * per_basket,
         usage.ru_maxrss,
         scenario_orders as f64 * per_basket
@@ -143,6 +149,11 @@ struct Case {
     /// child's timing of one (seconds; 0 for `agents`).
     latents: f64,
     per_latent: f64,
+    /// The single-session classes whose fates were drawn, once a class and epoch, and the
+    /// outcomes those draws gave some session (per class and epoch, each fate and coupon cell
+    /// with a count above 0: [`WorkMeter`]).
+    class_epochs: f64,
+    outcomes: f64,
 }
 
 impl Case {
@@ -191,6 +202,8 @@ fn run(engine: &str, users: u64) -> Case {
         per_basket: v[7],
         latents: v[8],
         per_latent: v[9],
+        class_epochs: v[10],
+        outcomes: v[11],
     };
     show(engine, users, &case);
     case
@@ -227,6 +240,76 @@ fn quantile(runs: &[Case], q: f64) -> Case {
         per_basket: of(|c| c.per_basket),
         latents: of(|c| c.latents),
         per_latent: of(|c| c.per_latent),
+        class_epochs: of(|c| c.class_epochs),
+        outcomes: of(|c| c.outcomes),
+    }
+}
+
+/// The populations `--sweep` reads, the default scaled to each power of ten from 10^3 to 10^10.
+const SWEEP: [u64; 8] = [
+    1_000,
+    10_000,
+    100_000,
+    1_000_000,
+    10_000_000,
+    100_000_000,
+    1_000_000_000,
+    10_000_000_000,
+];
+/// Runs of each population without a count after `--sweep`.
+const DEFAULT_SWEEP_RUNS: usize = 3;
+
+/// How the cost of a replication without the orders' baskets grows with the population, decade
+/// by decade: per population the medians of `runs` runs (the populations taking turns) of the
+/// wall time, of the wall time less the cell pass's latent draws (per-order draws, costed at
+/// the median of every run's timing of one), and of the outcomes its fates' draws gave some
+/// session; each against the decade before, and the time an outcome.
+fn sweep(runs: usize) {
+    let mut seen: Vec<Vec<Case>> = vec![Vec::new(); SWEEP.len()];
+    for _ in 0..runs {
+        for (users, seen) in SWEEP.iter().zip(&mut seen) {
+            seen.push(run(UNVALUED, *users));
+        }
+    }
+    let mut latent_timings: Vec<f64> = seen.iter().flatten().map(|c| c.per_latent).collect();
+    latent_timings.sort_by(f64::total_cmp);
+    let per_latent = percentile_sorted(&latent_timings, 0.5);
+    println!(
+        "medians of {runs} runs of each population, the orders' baskets not valued, a latent \
+         draw at {:.1} ns:",
+        per_latent * 1e9
+    );
+    println!(
+        "{:>14} {:>8} {:>11} {:>6} {:>12} {:>10} {:>6} {:>9} {:>10}",
+        "users",
+        "wall s",
+        "less lat. s",
+        "x",
+        "class-epochs",
+        "outcomes",
+        "x",
+        "a class",
+        "us each"
+    );
+    let mut before: Option<(f64, f64)> = None;
+    for (users, seen) in SWEEP.iter().zip(&seen) {
+        let case = quantile(seen, 0.5);
+        let less = case.wall_less_latents(per_latent);
+        let against = |now: f64, then: Option<f64>| {
+            then.map_or_else(|| "-".to_string(), |then| format!("{:.2}", now / then))
+        };
+        println!(
+            "{users:>14} {:>8.3} {:>11.3} {:>6} {:>12} {:>10} {:>6} {:>9.1} {:>10.2}",
+            case.wall,
+            less,
+            against(less, before.map(|b| b.0)),
+            case.class_epochs,
+            case.outcomes,
+            against(case.outcomes, before.map(|b| b.1)),
+            case.outcomes / case.class_epochs,
+            less / case.outcomes * 1e6
+        );
+        before = Some((less, case.outcomes));
     }
 }
 
@@ -236,17 +319,22 @@ Speed and memory of the engines at national scale: each case in a process of its
 ratios the README quotes.
 
 Usage: scaling [--runs N]
+       scaling --sweep [N]
        scaling --case ENGINE USERS
 
 Options:
   --runs N               runs of each cohorts case, the cases taking turns (default 5); the
                          ratios are of the medians, then of the least values
+  --sweep [N]            the orders' baskets not valued, the default scaled to 10^3, 10^4, ...,
+                         10^10 users, N runs of each (default 3): per population the medians of
+                         the wall time, of the wall time less the latent draws, and of the
+                         outcomes of the fates' draws, each against the decade before
   --case ENGINE USERS    one case alone, in this process, on the default scaled to USERS (1 to
                          10^11; 1336000000 is the national default itself). ENGINE: cohorts,
                          unvalued (cohorts, the orders' baskets not drawn) or agents. Prints
                          `wall user_ticks orders basket_seconds peak_kib cpu
                          scenario_basket_seconds seconds_per_basket latent_draws
-                         seconds_per_latent`
+                         seconds_per_latent class_epochs outcomes`
   -h, --help             print this";
 
 /// What the command line asks for.
@@ -254,7 +342,15 @@ enum Request {
     Help,
     /// The whole measurement, with N runs of each `cohorts` case.
     Measure(usize),
+    /// The population sweep, with N runs of each population.
+    Sweep(usize),
     Case(&'static str, u64),
+}
+
+/// The count of runs after `flag`: a positive integer.
+fn runs(flag: &str, n: &str) -> Result<usize, String> {
+    (n.parse().ok().filter(|&n| n > 0))
+        .ok_or_else(|| format!("{flag} takes a positive count, not `{n}`"))
 }
 
 /// Reads the command line by hand, not with clap: the cases' peak memory is part of what the
@@ -264,12 +360,9 @@ fn request(args: &[String]) -> Result<Request, String> {
     match args {
         [] => Ok(Request::Measure(DEFAULT_RUNS)),
         [help] if help == "-h" || help == "--help" => Ok(Request::Help),
-        [flag, n] if flag == "--runs" => n
-            .parse()
-            .ok()
-            .filter(|&n| n > 0)
-            .map(Request::Measure)
-            .ok_or_else(|| format!("--runs takes a positive count, not `{n}`")),
+        [flag] if flag == "--sweep" => Ok(Request::Sweep(DEFAULT_SWEEP_RUNS)),
+        [flag, n] if flag == "--runs" => runs(flag, n).map(Request::Measure),
+        [flag, n] if flag == "--sweep" => runs(flag, n).map(Request::Sweep),
         [flag, engine, users] if flag == "--case" => {
             let engine = ENGINES
                 .into_iter()
@@ -295,6 +388,10 @@ fn main() {
         }
         Ok(Request::Case(engine, users)) => {
             child(engine, users);
+            return;
+        }
+        Ok(Request::Sweep(runs)) => {
+            sweep(runs);
             return;
         }
         Ok(Request::Measure(runs)) => runs,
@@ -378,6 +475,19 @@ fn main() {
             small_less
         );
         println!(
+            "outcomes of the single sessions' fates (per class and epoch, each fate and coupon \
+             cell some session got), 10^9 / 10^6 users: {:.2}x ({:.3e} vs {:.3e}; {:.1} vs {:.1} \
+             a class and epoch); the wall time less the latent draws per outcome: {:.2} vs \
+             {:.2} us",
+            large_unvalued.outcomes / small_unvalued.outcomes,
+            large_unvalued.outcomes,
+            small_unvalued.outcomes,
+            large_unvalued.outcomes / large_unvalued.class_epochs,
+            small_unvalued.outcomes / small_unvalued.class_epochs,
+            large_less / large_unvalued.outcomes * 1e6,
+            small_less / small_unvalued.outcomes * 1e6
+        );
+        println!(
             "draw floor, national: {:.3e} orders (scenario + baseline) x {:.1} ns = {:.2} s of \
              {:.2} s CPU",
             cohorts_national.orders,
@@ -402,6 +512,8 @@ mod tests {
         // The default the usage states.
         assert!(matches!(read(""), Ok(Request::Measure(5))));
         assert!(matches!(read("--runs 7"), Ok(Request::Measure(7))));
+        assert!(matches!(read("--sweep"), Ok(Request::Sweep(3))));
+        assert!(matches!(read("--sweep 5"), Ok(Request::Sweep(5))));
         assert!(matches!(read("--help"), Ok(Request::Help)));
         assert!(matches!(read("-h"), Ok(Request::Help)));
         assert!(matches!(
@@ -423,6 +535,9 @@ mod tests {
             "--case agents 100000000001",
             "--foo",
             "--runs 3 --case cohorts 5",
+            "--sweep 0",
+            "--sweep x",
+            "--sweep 3 --runs 3",
         ] {
             assert!(read(bad).is_err(), "{bad} was accepted");
         }

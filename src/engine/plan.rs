@@ -2,6 +2,8 @@
 //! live-room opening, day resets, pacing allowances and the funder split of each program's charge.
 //! Keeping this in one place means the two engines cannot read the spec differently.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use crate::scenario::{DestinationKind, Pacing, ProgramKind, Scenario, Units};
 use crate::time::{self, MINUTES_PER_DAY, MINUTES_PER_HOUR};
 
@@ -44,11 +46,36 @@ pub struct Plan<'s> {
     /// their sessions (their coupon depends on them), and the `agents` engine draws every
     /// basket so, whatever this says.
     pub value_baskets: bool,
-    /// Where the `cohorts` engine counts the latent basket deviates it makes to put orders in
-    /// their coupons' cells (the scaling example's reading of the population ratio without the
-    /// per-order draws); nothing is counted where it is `None`, as always but there. A count of
-    /// work, not a result: nothing the engine draws or reports depends on it.
-    pub latent_meter: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
+    /// Where the `cohorts` engine counts some of its work ([`WorkMeter`]: the scaling example's
+    /// readings of the population ratio); nothing is counted where it is `None`, as always but
+    /// there. Counts of work, not results: nothing the engine draws or reports depends on them.
+    pub meter: Option<std::sync::Arc<WorkMeter>>,
+}
+
+/// Counts of the `cohorts` engine's work in the runs whose plans share it.
+#[derive(Debug, Default)]
+pub struct WorkMeter {
+    /// The latent basket deviates made to put orders in their coupons' cells (one an order
+    /// whose law offers a coupon: per-order draws, like the baskets themselves).
+    pub latent_draws: AtomicU64,
+    /// The single-session classes whose fates were drawn, one count a class and epoch.
+    pub class_epochs: AtomicU64,
+    /// The outcomes those draws gave at least one session: per class and epoch, each fate
+    /// (and, for an order, its coupon's cell) with a count above 0, which the engine must then
+    /// book one by one.
+    pub outcomes: AtomicU64,
+}
+
+impl WorkMeter {
+    /// Adds `n` to `counter` (relaxed: only the sums at the end are read).
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// The value of `counter`.
+    pub fn read(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
 }
 
 /// Splits `charge` by `shares` with largest remainders (ties to the earlier funder), so that the
@@ -183,7 +210,7 @@ impl<'s> Plan<'s> {
             charge,
             parts,
             value_baskets: true,
-            latent_meter: None,
+            meter: None,
         }
     }
 

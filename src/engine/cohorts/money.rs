@@ -517,29 +517,35 @@ mod tests {
     }
 
     #[test]
-    fn the_latent_meter_counts_the_cell_pass_and_changes_nothing() {
-        // The scaling example's count of the cell pass's latent draws: a plan with the meter
-        // gives the results of one without, the same count each time, and none for a baseline
-        // (no coupon is ever offered it, so no law puts its orders in cells). Every one of these
-        // scenarios books latent draws (see `scenarios`), so each count is positive.
-        use std::sync::atomic::{AtomicU64, Ordering};
+    fn the_work_meter_counts_and_changes_nothing() {
+        // The scaling example's counts of work: a plan with the meter gives the results of one
+        // without, the same counts each time. Every one of these scenarios books latent draws
+        // (see `scenarios`), so that count is positive; a baseline makes none (no coupon is ever
+        // offered it, so no law puts its orders in cells). Both have sessions, and a class with
+        // sessions in an epoch has at least one outcome, so the outcomes are at least the
+        // class-epochs, and both are positive.
+        use crate::engine::WorkMeter;
         let metered = |plan: &Plan| {
-            let meter = Arc::new(AtomicU64::new(0));
+            let meter = Arc::new(WorkMeter::default());
             let mut plan = plan.clone();
-            plan.latent_meter = Some(Arc::clone(&meter));
+            plan.meter = Some(Arc::clone(&meter));
             let out = simulate(&plan, 17, 2);
-            (out, meter.load(Ordering::Relaxed))
+            let counts =
+                [&meter.latent_draws, &meter.class_epochs, &meter.outcomes].map(WorkMeter::read);
+            (out, counts)
         };
         for scenario in scenarios() {
             let baseline = scenario.baseline();
             let (plan, base_plan) = (Plan::new(&scenario), Plan::new(&baseline));
-            let (out, made) = metered(&plan);
-            assert!(out == simulate(&plan, 17, 2), "{}", scenario.name);
-            assert!(made > 0, "{}: no latent draw counted", scenario.name);
-            assert_eq!(metered(&plan).1, made, "{}", scenario.name);
-            let (base_out, base_made) = metered(&base_plan);
-            assert!(base_out == simulate(&base_plan, 17, 2), "{}", scenario.name);
-            assert_eq!(base_made, 0, "{}: a baseline's latent draws", scenario.name);
+            for (plan, coupons) in [(&plan, true), (&base_plan, false)] {
+                let (out, [latents, classes, outcomes]) = metered(plan);
+                let name = &plan.scenario.name;
+                assert!(out == simulate(plan, 17, 2), "{name}");
+                assert_eq!(latents > 0, coupons, "{name}: {latents} latent draws");
+                assert!(classes > 0, "{name}: no class drawn");
+                assert!(outcomes >= classes, "{name}: {outcomes} < {classes}");
+                assert_eq!(metered(plan).1, [latents, classes, outcomes], "{name}");
+            }
         }
     }
 

@@ -60,7 +60,7 @@ use super::samplers::{
 use super::{Clicked, Individual, Listed, Next, Placements, Sim, State, Step, keyed};
 use crate::engine::rng::{Stream, mix64};
 use crate::engine::story::{self, SessionDraws, Shopper, Tally, TickSessions};
-use crate::engine::{Count, Plan};
+use crate::engine::{Count, Plan, WorkMeter};
 
 /// What an arriving session finds: the live room, and which programs can still pay one charge.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -1357,6 +1357,10 @@ impl Sim<'_, '_> {
             ar.base[c] = Some((found.room, drawn));
         }
         ar.epoch += 1;
+        if let Some(meter) = &self.plan.meter {
+            WorkMeter::add(&meter.class_epochs, block.len() as u64);
+            WorkMeter::add(&meter.outcomes, items.len() as u64);
+        }
         items
     }
 
@@ -1445,8 +1449,8 @@ impl Sim<'_, '_> {
         debug_assert_eq!(list.kept as u64 + list.fresh, m);
         if list.law != Some(law) {
             let made = list.regroup(law, &coupon_law, m);
-            if let Some(meter) = &self.plan.latent_meter {
-                meter.fetch_add(made, std::sync::atomic::Ordering::Relaxed);
+            if let Some(meter) = &self.plan.meter {
+                WorkMeter::add(&meter.latent_draws, made);
             }
         }
         for (cell, &(coupon, n)) in list.cells.iter().enumerate().filter(|x| x.1.1 > 0) {
