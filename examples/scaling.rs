@@ -18,7 +18,7 @@
 //!   order, on the scenario's own thread: the cases count them ([`Plan::meter`]) and time
 //!   one, and the last ratio takes them out of the wall time too, the population ratio less
 //!   every per-order draw. The meter also counts the *outcomes* of the single sessions' fates
-//!   (per class and epoch, each fate and coupon cell some session got), which the engine books
+//!   (per class and epoch, each pair of fates and coupon cell some session got), which it books
 //!   one by one: how they grow with the population is most of why its cost does.
 //!
 //! `--sweep` reads the `unvalued` case at every power of ten from 10^3 to 10^10 users: how the
@@ -150,8 +150,8 @@ struct Case {
     latents: f64,
     per_latent: f64,
     /// The single-session classes whose fates were drawn, once a class and epoch, and the
-    /// outcomes those draws gave some session (per class and epoch, each fate and coupon cell
-    /// with a count above 0: [`WorkMeter`]).
+    /// outcomes those draws gave some session (per class and epoch, each pair of fates and
+    /// coupon cell with a count above 0: [`WorkMeter`]).
     class_epochs: f64,
     outcomes: f64,
 }
@@ -275,8 +275,9 @@ fn sweep(runs: usize) {
     latent_timings.sort_by(f64::total_cmp);
     let per_latent = percentile_sorted(&latent_timings, 0.5);
     println!(
-        "medians of {runs} runs of each population, the orders' baskets not valued, a latent \
+        "medians of {runs} run{} of each population, the orders' baskets not valued, a latent \
          draw at {:.1} ns:",
+        if runs == 1 { "" } else { "s" },
         per_latent * 1e9
     );
     println!(
@@ -475,8 +476,8 @@ fn main() {
             small_less
         );
         println!(
-            "outcomes of the single sessions' fates (per class and epoch, each fate and coupon \
-             cell some session got), 10^9 / 10^6 users: {:.2}x ({:.3e} vs {:.3e}; {:.1} vs {:.1} \
+            "outcomes of the single sessions' fates (per class and epoch, each pair of fates and \
+             coupon cell some session got), 10^9 / 10^6 users: {:.2}x ({:.3e} vs {:.3e}; {:.1} vs {:.1} \
              a class and epoch); the wall time less the latent draws per outcome: {:.2} vs \
              {:.2} us",
             large_unvalued.outcomes / small_unvalued.outcomes,

@@ -60,9 +60,9 @@ pub struct WorkMeter {
     pub latent_draws: AtomicU64,
     /// The single-session classes whose fates were drawn, one count a class and epoch.
     pub class_epochs: AtomicU64,
-    /// The outcomes those draws gave at least one session: per class and epoch, each fate
-    /// (and, for an order, its coupon's cell) with a count above 0, which the engine must then
-    /// book one by one.
+    /// The outcomes those draws gave at least one session: per class and epoch, each pair of
+    /// fates (without any coupon program and under the programs; for an order, also its
+    /// coupon's cell) with a count above 0, which the engine then books one by one.
     pub outcomes: AtomicU64,
 }
 
