@@ -39,7 +39,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
 
-use d11sim::engine::{Engine, Plan, WorkMeter, cohorts};
+use d11sim::engine::{Engine, Plan, WorkCounts, WorkMeter, cohorts};
 use d11sim::results::aggregate::percentile_sorted;
 use d11sim::scenario::{MAX_USERS, Scenario, default, load_str};
 
@@ -60,14 +60,18 @@ fn default_scenario() -> Scenario {
 /// both cores at once as the replication makes them (on one machine a basket draw took 16 ns
 /// with the other core idle and 26 ns with it busy).
 fn per_draw(time: impl Fn(u64) -> f64 + Sync) -> f64 {
-    let mut timings: Vec<f64> = (0..5)
-        .map(|_| {
-            let (a, b) = rayon::join(|| time(1_000_000), || time(1_000_000));
-            (a + b) / 2.0
-        })
-        .collect();
-    timings.sort_by(f64::total_cmp);
+    let timings = sorted((0..5).map(|_| {
+        let (a, b) = rayon::join(|| time(1_000_000), || time(1_000_000));
+        (a + b) / 2.0
+    }));
     percentile_sorted(&timings, 0.5)
+}
+
+/// `values` in increasing order, for [`percentile_sorted`].
+fn sorted(values: impl Iterator<Item = f64>) -> Vec<f64> {
+    let mut v: Vec<f64> = values.collect();
+    v.sort_by(f64::total_cmp);
+    v
 }
 
 /// One case, in this process: prints `wall user_ticks orders basket_seconds peak_kib cpu
@@ -111,8 +115,11 @@ fn child(engine: &str, users: u64) {
     } else {
         0.0
     };
-    let [latents, class_epochs, outcomes] =
-        [&meter.latent_draws, &meter.class_epochs, &meter.outcomes].map(WorkMeter::read);
+    let WorkCounts {
+        latent_draws: latents,
+        class_epochs,
+        outcomes,
+    } = meter.counts();
     let per_latent = if engine == Engine::Cohorts {
         per_draw(|draws| cohorts::seconds_per_latent(&plan, draws))
     } else {
@@ -224,11 +231,7 @@ fn show(engine: &str, users: u64, case: &Case) {
 
 /// Each field's quantile `q` over the runs of one case (0.5 the median, 0 the least).
 fn quantile(runs: &[Case], q: f64) -> Case {
-    let of = |field: fn(&Case) -> f64| {
-        let mut v: Vec<f64> = runs.iter().map(field).collect();
-        v.sort_by(f64::total_cmp);
-        percentile_sorted(&v, q)
-    };
+    let of = |field: fn(&Case) -> f64| percentile_sorted(&sorted(runs.iter().map(field)), q);
     Case {
         wall: of(|c| c.wall),
         cpu: of(|c| c.cpu),
@@ -271,8 +274,7 @@ fn sweep(runs: usize) {
             seen.push(run(UNVALUED, *users));
         }
     }
-    let mut latent_timings: Vec<f64> = seen.iter().flatten().map(|c| c.per_latent).collect();
-    latent_timings.sort_by(f64::total_cmp);
+    let latent_timings = sorted(seen.iter().flatten().map(|c| c.per_latent));
     let per_latent = percentile_sorted(&latent_timings, 0.5);
     println!(
         "medians of {runs} run{} of each population, the orders' baskets not valued, a latent \
@@ -292,13 +294,14 @@ fn sweep(runs: usize) {
         "a class",
         "us each"
     );
+    // A figure against the decade before's, if there is one.
+    let against = |now: f64, then: Option<f64>| {
+        then.map_or_else(|| "-".to_string(), |then| format!("{:.2}", now / then))
+    };
     let mut before: Option<(f64, f64)> = None;
     for (users, seen) in SWEEP.iter().zip(&seen) {
         let case = quantile(seen, 0.5);
         let less = case.wall_less_latents(per_latent);
-        let against = |now: f64, then: Option<f64>| {
-            then.map_or_else(|| "-".to_string(), |then| format!("{:.2}", now / then))
-        };
         println!(
             "{users:>14} {:>8.3} {:>11.3} {:>6} {:>12} {:>10} {:>6} {:>9.1} {:>10.2}",
             case.wall,
@@ -415,12 +418,8 @@ fn main() {
             seen.push(run(UNVALUED, *users));
         }
     }
-    let mut timings: Vec<f64> = seen.iter().flatten().map(|c| c.per_basket).collect();
-    timings.sort_by(f64::total_cmp);
-    let mut latent_timings: Vec<f64> = (seen.iter().chain(&unvalued).flatten())
-        .map(|c| c.per_latent)
-        .collect();
-    latent_timings.sort_by(f64::total_cmp);
+    let timings = sorted(seen.iter().flatten().map(|c| c.per_basket));
+    let latent_timings = sorted((seen.iter().chain(&unvalued).flatten()).map(|c| c.per_latent));
     // The medians, and the least values: the machine's other work only ever adds time, so the
     // least of several runs is the steadiest reading of a case alone (on a shared machine the
     // small case's medians moved by half between runs of seven).

@@ -10,7 +10,7 @@ mod plan;
 pub mod rng;
 pub mod story;
 
-pub use plan::{Plan, WorkMeter, split_charge};
+pub use plan::{Plan, WorkCounts, WorkMeter, split_charge};
 
 use crate::scenario::{Scenario, Units};
 

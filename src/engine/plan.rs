@@ -66,15 +66,28 @@ pub struct WorkMeter {
     pub outcomes: AtomicU64,
 }
 
+/// What a [`WorkMeter`] counted (its fields' meanings are the meter's).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WorkCounts {
+    pub latent_draws: u64,
+    pub class_epochs: u64,
+    pub outcomes: u64,
+}
+
 impl WorkMeter {
-    /// Adds `n` to `counter` (relaxed: only the sums at the end are read).
+    /// Adds `n` to `counter`, one of this meter's (relaxed: only the sums at the end are read).
     pub fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
     }
 
-    /// The value of `counter`.
-    pub fn read(counter: &AtomicU64) -> u64 {
-        counter.load(Ordering::Relaxed)
+    /// What the meter has counted so far.
+    pub fn counts(&self) -> WorkCounts {
+        let read = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        WorkCounts {
+            latent_draws: read(&self.latent_draws),
+            class_epochs: read(&self.class_epochs),
+            outcomes: read(&self.outcomes),
+        }
     }
 }
 

@@ -530,21 +530,19 @@ mod tests {
             let mut plan = plan.clone();
             plan.meter = Some(Arc::clone(&meter));
             let out = simulate(&plan, 17, 2);
-            let counts =
-                [&meter.latent_draws, &meter.class_epochs, &meter.outcomes].map(WorkMeter::read);
-            (out, counts)
+            (out, meter.counts())
         };
         for scenario in scenarios() {
             let baseline = scenario.baseline();
             let (plan, base_plan) = (Plan::new(&scenario), Plan::new(&baseline));
             for (plan, coupons) in [(&plan, true), (&base_plan, false)] {
-                let (out, [latents, classes, outcomes]) = metered(plan);
+                let (out, counts) = metered(plan);
                 let name = &plan.scenario.name;
                 assert!(out == simulate(plan, 17, 2), "{name}");
-                assert_eq!(latents > 0, coupons, "{name}: {latents} latent draws");
-                assert!(classes > 0, "{name}: no class drawn");
-                assert!(outcomes >= classes, "{name}: {outcomes} < {classes}");
-                assert_eq!(metered(plan).1, [latents, classes, outcomes], "{name}");
+                assert_eq!(counts.latent_draws > 0, coupons, "{name}: {counts:?}");
+                assert!(counts.class_epochs > 0, "{name}: no class drawn");
+                assert!(counts.outcomes >= counts.class_epochs, "{name}: {counts:?}");
+                assert_eq!(metered(plan).1, counts, "{name}");
             }
         }
     }

@@ -1027,8 +1027,9 @@ mod tests {
             "mean {mean}"
         );
         // The route by ranks in full: HG(4,000, 2,000, 2,000) (mean 1,000, sd 15.8), its pmf by
-        // the ratio P(x + 1) / P(x) from the mode, normalised (`hypergeometric_pmf`); 20,000 draws in 21 cells (the
-        // tails pooled beyond ±2.5 sd) against the 0.999 quantile of χ²(20), 45.31.
+        // the ratio P(x + 1) / P(x) from the mode, normalised (`hypergeometric_pmf`); 20,000
+        // draws in 21 cells (the tails pooled beyond ±2.5 sd) against the 0.999 quantile of
+        // χ²(20), 45.31.
         let (total, marked, n) = (4_000u64, 2_000u64, 2_000u64);
         let (lo, pmf) = hypergeometric_pmf(total, marked, n);
         let cell = |x: u64| (x.clamp(960, 1_040) as usize - 960) / 4;
